@@ -1,0 +1,8 @@
+"""Anything -> batches: numpy arrays, ``mx.io.DataIter``, Gluon ``Dataset`` / ``DataLoader`` and
+image folders, with resize / crop / normalise transforms.
+"""
+from ._batches import BatchStream, as_batch_stream
+from ._image_folder import ImageFolder
+from .transforms import image_transform
+
+__all__ = ["BatchStream", "as_batch_stream", "ImageFolder", "image_transform"]

@@ -1,0 +1,69 @@
+"""File primitives: write to a temporary sibling, fsync, then ``os.replace``, so that a crash
+never leaves a half-written file under the final name, and never overwrite unless asked.
+"""
+import hashlib
+import logging
+import os
+import tempfile
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["atomic_write", "check_writable", "file_sha256"]
+
+
+def check_writable(paths, overwrite=False):
+    """Raise ``FileExistsError`` if any of ``paths`` exists and ``overwrite`` is False.
+
+    Call it for every file a save will write, before writing the first one, so a save either
+    writes all its files or none.
+    """
+    existing = [os.fspath(p) for p in paths if os.path.exists(p)]
+    if existing and not overwrite:
+        raise FileExistsError(
+            f"{existing[0]!r} already exists" + (f" (and {len(existing) - 1} more of the files "
+                                                  f"to write)" if len(existing) > 1 else "")
+            + ". Choose another path, remove it, or pass overwrite=True."
+        )
+    for path in paths:
+        parent = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(parent):
+            raise FileNotFoundError(f"Folder {parent!r} for {os.fspath(path)!r} does not exist; "
+                                    f"create it first.")
+
+
+def atomic_write(path, write, overwrite=False):
+    """Write a file through ``write(tmp_path)`` and move it to ``path`` atomically.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Final file name.
+    write : callable
+        Called with a temporary file name in the same folder; must write the whole file there.
+    overwrite : bool, default=False
+        Replace an existing ``path``; otherwise an existing ``path`` raises ``FileExistsError``.
+    """
+    path = os.fspath(path)
+    check_writable([path], overwrite)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
+                               dir=folder)
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    logger.info("Wrote %s", path)
+
+
+def file_sha256(path, chunk_size=1 << 20):
+    """Return the hex SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(chunk_size), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

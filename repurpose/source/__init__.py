@@ -1,0 +1,6 @@
+"""Source models: loaders (checkpoint, Gluon, zoo, ONNX), the layer table, and surgery that
+returns new models."""
+from ._graph import Layer
+from ._model import SourceModel
+
+__all__ = ["SourceModel", "Layer"]

@@ -1,0 +1,69 @@
+"""Read-only views of an MXNet symbol graph: its layers (operator nodes) in order, their
+outputs, and which parameters each one owns.
+"""
+import json
+from collections import namedtuple
+
+__all__ = ["Layer", "graph_nodes", "layer_outputs", "layer_params"]
+
+Layer = namedtuple("Layer", ["name", "op", "output_shape", "n_params"])
+Layer.__doc__ = """One operator node of a source model.
+
+Attributes
+----------
+name : str
+    Node name, as used by ``extract(layers=...)`` and the surgery methods.
+op : str
+    MXNet operator, e.g. ``'Convolution'``.
+output_shape : tuple of int or None
+    Shape of the (first) output for one sample, batch axis included as 1; None where the
+    model's input shape is unknown.
+n_params : int
+    Number of parameters (weights and batch-norm statistics) the node owns.
+"""
+
+
+def graph_nodes(symbol):
+    """Return the nodes of ``symbol``'s JSON graph (list of dicts, topological order)."""
+    return json.loads(symbol.tojson())["nodes"]
+
+
+def layer_outputs(symbol):
+    """Map every operator node name to the names of its outputs in ``get_internals()``.
+
+    Returns
+    -------
+    dict of str -> list of str
+        In topological order of the nodes.
+    """
+    op_names = [n["name"] for n in graph_nodes(symbol) if n["op"] != "null"]
+    outputs = {name: [] for name in op_names}
+    for out in symbol.get_internals().list_outputs():
+        for suffix in ("_output",):
+            head, sep, tail = out.rpartition(suffix)
+            if sep and (tail == "" or tail.isdigit()) and head in outputs:
+                outputs[head].append(out)
+    return outputs
+
+
+def layer_params(symbol, input_names):
+    """Map every operator node name to the names of the parameter variables it reads directly.
+
+    Parameters
+    ----------
+    symbol : mx.sym.Symbol
+    input_names : collection of str
+        Free variables that are data, not parameters (e.g. ``'data'``, labels).
+    """
+    nodes = graph_nodes(symbol)
+    owned = {}
+    for node in nodes:
+        if node["op"] == "null":
+            continue
+        names = []
+        for source_id, *_ in node["inputs"]:
+            source = nodes[source_id]
+            if source["op"] == "null" and source["name"] not in input_names:
+                names.append(source["name"])
+        owned[node["name"]] = names
+    return owned

@@ -1,0 +1,59 @@
+"""Installs the ``repurpose`` package and its model zoo.
+
+Install with the project's constraints so that pip resolves the MXNet 1.9.1 stack from
+wheels::
+
+    pip install -c constraints.txt .
+"""
+import pathlib
+import re
+
+from setuptools import setup
+
+HERE = pathlib.Path(__file__).parent
+VERSION = re.search(
+    r'^__version__ = "([^"]+)"', (HERE / "repurpose" / "_version.py").read_text(), re.M
+).group(1)
+
+setup(
+    name="repurpose",
+    version=VERSION,
+    description="Transfer learning on Apache MXNet: repurpose pretrained networks for new tasks.",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.9,<3.12",
+    packages=[
+        "repurpose",
+        "repurpose.source",
+        "repurpose.features",
+        "repurpose.data",
+        "repurpose.persist",
+        "repurpose.cli",
+        "repurpose.model_zoo",
+    ],
+    # The top-level model_zoo/ folder (weights, model cards, training scripts) is installed
+    # as the package repurpose.model_zoo and found with importlib.resources.
+    package_dir={"repurpose.model_zoo": "model_zoo"},
+    package_data={"repurpose.model_zoo": ["*/*.json", "*/*.params", "*.md", "scripts/*.py"]},
+    include_package_data=False,
+    install_requires=[
+        "mxnet==1.9.1",
+        "gluoncv>=0.10.5",
+        "numpy>=1.16,<1.24",
+        "scipy",
+        "scikit-learn",
+        "GPy",
+        "tqdm",
+        "PyYAML",
+    ],
+    extras_require={
+        "onnx": ["onnx==1.14.1", "protobuf<4"],
+        "test": ["pytest>=7", "hypothesis>=6"],
+        "docs": ["sphinx", "numpydoc"],
+    },
+    entry_points={"console_scripts": ["repurpose=repurpose.cli:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
+)
