@@ -162,8 +162,7 @@ class SourceModel:
             )
         self._label_names = [a for a in arguments if a != self._input_name
                              and a not in self._arg_params]
-        shapes = {k: v.shape for k, v in self._arg_params.items() if k in arguments}
-        shapes.update({k: v.shape for k, v in self._aux_params.items() if k in aux_names})
+        shapes = self._param_shapes()
         if self._input_shape is not None:
             shapes[self._input_name] = (1,) + self._input_shape
         try:
@@ -178,11 +177,20 @@ class SourceModel:
                 + (" and that input_shape is right." if self._input_shape else ".")
             ) from err
 
+    def _param_shapes(self):
+        """Shapes of every parameter the graph uses, by name."""
+        arguments = set(self._symbol.list_arguments())
+        aux_names = set(self._symbol.list_auxiliary_states())
+        shapes = {k: v.shape for k, v in self._arg_params.items() if k in arguments}
+        shapes.update({k: v.shape for k, v in self._aux_params.items() if k in aux_names})
+        return shapes
+
     def _infer_output_shapes(self, input_shape):
         internals = self._symbol.get_internals()
+        shapes = self._param_shapes()
+        shapes[self._input_name] = (1,) + tuple(input_shape)
         try:
-            _, out_shapes, _ = internals.infer_shape_partial(
-                **{self._input_name: (1,) + tuple(input_shape)})
+            _, out_shapes, _ = internals.infer_shape_partial(**shapes)
         except mx.base.MXNetError as err:
             raise DataError(
                 f"Inputs of shape {tuple(input_shape)} do not fit this model: "
@@ -570,15 +578,15 @@ class SourceModel:
         except mx.gluon.parameter.DeferredInitializationError as err:
             raise InvalidParameterError("The block's parameters are not initialised; call "
                                         "block.initialize() first.") from err
+        except mx.base.MXNetError as err:  # a subclass of RuntimeError: caught first
+            raise DataError(f"The block does not accept inputs of shape {input_shape}: "
+                            f"{str(err).strip().splitlines()[0]}") from err
         except RuntimeError as err:
             if "has not been initialized" in str(err):
                 raise InvalidParameterError("The block's parameters are not initialised; call "
                                             "block.initialize() or load_parameters() "
                                             "first.") from err
             raise
-        except mx.base.MXNetError as err:
-            raise DataError(f"The block does not accept inputs of shape {input_shape}: "
-                            f"{str(err).strip().splitlines()[0]}") from err
         out = block(mx.sym.var("data"))
         symbol = mx.sym.Group(list(out)) if isinstance(out, (list, tuple)) else out
         aux_names = set(symbol.list_auxiliary_states())
@@ -658,6 +666,44 @@ class SourceModel:
         return cls(graph["symbol"], graph["arg_params"], graph["aux_params"],
                    input_name=graph["input_name"],
                    input_shape=input_shape or graph.get("input_shape"), metadata=metadata)
+
+    @classmethod
+    def from_spec(cls, spec, epoch=None, input_shape=None, weights=None):
+        """Load a model from one string, as the command line names models.
+
+        Tried in order: an ``.onnx`` file; a ``-symbol.json`` file or a checkpoint prefix
+        (``epoch`` defaults to the newest ``.params`` file); a model-zoo name.
+
+        Parameters
+        ----------
+        spec : str or path-like
+        epoch : int, default=None
+        input_shape : tuple of int, default=None
+        weights : str, default=None
+            Weights file for zoo names.
+
+        Raises
+        ------
+        FileNotFoundError
+            If ``spec`` is neither a file, a checkpoint prefix nor a zoo name.
+        """
+        from .. import zoo
+
+        spec = os.fspath(spec)
+        if spec.lower().endswith(".onnx"):
+            return cls.from_onnx(spec, input_shape=input_shape)
+        prefix = spec[: -len("-symbol.json")] if spec.endswith("-symbol.json") else spec
+        if os.path.isfile(f"{prefix}-symbol.json"):
+            if epoch is None:
+                epoch = _latest_epoch(prefix)
+            return cls.from_checkpoint(prefix, epoch, input_shape=input_shape)
+        names = zoo.list_models()
+        if spec in names:
+            return cls.from_zoo(spec, weights=weights)
+        hint = suggest(spec, names)
+        raise FileNotFoundError(
+            f"Model {spec!r} is neither an .onnx file, a checkpoint ({spec}-symbol.json) nor a "
+            f"model-zoo name. {hint + ' ' if hint else ''}See `repurpose models` for zoo names.")
 
     # ------------------------------------------------------------------ surgery
     def truncate(self, layer):
@@ -791,7 +837,10 @@ class SourceModel:
         for name in targets:
             store = aux_params if name in aux_params else arg_params
             fresh = mx.nd.zeros(store[name].shape, dtype=store[name].dtype)
-            init(mx.init.InitDesc(name), fresh)
+            if name.endswith(("running_var", "moving_var")):
+                fresh[:] = 1  # MXNet's initialisers know no rule for batch-norm statistics
+            elif not name.endswith(("running_mean", "moving_mean")):
+                init(mx.init.InitDesc(name), fresh)
             store[name] = fresh
         return self._derived(self._symbol, arg_params, aux_params)
 
@@ -843,6 +892,17 @@ def _block_context(params):
         except RuntimeError:
             break
     return mx.cpu()
+
+
+def _latest_epoch(prefix):
+    folder = os.path.dirname(os.path.abspath(prefix))
+    base = os.path.basename(prefix) + "-"
+    epochs = sorted(int(f[len(base):-len(".params")]) for f in os.listdir(folder)
+                    if f.startswith(base) and f.endswith(".params")
+                    and f[len(base):-len(".params")].isdigit())
+    if not epochs:
+        raise FileNotFoundError(f"No {prefix}-NNNN.params file beside {prefix}-symbol.json.")
+    return epochs[-1]
 
 
 def _write_json(path, obj):

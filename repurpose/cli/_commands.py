@@ -1,0 +1,112 @@
+"""Subcommands: ``models``, ``layers``, ``extract``."""
+import json
+import os
+
+import numpy as np
+
+from .. import zoo
+from ..data import BUILTIN_DATASETS, ImageFolder, load_digits_images
+from ..exceptions import InvalidParameterError
+from ..source import SourceModel
+
+__all__ = ["add_commands"]
+
+
+def _shape(text):
+    try:
+        return tuple(int(p) for p in text.replace("x", ",").split(",") if p.strip())
+    except ValueError:
+        raise InvalidParameterError(
+            f"--input-shape must look like 3,224,224; got {text!r}.") from None
+
+
+def _add_model_args(parser):
+    parser.add_argument("model", help="zoo name (see `repurpose models`), checkpoint prefix, "
+                                      "-symbol.json file or .onnx file")
+    parser.add_argument("--epoch", type=int, default=None,
+                        help="checkpoint epoch (default: the newest)")
+    parser.add_argument("--input-shape", type=_shape, default=None,
+                        help="shape of one sample, e.g. 3,224,224")
+    parser.add_argument("--weights", default=None, help="weights file for zoo names")
+
+
+def _load_model(args):
+    return SourceModel.from_spec(args.model, epoch=args.epoch, input_shape=args.input_shape,
+                                 weights=args.weights)
+
+
+def _run_models(args):
+    for name in zoo.list_models(source=args.source):
+        print(name)
+
+
+def _run_layers(args):
+    model = _load_model(args)
+    if args.json:
+        print(json.dumps([layer._asdict() for layer in model.layers], indent=2))
+    else:
+        print(model.describe())
+
+
+def _load_data(spec):
+    if spec in BUILTIN_DATASETS:
+        return load_digits_images()[0]
+    if spec.endswith(".npy") and os.path.isfile(spec):
+        return np.load(spec, mmap_mode="r", allow_pickle=False)
+    raise FileNotFoundError(
+        f"--data {spec!r} is neither a .npy file, an image folder nor a built-in data set "
+        f"({', '.join(BUILTIN_DATASETS)}).")
+
+
+def _run_extract(args):
+    model = _load_model(args)
+    layers = [l.strip() for l in args.layers.split(",") if l.strip()]
+    if os.path.isdir(args.data):
+        mean = std = None
+        if args.normalize == "imagenet":
+            from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD
+
+            mean, std = IMAGENET_MEAN, IMAGENET_STD
+        data = ImageFolder(args.data, resize=args.resize, crop=args.crop, mean=mean, std=std,
+                           grayscale=args.grayscale)
+    else:
+        data = _load_data(args.data)
+    features = model.extract(data, layers, batch_size=args.batch_size, ctx=args.ctx,
+                             pool=args.pool, out=args.out, overwrite=args.overwrite,
+                             progress=not args.no_progress, precision=args.precision)
+    for layer, arr in features.items():
+        print(f"{layer}\t{arr.shape[0]} x {arr.shape[1]}")
+    print(f"features written to {args.out}")
+
+
+def add_commands(commands):
+    """Register the subcommands on ``commands`` (an argparse subparsers object)."""
+    p = commands.add_parser("models", help="list model-zoo names")
+    p.add_argument("--source", choices=("repurpose", "gluon", "gluoncv"), default=None)
+    p.set_defaults(run=_run_models)
+
+    p = commands.add_parser("layers", help="print the layer table of a model")
+    _add_model_args(p)
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(run=_run_layers)
+
+    p = commands.add_parser("extract", help="extract features to a folder of .npy files")
+    _add_model_args(p)
+    p.add_argument("--data", required=True,
+                   help="a .npy file (n, c, h, w), an image folder (one sub-folder per class), "
+                        "or 'digits' (scikit-learn's digits as 1x8x8 images)")
+    p.add_argument("--layers", required=True, help="comma-separated layer names")
+    p.add_argument("--out", required=True, help="output folder (must not exist)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--ctx", default="cpu", help="'cpu', 'gpu', 'gpu:0,1', ...")
+    p.add_argument("--pool", choices=("avg", "max"), default=None,
+                   help="global pooling of convolutional maps")
+    p.add_argument("--precision", choices=("float32", "int8", "bf16"), default="float32")
+    p.add_argument("--resize", type=int, default=None, help="image folders: shorter side")
+    p.add_argument("--crop", type=int, default=None, help="image folders: centre crop")
+    p.add_argument("--normalize", choices=("none", "imagenet"), default="none",
+                   help="image folders: per-channel normalisation")
+    p.add_argument("--grayscale", action="store_true", help="image folders: one channel")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(run=_run_extract)
