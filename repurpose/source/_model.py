@@ -407,7 +407,7 @@ class SourceModel:
         """
         contexts = resolve_contexts(ctx)
         outputs = self._symbol if layers is None else self.feature_symbol(layers, pool)
-        inputs = [mx.sym.var(self._input_name)] + [
+        inputs = [mx.sym.var(self._input_name, dtype="float32")] + [
             mx.sym.var(n) for n in self._label_names if n in outputs.list_arguments()]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # "unused input" for label variables
@@ -634,9 +634,16 @@ class SourceModel:
         card = dict(entry.get("card") or {})
         card.setdefault("name", name)
         if entry["kind"] == "checkpoint":
+            input_shape = card.get("input_shape")
+            input_name = card.get("input_name", "data")
+            if entry.get("params_file") is None:  # pretrained=False: the architecture only
+                symbol = mx.sym.load(entry["symbol_file"])
+                arg_params, aux_params = _fresh_params(symbol, input_name, input_shape)
+                return cls(symbol, arg_params, aux_params, input_name=input_name,
+                           input_shape=input_shape, metadata=card)
             return cls.from_files(entry["symbol_file"], entry["params_file"],
-                                  input_shape=card.get("input_shape"),
-                                  input_name=card.get("input_name", "data"), metadata=card)
+                                  input_shape=input_shape, input_name=input_name,
+                                  metadata=card)
         return cls.from_gluon(entry["block"], entry["input_shape"], metadata=card)
 
     @classmethod
@@ -832,16 +839,10 @@ class SourceModel:
             raise InvalidParameterError(
                 f"Layers {brief_list(layers)} have no parameters to re-initialise.")
         seeding.seed_everything(seeding.derive_seed(random_state))
-        init = init or mx.init.Xavier()
         arg_params, aux_params = dict(self._arg_params), dict(self._aux_params)
         for name in targets:
             store = aux_params if name in aux_params else arg_params
-            fresh = mx.nd.zeros(store[name].shape, dtype=store[name].dtype)
-            if name.endswith(("running_var", "moving_var")):
-                fresh[:] = 1  # MXNet's initialisers know no rule for batch-norm statistics
-            elif not name.endswith(("running_mean", "moving_mean")):
-                init(mx.init.InitDesc(name), fresh)
-            store[name] = fresh
+            store[name] = _initial_value(name, store[name].shape, init)
         return self._derived(self._symbol, arg_params, aux_params)
 
     # ------------------------------------------------------------------ saving
@@ -882,6 +883,29 @@ class SourceModel:
         atomic_write(paths[1], lambda tmp: mx.nd.save(tmp, params), overwrite)
         atomic_write(paths[2], lambda tmp: _write_json(tmp, sidecar), overwrite)
         return paths
+
+
+def _initial_value(name, shape, init=None):
+    """A freshly initialised parameter array, by MXNet's naming rules (weights: ``init``,
+    default Xavier; biases and betas 0; gammas 1) plus batch-norm statistics (mean 0,
+    variance 1), for which MXNet's initialisers have no rule."""
+    fresh = mx.nd.zeros(shape)
+    if name.endswith(("running_var", "moving_var")):
+        fresh[:] = 1
+    elif not name.endswith(("running_mean", "moving_mean")):
+        (init or mx.init.Xavier())(mx.init.InitDesc(name), fresh)
+    return fresh
+
+
+def _fresh_params(symbol, input_name, input_shape):
+    """Random parameters for every variable of ``symbol`` (the caller seeds mx.random)."""
+    if input_shape is None:
+        raise InvalidParameterError("Random weights need the model's input_shape to size them.")
+    arg_shapes, _, aux_shapes = symbol.infer_shape(**{input_name: (1,) + tuple(input_shape)})
+    args = {n: _initial_value(n, s) for n, s in zip(symbol.list_arguments(), arg_shapes)
+            if n != input_name and not n.endswith("label")}
+    auxs = {n: _initial_value(n, s) for n, s in zip(symbol.list_auxiliary_states(), aux_shapes)}
+    return args, auxs
 
 
 def _block_context(params):
