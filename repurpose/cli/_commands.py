@@ -28,9 +28,14 @@ def _add_model_args(parser):
     parser.add_argument("--input-shape", type=_shape, default=None,
                         help="shape of one sample, e.g. 3,224,224")
     parser.add_argument("--weights", default=None, help="weights file for zoo names")
+    parser.add_argument("--random-weights", action="store_true",
+                        help="Gluon/gluoncv zoo names: random weights (seed 0) instead of "
+                             "pretrained ones, e.g. to list layers or benchmark")
 
 
 def _load_model(args):
+    if args.random_weights:
+        return SourceModel.from_zoo(args.model, pretrained=False, random_state=0)
     return SourceModel.from_spec(args.model, epoch=args.epoch, input_shape=args.input_shape,
                                  weights=args.weights)
 
