@@ -16,10 +16,15 @@ from repurpose import seeding
 DEFAULT_SEED = int(os.environ.get("REPURPOSE_TEST_SEED", "42"))
 
 
+@pytest.fixture(autouse=True)
+def _seed_every_test():
+    """Every test starts from the same RNG state (rerun a failure with REPURPOSE_TEST_SEED)."""
+    seeding.seed_everything(DEFAULT_SEED)
+
+
 @pytest.fixture
 def seed():
-    """The test's seed; every RNG is seeded with it before the test runs."""
-    seeding.seed_everything(DEFAULT_SEED)
+    """The test's seed; every RNG is already seeded with it when the test runs."""
     return DEFAULT_SEED
 
 
