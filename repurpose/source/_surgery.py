@@ -1,5 +1,6 @@
 """Layer specs -> Gluon blocks, for :meth:`SourceModel.add_layers`."""
 import mxnet as mx
+import numpy as np
 from mxnet.gluon import nn
 
 from .._validation import brief_list, check_positive_int, suggest
@@ -50,8 +51,12 @@ def _spec_to_block(spec, prefix, where):
         return nn.Activation(act, prefix=prefix)
     if kind == "dropout":
         rate = spec.get("rate", 0.5)
-        if not isinstance(rate, (int, float)) or not 0 <= rate < 1:
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
             raise InvalidParameterError(f"{where}.rate must be in [0, 1), got {rate!r}.")
+        if 0 < rate < np.finfo(np.float32).tiny:
+            # MXNet parses the rate as a C float; subnormal values are rejected at graph build.
+            raise InvalidParameterError(f"{where}.rate {rate!r} is too small for float32; "
+                                        f"use 0 for no dropout.")
         return nn.Dropout(float(rate), prefix=prefix)
     if kind == "batchnorm":
         return nn.BatchNorm(momentum=spec.get("momentum", 0.9),

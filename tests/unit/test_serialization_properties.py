@@ -20,7 +20,8 @@ spec = st.one_of(
     st.builds(lambda u: {"type": "dense", "units": u}, st.integers(1, 6)),
     st.sampled_from([{"type": "activation", "activation": a}
                      for a in ("relu", "tanh", "sigmoid")]),
-    st.builds(lambda r: {"type": "dropout", "rate": r}, st.floats(0, 0.9)),
+    st.builds(lambda r: {"type": "dropout", "rate": r},
+              st.one_of(st.just(0.0), st.floats(np.finfo(np.float32).tiny, 0.9))),
     st.just({"type": "batchnorm"}),
 )
 

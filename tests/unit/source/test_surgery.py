@@ -60,6 +60,7 @@ def test_add_gluon_block(model):
     ([{"type": "conv"}], "type 'conv'; expected one of"),
     ([{"type": "dense", "units": 3, "bias": 1}], "unknown keys 'bias'"),
     ([{"type": "dropout", "rate": 1.5}], r"rate must be in \[0, 1\)"),
+    ([{"type": "dropout", "rate": 1e-308}], "too small for float32"),
     ([{"type": "dense", "units": 3, "name": "tiny_fc1"}], "already uses"),
     (["dense"], "expected a dict spec"),
     ([mx.gluon.nn.Dense(3, prefix="tiny_out_")], "already uses"),
