@@ -80,6 +80,12 @@ def feature_block(source, layers, pool, contexts, precision="float32", calib_bat
     mx.gluon.HybridBlock
     """
     key = ("feature_block", tuple(layers), pool, tuple(str(c) for c in contexts), precision)
+    if precision == "int8":
+        from ._quantize import calibration_fingerprint
+
+        # An int8 block is only as good as its calibration: other calibration data, another
+        # block (calibrated once, then reused for every call with the same data).
+        key += (calibration_fingerprint(calib_batches),)
     cache = source._cache
     if key not in cache:
         if precision == "float32":
@@ -128,7 +134,9 @@ def extract_features(source, data, layers, batch_size=64, ctx="cpu", pool=None, 
         converts it with MXNet's AMP. Both are CPU (MKLDNN) paths and need the CPU's
         VNNI / BF16 instructions to be faster.
     calib_data : same types as ``data``, default=None
-        Calibration samples for ``'int8'``.
+        Calibration samples for ``'int8'``. The calibrated network is cached with the
+        model, per layers and calibration data; pass the same ``calib_data`` when
+        extracting training and test features so both go through one quantized network.
     n_calib_batches : int, default=4
         Batches of calibration data to use.
 
@@ -173,14 +181,17 @@ def extract_features(source, data, layers, batch_size=64, ctx="cpu", pool=None, 
         check_precision_supported(precision, contexts)
     # 2. The data: first batch read and checked before any forward pass.
     stream = as_batch_stream(data, batch_size)
-    stream.peek()
-    _check_input_shape(source, stream.sample_shape, stream.description)
     calib_batches = None
     if precision == "int8":
         from ._quantize import calibration_batches
 
-        calib_batches = calibration_batches(calib_data if calib_data is not None else data,
+        # Read before the data's first batch is peeked, and from the data's own stream when
+        # no calib_data is given: a second reader of the same DataIter would move it on
+        # under the stream's feet and samples would be skipped.
+        calib_batches = calibration_batches(calib_data if calib_data is not None else stream,
                                             batch_size, n_calib_batches, source)
+    stream.peek()
+    _check_input_shape(source, stream.sample_shape, stream.description)
     # 3. The work.
     block = feature_block(source, layers, pool, contexts, precision, calib_batches)
     if out is None:
