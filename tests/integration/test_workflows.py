@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from repurpose import SourceModel, list_models
-from repurpose.data import load_digits_images
+from repurpose.data import load_digits_images, load_shifted_digits_images
 
 
 def test_zoo_cut_extend_save_load_extract(tmp_path, ctx):
@@ -23,6 +23,26 @@ def test_zoo_cut_extend_save_load_extract(tmp_path, ctx):
         np.testing.assert_allclose(after[layer], before[layer], atol=1e-5)
     # The source model is unchanged by all of this.
     assert model.layer_names[-1] == "fc2_fwd" and model.frozen_layers == ()
+
+
+def test_transfer_features_beat_raw_pixels_on_target_task():
+    """The zoo model's features carry over to shifted digits 5-9, which it never saw."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import train_test_split
+
+    model = SourceModel.from_zoo("digits_cnn")
+    X, y = load_shifted_digits_images(classes=range(5, 10), max_shift=1, random_state=0)
+    feats = model.extract(X, ["fc1_relu_fwd"], progress=False)["fc1_relu_fwd"]
+    idx_train, idx_test = train_test_split(np.arange(len(y)), train_size=50, stratify=y,
+                                           random_state=0)
+
+    def score(Z):
+        clf = LogisticRegression(max_iter=2000).fit(Z[idx_train], y[idx_train])
+        return clf.score(Z[idx_test], y[idx_test])
+
+    # Measured with the committed model: features 0.805, pixels 0.533.
+    assert score(feats) > 0.75
+    assert score(feats) >= score(X.reshape(len(X), -1)) + 0.15
 
 
 def test_list_models_covers_all_sources():

@@ -4,7 +4,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from repurpose.data import ImageFolder, as_batch_stream, load_digits_images
+from repurpose.data import (ImageFolder, as_batch_stream, load_digits_images,
+                            load_shifted_digits_images)
 from repurpose.exceptions import DataError, InvalidParameterError
 
 
@@ -138,3 +139,31 @@ def test_digits_images():
     assert set(y) == {5, 6, 7, 8, 9} and 0 <= X.min() and X.max() <= 1
     with pytest.raises(InvalidParameterError, match="digits 0-9"):
         load_digits_images(classes=[11])
+
+
+def test_shifted_digits_move_each_image_by_its_offset():
+    X, y = load_digits_images(classes=[5, 6])
+    S, y2 = load_shifted_digits_images(classes=[5, 6], max_shift=1, random_state=3)
+    np.testing.assert_array_equal(y, y2)
+    assert S.shape == X.shape and S.dtype == np.float32
+    rng = np.random.RandomState(3)
+    offsets = rng.randint(-1, 2, size=(len(X), 2))
+    for i in range(0, len(X), 37):
+        dy, dx = offsets[i]
+        expected = np.zeros((8, 8), np.float32)
+        src = X[i, 0, max(0, -dy):8 - max(0, dy), max(0, -dx):8 - max(0, dx)]
+        expected[max(0, dy):max(0, dy) + src.shape[0], max(0, dx):max(0, dx) + src.shape[1]] = src
+        np.testing.assert_array_equal(S[i, 0], expected)
+    same, _ = load_shifted_digits_images(classes=[5, 6], max_shift=1, random_state=3)
+    np.testing.assert_array_equal(same, S)
+    noisy, _ = load_shifted_digits_images(classes=[5, 6], noise=0.1, random_state=3)
+    assert noisy.min() >= 0 and noisy.max() <= 1 and not np.array_equal(noisy, S)
+
+
+@pytest.mark.parametrize("kwargs, match", [({"max_shift": 4}, "max_shift must be"),
+                                           ({"max_shift": 1.5}, "max_shift must be"),
+                                           ({"noise": -1.0}, "noise must be"),
+                                           ({"noise": float("inf")}, "noise must be")])
+def test_shifted_digits_bad_parameters_error(kwargs, match):
+    with pytest.raises(InvalidParameterError, match=match):
+        load_shifted_digits_images(**kwargs)
