@@ -21,7 +21,6 @@ have cached them, or be passed as ``weights=PATH``.
 """
 import copy
 import functools
-import hashlib
 import importlib.resources
 import json
 import logging
@@ -32,6 +31,7 @@ import mxnet as mx
 
 from ._validation import brief_list, suggest
 from .exceptions import InvalidParameterError, MissingWeightsError, ModelFileError
+from .persist import file_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -144,15 +144,6 @@ def _read_card(path):
             f"{path.parent.name!r}. Rename one so that they agree.")
     card["family"] = "repurpose"
     return card
-
-
-def _sha256(path):
-    """Return the SHA-256 hex digest of the file at ``path``."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 # --------------------------------------------------------------------------------------------
@@ -494,7 +485,7 @@ def _resolve_checkpoint(name, weights, pretrained):
             raise error(
                 f"The {key} file of zoo model {name!r} is missing: {file}. Restore it from the "
                 f"repository, or retrain with `{card['command']}`.")
-        actual, expected = _sha256(file), card["sha256"][key]
+        actual, expected = file_sha256(file), card["sha256"][key]
         if actual != expected:
             raise ModelFileError(
                 f"{file} has SHA-256 {actual}, but its model card {path} records {expected}. "

@@ -456,7 +456,7 @@ def _run_importer(graph, opset, path):
             warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"mxnet\.")
             warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"onnx\.")
             symbol, arg_params, aux_params = importer.from_onnx(graph, opset_version=opset)
-    except Exception as err:  # KeyError, NotImplementedError, MXNetError, AssertionError, ...
+    except Exception as err:  # the importer fails with KeyError, MXNetError, AssertionError...
         node = _first_unconverted_node(graph, importer)
         where = (
             f"node {node.name!r} (op {node.op_type}, inputs {brief_list(node.input)})"
