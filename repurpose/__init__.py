@@ -1,10 +1,15 @@
 """repurpose: transfer learning on Apache MXNet.
 
 Take a pretrained network, look inside and cut it, extract features from any layers, and
-repurpose it for a new task.
+repurpose it for a new task with a head that says how sure it is.
 """
+from . import heads, metrics
 from ._version import __version__
+from .features import FeatureExtractor
+from .persist import load
+from .repurposers import LogisticRepurposer, SvmRepurposer
 from .source import SourceModel
 from .zoo import list_models
 
-__all__ = ["SourceModel", "list_models", "__version__"]
+__all__ = ["SourceModel", "FeatureExtractor", "LogisticRepurposer", "SvmRepurposer", "load",
+           "list_models", "heads", "metrics", "__version__"]

@@ -1,6 +1,10 @@
-"""Saving and loading: atomic writes, SHA-256 of files. (Manifests, the class registry and
-format migrations for fitted heads and repurposers come with them.)
+"""Saving and loading: folders of JSON + arrays with a versioned manifest, an explicit class
+registry, atomic writes, SHA-256 of files. Never pickle.
 """
 from ._io import atomic_write, check_writable, file_sha256
+from ._registry import register, registered_class, registered_names
+from ._save import FORMAT_VERSION, MIGRATIONS, load, migrate, register_source_class, save
 
-__all__ = ["atomic_write", "check_writable", "file_sha256"]
+__all__ = ["atomic_write", "check_writable", "file_sha256", "register", "registered_class",
+           "registered_names", "register_source_class", "save", "load", "migrate",
+           "FORMAT_VERSION", "MIGRATIONS"]

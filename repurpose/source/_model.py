@@ -18,7 +18,7 @@ from .. import seeding
 from .._validation import brief_list, check_layer_names, suggest
 from ..context import resolve_contexts
 from ..exceptions import DataError, InvalidParameterError, ModelFileError
-from ..persist import atomic_write, check_writable, file_sha256
+from ..persist import atomic_write, check_writable, file_sha256, register_source_class
 from ._graph import Layer, graph_nodes, layer_outputs, layer_params
 
 logger = logging.getLogger(__name__)
@@ -54,6 +54,7 @@ def _shape_tuple(shape, name="input_shape"):
     return shape
 
 
+@register_source_class
 class SourceModel:
     """A pretrained network to repurpose: graph, weights, and what is known about its input.
 

@@ -1,0 +1,6 @@
+"""Heads: scikit-learn classifiers on feature arrays, with calibrated probabilities."""
+from ._base import BaseHead
+from ._logistic import LogisticHead
+from ._svm import SvmHead
+
+__all__ = ["BaseHead", "LogisticHead", "SvmHead"]

@@ -1,0 +1,211 @@
+"""The contract every head honours: a scikit-learn classifier on feature arrays.
+
+Subclasses implement :meth:`BaseHead._fit` and :meth:`BaseHead._predict_proba` on labels
+already mapped to ``0 .. n_classes - 1``, and :meth:`BaseHead._get_fitted_state` /
+:meth:`BaseHead._set_fitted_state` for persistence. Validation, label handling, the
+feature-count check, ``predict`` and ``score`` live here once.
+"""
+import logging
+from abc import ABC, abstractmethod
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+
+from .._validation import brief_list
+from ..exceptions import DataError
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["BaseHead", "fit_standardizer", "softmax"]
+
+
+class BaseHead(ClassifierMixin, BaseEstimator, ABC):
+    """Base class of the heads: validation, labels, prediction, scoring and state.
+
+    Attributes set by ``fit`` (in every head)
+    ------------------------------------------
+    classes_ : ndarray of shape (n_classes,)
+        The labels seen in fit, sorted; ``predict_proba`` columns follow them.
+    n_features_in_ : int
+        Number of features seen in fit.
+    """
+
+    #: Fewest training samples of each class the head can fit on.
+    _min_samples_per_class = 1
+    #: Where the features came from (set by repurposers), for error messages.
+    _feature_origin = None
+
+    # ------------------------------------------------------------------ to implement
+    @abstractmethod
+    def _fit(self, X, y, n_classes, random_state):
+        """Fit on float ``X`` (n, d) and integer labels ``y`` in ``0 .. n_classes - 1``."""
+
+    @abstractmethod
+    def _predict_proba(self, X):
+        """Return class probabilities of shape (n, n_classes) for validated ``X``."""
+
+    @abstractmethod
+    def _get_fitted_state(self):
+        """Return ``(json_dict, arrays_dict)`` holding everything ``fit`` learned."""
+
+    @abstractmethod
+    def _set_fitted_state(self, state, arrays):
+        """Restore what :meth:`_get_fitted_state` returned."""
+
+    # ------------------------------------------------------------------ sklearn contract
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        return tags
+
+    def _validate_X_predict(self, X):
+        check_is_fitted(self)
+        X = check_array(X, dtype=[np.float64, np.float32])
+        if X.shape[1] != self.n_features_in_:
+            origin = f" (fitted on layers {self._feature_origin})" if self._feature_origin \
+                else ""
+            raise ValueError(
+                f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input{origin}. Pass features of the same "
+                f"layers (and pooling) as in fit.")
+        return validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+
+    def fit(self, X, y):
+        """Fit the head on features ``X`` and labels ``y`` (any label values).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        ValueError
+            For NaN/inf in ``X``, a single class in ``y``, or fewer samples of a class than
+            the head needs.
+        """
+        self._validate_params()
+        X, y = validate_data(self, X, y, reset=True, dtype=[np.float64, np.float32])
+        classes, y_idx = self._check_targets(y)
+        self.classes_ = classes
+        self._fit(X, y_idx.astype(np.int64), len(classes), self._resolved_random_state())
+        return self
+
+    def _validate_params(self):
+        """Check the hyper-parameters (cheap, before any work); heads override this."""
+
+    def _check_targets(self, y):
+        """Check labels: classification targets, 2+ classes, enough samples of each.
+
+        Returns
+        -------
+        classes : ndarray of shape (n_classes,)
+        y_idx : ndarray of shape (n_samples,)
+            Index of each label in ``classes``.
+        """
+        y = np.asarray(y)
+        if y.ndim != 1:
+            y = y.ravel() if y.ndim == 2 and y.shape[1] == 1 else y
+        check_classification_targets(y)
+        classes, y_idx, counts = np.unique(y, return_inverse=True, return_counts=True)
+        if len(classes) < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs samples of at least 2 classes to fit; got 1 "
+                f"class ({classes[0]!r}).")
+        too_few = classes[counts < self._min_samples_per_class]
+        if len(too_few):
+            raise ValueError(
+                f"{type(self).__name__} needs at least {self._min_samples_per_class} samples "
+                f"of every class; class(es) {brief_list(too_few.tolist())} have "
+                f"{brief_list(counts[counts < self._min_samples_per_class].tolist())}. Add "
+                f"labelled samples or drop those classes.")
+        return classes, y_idx
+
+    def _resolved_random_state(self):
+        from sklearn.utils import check_random_state
+
+        return check_random_state(getattr(self, "random_state", None))
+
+    def predict_proba(self, X):
+        """Class probabilities; columns follow :attr:`classes_`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+        """
+        X = self._validate_X_predict(X)
+        return self._predict_proba(X)
+
+    def predict(self, X):
+        """Most probable class of each sample.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            Values from :attr:`classes_`.
+        """
+        proba = self.predict_proba(X)  # checks fitted state before classes_ is read
+        return self.classes_[np.argmax(proba, axis=1)]
+
+    def score(self, X, y, sample_weight=None):
+        """Accuracy on ``(X, y)``; labels not seen in fit are an error, not a silent miss."""
+        check_is_fitted(self)
+        y = np.asarray(y)
+        unseen = np.setdiff1d(np.unique(y), self.classes_)
+        if len(unseen):
+            raise DataError(
+                f"y holds label(s) {brief_list(unseen.tolist())} that {type(self).__name__} "
+                f"never saw in fit (classes_: {brief_list(self.classes_.tolist())}). Score on "
+                f"the classes it was fitted on, or refit with them.")
+        return super().score(X, y, sample_weight=sample_weight)
+
+    # ------------------------------------------------------------------ state
+    def save(self, path, overwrite=False):
+        """Save the fitted head to the folder ``path`` (JSON manifest + arrays, no pickle).
+
+        ``repurpose.load(path)`` returns a head of the same class that predicts the same.
+        """
+        from ..persist import save
+
+        return save(self, path, overwrite=overwrite)
+
+    def _get_state(self):
+        """Return ``(json_dict, arrays)``: the fitted state, for :mod:`repurpose.persist`."""
+        check_is_fitted(self)
+        state, arrays = self._get_fitted_state()
+        arrays = dict(arrays)
+        arrays["classes_"] = self.classes_
+        return {"n_features_in_": int(self.n_features_in_), "head": state}, arrays
+
+    def _set_state(self, state, arrays):
+        """Restore a state from :meth:`_get_state` on an unfitted head with the same params."""
+        arrays = dict(arrays)
+        self.classes_ = arrays.pop("classes_")
+        self.n_features_in_ = int(state["n_features_in_"])
+        self._set_fitted_state(state["head"], arrays)
+        return self
+
+
+def fit_standardizer(X):
+    """Per-feature mean and scale of ``X`` (scale 1 for constant features), as float64."""
+    mean = X.mean(axis=0, dtype=np.float64)
+    scale = X.std(axis=0, dtype=np.float64)
+    scale[scale < 1e-12] = 1.0
+    return mean, scale
+
+
+def softmax(z):
+    """Row-wise softmax, stable for large values."""
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)

@@ -1,0 +1,278 @@
+"""Save and load estimators as a folder: ``manifest.json`` + ``arrays.npz`` (+ the source model
+as a symbol+params checkpoint). JSON and arrays only, never pickle.
+
+A saved folder::
+
+    manifest.json   format, format_version, repurpose version, class, get_params() as JSON,
+                    fitted state (JSON), SHA-256 of every array file, source model reference
+    arrays.npz      fitted arrays (np.savez, read back with allow_pickle=False)
+    source/         the source model, if the estimator has one (SourceModel.save_checkpoint)
+
+Older ``format_version`` files are migrated forward step by step by :data:`MIGRATIONS`; a newer
+one than this code knows is an error naming both versions.
+"""
+import hashlib
+import io
+import json
+import logging
+import os
+import shutil
+import tempfile
+
+import numpy as np
+
+from .._version import __version__
+from ..exceptions import ModelFileError
+from ._registry import registered_class
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["save", "load", "migrate", "register_source_class", "FORMAT", "FORMAT_VERSION",
+           "MIGRATIONS"]
+
+FORMAT = "repurpose.estimator"
+FORMAT_VERSION = 1
+#: Ordered ``(from_version, function)`` steps; each turns a manifest of ``from_version`` into
+#: one of ``from_version + 1``. Empty while only version 1 exists.
+MIGRATIONS = []
+
+_SOURCE_DIR = "source"
+_SOURCE_PREFIX = "model"
+
+
+#: The source-model class, registered by ``repurpose.source`` (persist sits below source in
+#: the import chain, so it is told the class instead of importing it).
+_SOURCE_CLASS = []
+
+
+def register_source_class(cls):
+    """Tell persist which class is the source model (embedded as a checkpoint when saved)."""
+    _SOURCE_CLASS[:] = [cls]
+    return cls
+
+
+def _encode_param(name, value, source_models):
+    if _SOURCE_CLASS and isinstance(value, _SOURCE_CLASS[0]):
+        source_models.append(value)
+        return {"__source_model__": value.sha256}
+    if isinstance(value, tuple):
+        return {"__tuple__": [_encode_param(name, v, source_models) for v in value]}
+    if isinstance(value, list):
+        return [_encode_param(name, v, source_models) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _encode_param(name, v, source_models) for k, v in value.items()}
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise TypeError(
+        f"Parameter {name!r} is a {type(value).__name__}, which cannot be saved as JSON. Use "
+        f"plain values (numbers, strings, tuples); e.g. random_state=0, not a RandomState.")
+
+
+def _decode_param(value, source_model):
+    if isinstance(value, dict):
+        if "__source_model__" in value:
+            return source_model
+        if "__tuple__" in value:
+            return tuple(_decode_param(v, source_model) for v in value["__tuple__"])
+        return {k: _decode_param(v, source_model) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decode_param(v, source_model) for v in value]
+    return value
+
+
+def _arrays_bytes(arrays):
+    for name, arr in arrays.items():
+        arr = np.asarray(arr)
+        if arr.dtype == object:
+            raise TypeError(f"Array {name!r} has dtype object, which needs pickle; store "
+                            f"numbers or fixed-width strings.")
+    buffer = io.BytesIO()
+    np.savez(buffer, **{k: np.asarray(v) for k, v in arrays.items()})
+    return buffer.getvalue()
+
+
+def save(estimator, path, overwrite=False):
+    """Save a fitted estimator (head, repurposer) to the folder ``path``.
+
+    Parameters
+    ----------
+    estimator : object with ``_get_state()`` and ``get_params()``
+    path : str or path-like
+        A folder to create.
+    overwrite : bool, default=False
+        Replace an existing ``path``; otherwise an existing ``path`` is an error and nothing
+        is written.
+
+    Returns
+    -------
+    str
+        The folder written.
+
+    Raises
+    ------
+    FileExistsError
+        If ``path`` exists and ``overwrite`` is False.
+    """
+    path = os.fspath(path)
+    if os.path.exists(path) and not overwrite:
+        raise FileExistsError(f"{path!r} already exists. Choose another path, remove it, or "
+                              f"pass overwrite=True.")
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise FileNotFoundError(f"Folder {parent!r} for {path!r} does not exist; create it "
+                                f"first.")
+    state, arrays = estimator._get_state()
+    source_models = []
+    params = {k: _encode_param(k, v, source_models)
+              for k, v in estimator.get_params(deep=False).items()}
+    if len({m.sha256 for m in source_models}) > 1:
+        raise TypeError("An estimator with several different source models cannot be saved.")
+    data = _arrays_bytes(arrays)
+    manifest = {
+        "format": FORMAT, "format_version": FORMAT_VERSION, "repurpose_version": __version__,
+        "class": type(estimator).__name__, "params": params, "state": state,
+        "arrays": {"file": "arrays.npz", "sha256": hashlib.sha256(data).hexdigest(),
+                   "names": sorted(arrays)},
+        "source": None,
+    }
+    tmp = tempfile.mkdtemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=parent)
+    try:
+        if source_models:
+            os.mkdir(os.path.join(tmp, _SOURCE_DIR))
+            source_models[0].save_checkpoint(os.path.join(tmp, _SOURCE_DIR, _SOURCE_PREFIX))
+            manifest["source"] = {"prefix": f"{_SOURCE_DIR}/{_SOURCE_PREFIX}", "epoch": 0,
+                                  "sha256": source_models[0].sha256}
+        for name, payload in (("arrays.npz", data),
+                              ("manifest.json", json.dumps(manifest, indent=2).encode())):
+            with open(os.path.join(tmp, name), "wb") as handle:
+                handle.write(payload)
+                handle.flush()
+                os.fsync(handle.fileno())
+        if os.path.exists(path):  # overwrite=True: swap in, then drop the old folder
+            old = tempfile.mkdtemp(prefix="." + os.path.basename(path) + ".", suffix=".old",
+                                   dir=parent)
+            os.rmdir(old)
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old) if os.path.isdir(old) else os.remove(old)
+        else:
+            os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            shutil.rmtree(tmp, ignore_errors=True)
+    logger.info("Saved %s to %s", type(estimator).__name__, path)
+    return path
+
+
+def _read_manifest(path):
+    manifest_path = os.path.join(path, "manifest.json")
+    if not os.path.isdir(path):
+        raise FileNotFoundError(f"{path!r} is not a folder saved by repurpose (no such folder).")
+    if not os.path.isfile(manifest_path):
+        raise ModelFileError(f"{path!r} has no manifest.json; it is not a folder saved by "
+                             f"repurpose, or the save was interrupted.")
+    try:
+        with open(manifest_path, encoding="utf-8") as handle:
+            manifest = json.load(handle)
+    except ValueError as err:
+        raise ModelFileError(f"{manifest_path!r} is not valid JSON (truncated or edited?): "
+                             f"{err}") from err
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ModelFileError(f"{manifest_path!r} is not a repurpose estimator manifest (format "
+                             f"{manifest.get('format') if isinstance(manifest, dict) else None!r}).")
+    manifest = migrate(manifest, manifest_path)
+    _check_manifest(manifest, manifest_path)
+    return manifest
+
+
+_MANIFEST_TYPES = {"class": str, "params": dict, "state": dict, "arrays": dict}
+
+
+def _check_manifest(manifest, where):
+    """Check the keys and types ``load`` relies on; name every problem at once."""
+    problems = [f"{key}: expected {kind.__name__}, got {type(manifest.get(key)).__name__}"
+                for key, kind in _MANIFEST_TYPES.items()
+                if not isinstance(manifest.get(key), kind)]
+    arrays = manifest.get("arrays")
+    if isinstance(arrays, dict):
+        problems += [f"arrays.{key}: expected str" for key in ("file", "sha256")
+                     if not isinstance(arrays.get(key), str)]
+        if isinstance(arrays.get("file"), str) and os.path.basename(arrays["file"]) != \
+                arrays["file"]:
+            problems.append("arrays.file: must be a file name inside the folder")
+    source = manifest.get("source")
+    if source is not None and not (isinstance(source, dict)
+                                   and isinstance(source.get("prefix"), str)
+                                   and isinstance(source.get("sha256"), str)):
+        problems.append("source: expected null or {prefix: str, sha256: str}")
+    if problems:
+        raise ModelFileError(f"{where} has {len(problems)} problem(s): {'; '.join(problems)}.")
+
+
+def migrate(manifest, where="manifest"):
+    """Bring ``manifest`` to :data:`FORMAT_VERSION` through :data:`MIGRATIONS`, step by step."""
+    version = manifest.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ModelFileError(f"{where} has format_version {version!r}; expected an integer >= 1.")
+    if version > FORMAT_VERSION:
+        raise ModelFileError(
+            f"{where} has format_version {version}, newer than this repurpose "
+            f"({__version__}) reads ({FORMAT_VERSION}). Upgrade repurpose to load it.")
+    steps = dict(MIGRATIONS)
+    while version < FORMAT_VERSION:
+        if version not in steps:
+            raise ModelFileError(f"{where}: no migration from format_version {version}.")
+        manifest = steps[version](dict(manifest))
+        version += 1
+        manifest["format_version"] = version
+    return manifest
+
+
+def load(path):
+    """Load an estimator saved by ``save`` (any registered class).
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    object
+        A fitted estimator of the saved class that predicts what the saved one did.
+
+    Raises
+    ------
+    FileNotFoundError, ModelFileError
+        For a missing, corrupted, truncated or future-version folder.
+    """
+    path = os.fspath(path)
+    manifest = _read_manifest(path)
+    cls = registered_class(manifest.get("class"), os.path.join(path, "manifest.json"))
+    arrays_info = manifest["arrays"]
+    arrays_path = os.path.join(path, arrays_info["file"])
+    try:
+        with open(arrays_path, "rb") as handle:
+            data = handle.read()
+    except OSError as err:
+        raise ModelFileError(f"{arrays_path!r} is missing or unreadable: {err}") from err
+    if hashlib.sha256(data).hexdigest() != arrays_info["sha256"]:
+        raise ModelFileError(f"{arrays_path!r} does not match the SHA-256 in its manifest: the "
+                             f"file is corrupted or was replaced.")
+    with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+        arrays = {name: npz[name] for name in npz.files}
+    source_model = None
+    if manifest.get("source"):
+        info = manifest["source"]
+        source_model = _SOURCE_CLASS[0].from_checkpoint(os.path.join(path, info["prefix"]),
+                                                   info.get("epoch", 0))
+        if source_model.sha256 != info["sha256"]:
+            raise ModelFileError(
+                f"The source model in {os.path.join(path, _SOURCE_DIR)!r} does not match the "
+                f"SHA-256 recorded in the manifest: its files were changed or corrupted.")
+    params = {k: _decode_param(v, source_model) for k, v in manifest["params"].items()}
+    estimator = cls(**params)
+    return estimator._set_state(manifest["state"], arrays)

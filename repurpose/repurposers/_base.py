@@ -1,0 +1,140 @@
+"""Repurposers: a source model's features (``FeatureExtractor``) composed with a head.
+
+Each concrete repurposer spells out, in its constructor, the extraction parameters and its
+head's hyper-parameters (scikit-learn's ``get_params`` reads the signature, so there is no
+``**head_params``). ``fit`` extracts features once (through the feature cache, so other heads
+on the same data reuse them) and fits a fresh head; predictions flow source -> features ->
+head.
+"""
+import logging
+from abc import ABC
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.validation import check_is_fitted
+
+from ..features import FeatureExtractor
+from ..persist import save as _save
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["BaseRepurposer", "EXTRACTION_PARAMS"]
+
+#: Constructor parameters that belong to feature extraction, not to the head.
+EXTRACTION_PARAMS = ("source", "layers", "pool", "batch_size", "ctx", "precision",
+                     "cache_features", "progress")
+
+
+class BaseRepurposer(ClassifierMixin, BaseEstimator, ABC):
+    """Base of the repurposers: feature extraction + a head of class :attr:`_head_class`.
+
+    Attributes set by ``fit``
+    -------------------------
+    head_ : BaseHead
+        The fitted head.
+    classes_ : ndarray of shape (n_classes,)
+    layers_ : list of str
+    layer_dims_ : dict of str -> int
+    """
+
+    #: The head class; its constructor parameters are also this class's.
+    _head_class = None
+
+    def _extractor(self):
+        return FeatureExtractor(self.source, layers=self.layers, pool=self.pool,
+                                batch_size=self.batch_size, ctx=self.ctx,
+                                precision=self.precision, progress=self.progress,
+                                cache=self.cache_features)
+
+    def _head_params(self):
+        names = self._head_class._get_param_names()
+        return {name: getattr(self, name) for name in names}
+
+    def _make_head(self, layer_dims=None):
+        head = self._head_class(**self._head_params())
+        head._feature_origin = list(self.layers_)
+        return head
+
+    def extract_features(self, X):
+        """Concatenated features of ``X`` for the head (after ``fit``, or on its own)."""
+        extractor = self._extractor().fit()
+        features = extractor.transform(X)
+        self.layer_dims_ = dict(extractor.layer_dims_)
+        return features
+
+    def fit(self, X, y):
+        """Extract features of ``X`` and fit a new head on them with labels ``y``.
+
+        Parameters
+        ----------
+        X : ndarray, NDArray, DataIter, Dataset, DataLoader or ImageFolder
+            Inputs of the source model.
+        y : array-like of shape (n_samples,)
+            Labels of any values.
+
+        Returns
+        -------
+        self
+        """
+        # Everything cheap first: extraction parameters, head parameters, labels.
+        extractor = self._extractor().fit()
+        y = np.asarray(y)
+        self.layers_ = list(extractor.layers_)
+        head = self._make_head()
+        head._validate_params()
+        head._check_targets(y)
+        features = extractor.transform(X)
+        if len(features) != len(y):
+            raise ValueError(f"X has {len(features)} samples but y has {len(y)} labels.")
+        self.layer_dims_ = dict(extractor.layer_dims_)
+        head = self._make_head(self.layer_dims_)
+        head.fit(features, y)
+        self.head_ = head
+        self.classes_ = head.classes_
+        logger.info("%s fitted on %d samples, %d features from %s", type(self).__name__,
+                    len(y), features.shape[1], self.layers_)
+        return self
+
+    def _features_for_predict(self, X):
+        check_is_fitted(self, "head_")
+        extractor = FeatureExtractor(self.source, layers=self.layers_, pool=self.pool,
+                                     batch_size=self.batch_size, ctx=self.ctx,
+                                     precision=self.precision, progress=self.progress,
+                                     cache=self.cache_features).fit()
+        return extractor.transform(X)
+
+    def predict_proba(self, X):
+        """Class probabilities of ``X``; columns follow :attr:`classes_`."""
+        return self.head_.predict_proba(self._features_for_predict(X))
+
+    def predict(self, X):
+        """Most probable class of each sample of ``X``."""
+        return self.head_.predict(self._features_for_predict(X))
+
+    def score(self, X, y, sample_weight=None):
+        """Accuracy on ``(X, y)``."""
+        return self.head_.score(self._features_for_predict(X), y, sample_weight=sample_weight)
+
+    def save(self, path, overwrite=False):
+        """Save to the folder ``path`` (JSON manifest + arrays + the source model).
+
+        ``repurpose.load(path)`` returns an object of the same class that predicts the same.
+        """
+        return _save(self, path, overwrite=overwrite)
+
+    def _get_state(self):
+        check_is_fitted(self, "head_")
+        head_state, head_arrays = self.head_._get_state()
+        state = {"layers_": list(self.layers_), "layer_dims_": self.layer_dims_,
+                 "head": head_state}
+        return state, {f"head/{k}": v for k, v in head_arrays.items()}
+
+    def _set_state(self, state, arrays):
+        self.layers_ = list(state["layers_"])
+        self.layer_dims_ = {k: int(v) for k, v in state["layer_dims_"].items()}
+        head = self._make_head(self.layer_dims_)
+        head._set_state(state["head"], {k[len("head/"):]: v for k, v in arrays.items()
+                                        if k.startswith("head/")})
+        self.head_ = head
+        self.classes_ = head.classes_
+        return self

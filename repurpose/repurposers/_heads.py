@@ -1,0 +1,106 @@
+"""The feature-based repurposers: extraction + one head each."""
+from ..heads import LogisticHead, SvmHead
+from ..persist import register
+from ._base import BaseRepurposer
+
+__all__ = ["LogisticRepurposer", "SvmRepurposer"]
+
+
+@register
+class LogisticRepurposer(BaseRepurposer):
+    """Features of ``layers`` of ``source`` + a :class:`~repurpose.heads.LogisticHead`.
+
+    Parameters
+    ----------
+    source : SourceModel
+    layers : tuple of str, default=None
+        Layers whose (concatenated) features the head sees; None takes the model card's
+        ``feature_layer``.
+    pool : {None, 'avg', 'max'}, default=None
+        Global pooling of convolutional maps.
+    batch_size : int, default=64
+    ctx : str, mx.Context or list, default='cpu'
+    precision : {'float32', 'int8', 'bf16'}, default='float32'
+    cache_features : bool, default=True
+        Reuse features of identical inputs across fits and repurposers.
+    progress : bool, default=False
+    C, standardize, max_iter, class_weight, random_state
+        The head's hyper-parameters, see :class:`~repurpose.heads.LogisticHead`.
+
+    Attributes
+    ----------
+    head_ : LogisticHead
+    classes_ : ndarray of shape (n_classes,)
+    layers_ : list of str
+    layer_dims_ : dict of str -> int
+
+    Examples
+    --------
+    >>> from repurpose import SourceModel
+    >>> from repurpose.data import load_digits_images
+    >>> X, y = load_digits_images(classes=range(5, 10))
+    >>> model = LogisticRepurposer(SourceModel.from_zoo('digits_cnn'), layers=('fc1_relu_fwd',))
+    >>> model.fit(X[:100], y[:100]).score(X[100:200], y[100:200]) > 0.7
+    True
+    """
+
+    _head_class = LogisticHead
+
+    def __init__(self, source, layers=None, pool=None, batch_size=64, ctx="cpu",
+                 precision="float32", cache_features=True, progress=False, C=1.0,
+                 standardize=True, max_iter=1000, class_weight=None, random_state=None):
+        self.source = source
+        self.layers = layers
+        self.pool = pool
+        self.batch_size = batch_size
+        self.ctx = ctx
+        self.precision = precision
+        self.cache_features = cache_features
+        self.progress = progress
+        self.C = C
+        self.standardize = standardize
+        self.max_iter = max_iter
+        self.class_weight = class_weight
+        self.random_state = random_state
+
+
+@register
+class SvmRepurposer(BaseRepurposer):
+    """Features of ``layers`` of ``source`` + a :class:`~repurpose.heads.SvmHead`.
+
+    Parameters
+    ----------
+    source, layers, pool, batch_size, ctx, precision, cache_features, progress
+        Feature extraction, see :class:`LogisticRepurposer`.
+    C, kernel, gamma, n_folds, standardize, max_iter, random_state
+        The head's hyper-parameters, see :class:`~repurpose.heads.SvmHead`.
+
+    Attributes
+    ----------
+    head_ : SvmHead
+    classes_ : ndarray of shape (n_classes,)
+    layers_ : list of str
+    layer_dims_ : dict of str -> int
+    """
+
+    _head_class = SvmHead
+
+    def __init__(self, source, layers=None, pool=None, batch_size=64, ctx="cpu",
+                 precision="float32", cache_features=True, progress=False, C=1.0,
+                 kernel="rbf", gamma="scale", n_folds=3, standardize=True, max_iter=10000,
+                 random_state=None):
+        self.source = source
+        self.layers = layers
+        self.pool = pool
+        self.batch_size = batch_size
+        self.ctx = ctx
+        self.precision = precision
+        self.cache_features = cache_features
+        self.progress = progress
+        self.C = C
+        self.kernel = kernel
+        self.gamma = gamma
+        self.n_folds = n_folds
+        self.standardize = standardize
+        self.max_iter = max_iter
+        self.random_state = random_state

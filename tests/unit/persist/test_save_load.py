@@ -1,0 +1,174 @@
+import json
+import os
+import pathlib
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import repurpose
+from repurpose import LogisticRepurposer, SourceModel
+from repurpose.exceptions import ModelFileError
+from repurpose.heads import LogisticHead, SvmHead
+from repurpose.persist import _save as save_module
+
+
+@pytest.fixture(scope="module")
+def data():
+    from sklearn.datasets import make_blobs
+
+    X, y = make_blobs(60, n_features=4, centers=3, random_state=1)
+    return X, np.array(["a", "b", "c"])[y]
+
+
+@pytest.fixture
+def saved_head(tmp_path, data):
+    X, y = data
+    head = SvmHead(C=2.0, random_state=3).fit(X, y)
+    return head, head.save(tmp_path / "head")
+
+
+def test_head_round_trip(saved_head, data):
+    head, path = saved_head
+    loaded = repurpose.load(path)
+    assert type(loaded) is SvmHead and loaded.get_params() == head.get_params()
+    np.testing.assert_array_equal(loaded.predict_proba(data[0]), head.predict_proba(data[0]))
+    np.testing.assert_array_equal(loaded.classes_, head.classes_)
+    manifest = json.loads(pathlib.Path(path, "manifest.json").read_text())
+    assert manifest["format_version"] == 1 and manifest["class"] == "SvmHead"
+    assert manifest["repurpose_version"] == repurpose.__version__
+
+
+def test_repurposer_round_trip_embeds_source(tmp_path):
+    from repurpose.data import load_digits_images
+
+    X, y = load_digits_images(classes=range(5, 10))
+    source = SourceModel.from_zoo("digits_cnn")
+    model = LogisticRepurposer(source, layers=("fc1_relu_fwd", "relu3_fwd"), pool="avg",
+                               C=0.5).fit(X[:80], y[:80])
+    path = model.save(tmp_path / "model")
+    assert sorted(os.listdir(path)) == ["arrays.npz", "manifest.json", "source"]
+    loaded = repurpose.load(path)
+    assert loaded.source.sha256 == source.sha256 and loaded.layers == ("fc1_relu_fwd",
+                                                                       "relu3_fwd")
+    np.testing.assert_array_equal(loaded.predict_proba(X[80:]), model.predict_proba(X[80:]))
+
+
+def test_never_overwrites(saved_head, data):
+    head, path = saved_head
+    before = pathlib.Path(path, "arrays.npz").read_bytes()
+    other = LogisticHead().fit(*data)
+    with pytest.raises(FileExistsError, match="already exists.*overwrite=True"):
+        other.save(path)
+    assert pathlib.Path(path, "arrays.npz").read_bytes() == before
+    other.save(path, overwrite=True)
+    assert type(repurpose.load(path)) is LogisticHead
+    assert [f for f in os.listdir(os.path.dirname(path)) if f.startswith(".")] == []
+
+
+def _edit_manifest(path, change):
+    file = pathlib.Path(path, "manifest.json")
+    manifest = json.loads(file.read_text())
+    change(manifest)
+    file.write_text(json.dumps(manifest))
+
+
+def test_future_version_error(saved_head):
+    _, path = saved_head
+    _edit_manifest(path, lambda m: m.update(format_version=7))
+    with pytest.raises(ModelFileError, match=r"format_version 7, newer than this repurpose "
+                                             r".* reads \(1\)\. Upgrade"):
+        repurpose.load(path)
+
+
+def test_corrupted_arrays_error(saved_head):
+    _, path = saved_head
+    file = pathlib.Path(path, "arrays.npz")
+    data = bytearray(file.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    file.write_bytes(bytes(data))
+    with pytest.raises(ModelFileError, match="does not match the SHA-256"):
+        repurpose.load(path)
+
+
+def test_truncated_manifest_error(saved_head):
+    _, path = saved_head
+    file = pathlib.Path(path, "manifest.json")
+    text = file.read_text()
+    file.write_text(text[: len(text) // 2])
+    with pytest.raises(ModelFileError, match="not valid JSON"):
+        repurpose.load(path)
+
+
+def test_unknown_class_error(saved_head):
+    _, path = saved_head
+    _edit_manifest(path, lambda m: m.update({"class": "os.system"}))
+    with pytest.raises(ValueError, match="holds a 'os.system', which this version of "
+                                         "repurpose cannot load"):
+        repurpose.load(path)
+
+
+def test_missing_folder_and_not_a_save_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such folder"):
+        repurpose.load(tmp_path / "nothing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelFileError, match="no manifest.json"):
+        repurpose.load(tmp_path / "empty")
+
+
+def test_tampered_source_model_error(tmp_path):
+    from repurpose.data import load_digits_images
+
+    X, y = load_digits_images(classes=[5, 6])
+    model = LogisticRepurposer(SourceModel.from_zoo("digits_cnn")).fit(X[:40], y[:40])
+    path = model.save(tmp_path / "m")
+    other = SourceModel.from_zoo("digits_cnn").reinitialize(["fc2_fwd"], random_state=0)
+    other.save_checkpoint(os.path.join(path, "source", "model"), overwrite=True)
+    with pytest.raises(ModelFileError, match="does not match the SHA-256 recorded"):
+        repurpose.load(path)
+
+
+def test_migrations_run_step_by_step(saved_head, monkeypatch, data):
+    head, path = saved_head
+    calls = []
+
+    def v1_to_v2(manifest):
+        calls.append(1)
+        manifest["state"]["migrated"] = True
+        return manifest
+
+    monkeypatch.setattr(save_module, "FORMAT_VERSION", 2)
+    monkeypatch.setattr(save_module, "MIGRATIONS", [(1, v1_to_v2)])
+    loaded = repurpose.load(path)
+    assert calls == [1]
+    np.testing.assert_array_equal(loaded.predict_proba(data[0]), head.predict_proba(data[0]))
+
+
+def test_unsaveable_param_error(tmp_path, data):
+    head = LogisticHead(random_state=np.random.RandomState(0)).fit(*data)
+    with pytest.raises(TypeError, match="'random_state' is a RandomState.*random_state=0"):
+        head.save(tmp_path / "x")
+    assert not os.path.exists(tmp_path / "x")
+
+
+json_value = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False),
+              st.text(max_size=5)),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5),
+                                                                       children, max_size=3),
+    max_leaves=8)
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.dictionaries(st.sampled_from(["format_version", "class", "params", "state",
+                                        "arrays", "source", "x"]), json_value, max_size=8),
+       st.booleans())
+def test_arbitrary_manifests_fail_cleanly(tmp_path_factory, fields, versioned):
+    manifest = {"format": "repurpose.estimator", "format_version": 1} if versioned else {}
+    manifest.update(fields)
+    path = tmp_path_factory.mktemp("m")
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelFileError):
+        repurpose.load(path)
