@@ -84,8 +84,34 @@ def _run_extract(args):
     print(f"features written to {args.out}")
 
 
+def _run_demo(args):
+    from ..demo import format_table, run_demo
+
+    report = run_demo(out=args.out, n_per_class=args.n_per_class, random_state=args.seed,
+                      overwrite=args.overwrite, plots=not args.no_plots)
+    task = report["task"]
+    print(f"Source: {task['source_model']}; target: {task['target']}, "
+          f"{task['n_per_class']} labels per class ({task['n_train']} train / "
+          f"{task['n_test']} test images)")
+    print(f"Features of {', '.join(task['layers'])} extracted once in {task['extract_s']:.2f} s, "
+          f"shared by every head")
+    print(format_table(report["results"]))
+    if args.out:
+        print(f"report written to {args.out}")
+
+
 def add_commands(commands):
     """Register the subcommands on ``commands`` (an argparse subparsers object)."""
+    p = commands.add_parser("demo", help="repurpose the zoo network for a new task with "
+                                         "every head; print and write a report")
+    p.add_argument("--out", default=None, help="report folder (results.json, results.md, "
+                                               "reliability.png)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    p.add_argument("--n-per-class", type=int, default=10, help="labels per target class")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-plots", action="store_true")
+    p.set_defaults(run=_run_demo)
+
     p = commands.add_parser("models", help="list model-zoo names")
     p.add_argument("--source", choices=("repurpose", "gluon", "gluoncv"), default=None)
     p.set_defaults(run=_run_models)
