@@ -57,7 +57,9 @@ class _OvrSvm:
         for k in targets:
             yk = (y == k).astype(int)
             if self.kernel == "linear":
-                model = LinearSVC(C=self.C, max_iter=self.max_iter,
+                # dual="auto" solves the primal when n_samples > n_features, which converges
+                # in tens of iterations where the dual needs thousands.
+                model = LinearSVC(C=self.C, dual="auto", max_iter=self.max_iter,
                                   random_state=self.random_state)
                 model.fit(X, yk)
                 self.n_iter = max(getattr(self, "n_iter", 0), int(np.max(model.n_iter_)))
