@@ -7,9 +7,10 @@ from . import heads, metrics
 from ._version import __version__
 from .features import FeatureExtractor
 from .persist import load
-from .repurposers import LogisticRepurposer, SvmRepurposer
+from .repurposers import GpRepurposer, LogisticRepurposer, SvmRepurposer
 from .source import SourceModel
 from .zoo import list_models
 
-__all__ = ["SourceModel", "FeatureExtractor", "LogisticRepurposer", "SvmRepurposer", "load",
+__all__ = ["SourceModel", "FeatureExtractor", "LogisticRepurposer", "SvmRepurposer",
+           "GpRepurposer", "load",
            "list_models", "heads", "metrics", "__version__"]

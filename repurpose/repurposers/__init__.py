@@ -1,5 +1,5 @@
 """Repurposers: source-model features composed with a head (and, later, fine-tuning)."""
 from ._base import BaseRepurposer
-from ._heads import LogisticRepurposer, SvmRepurposer
+from ._heads import GpRepurposer, LogisticRepurposer, SvmRepurposer
 
-__all__ = ["BaseRepurposer", "LogisticRepurposer", "SvmRepurposer"]
+__all__ = ["BaseRepurposer", "LogisticRepurposer", "SvmRepurposer", "GpRepurposer"]

@@ -1,9 +1,9 @@
 """The feature-based repurposers: extraction + one head each."""
-from ..heads import LogisticHead, SvmHead
+from ..heads import GpHead, LogisticHead, SvmHead
 from ..persist import register
 from ._base import BaseRepurposer
 
-__all__ = ["LogisticRepurposer", "SvmRepurposer"]
+__all__ = ["LogisticRepurposer", "SvmRepurposer", "GpRepurposer"]
 
 
 @register
@@ -104,3 +104,58 @@ class SvmRepurposer(BaseRepurposer):
         self.standardize = standardize
         self.max_iter = max_iter
         self.random_state = random_state
+
+
+@register
+class GpRepurposer(BaseRepurposer):
+    """Features of ``layers`` of ``source`` + a :class:`~repurpose.heads.GpHead`.
+
+    With several layers and ``feature_groups=None``, the head gets one kernel per layer
+    (``feature_groups`` = the layers' feature widths), combined by a sum.
+
+    Parameters
+    ----------
+    source, layers, pool, batch_size, ctx, precision, cache_features, progress
+        Feature extraction, see :class:`LogisticRepurposer`.
+    kernel, n_inducing, feature_groups, alpha_eps, max_iter, n_mc_samples, random_state
+        The head's hyper-parameters, see :class:`~repurpose.heads.GpHead`.
+
+    Attributes
+    ----------
+    head_ : GpHead
+    classes_ : ndarray of shape (n_classes,)
+    layers_ : list of str
+    layer_dims_ : dict of str -> int
+    """
+
+    _head_class = GpHead
+
+    def __init__(self, source, layers=None, pool=None, batch_size=64, ctx="cpu",
+                 precision="float32", cache_features=True, progress=False, kernel="rbf",
+                 n_inducing=200, feature_groups=None, alpha_eps="auto", max_iter=100,
+                 n_mc_samples=1000, random_state=None):
+        self.source = source
+        self.layers = layers
+        self.pool = pool
+        self.batch_size = batch_size
+        self.ctx = ctx
+        self.precision = precision
+        self.cache_features = cache_features
+        self.progress = progress
+        self.kernel = kernel
+        self.n_inducing = n_inducing
+        self.feature_groups = feature_groups
+        self.alpha_eps = alpha_eps
+        self.max_iter = max_iter
+        self.n_mc_samples = n_mc_samples
+        self.random_state = random_state
+
+    def _make_head(self, layer_dims=None):
+        head = super()._make_head(layer_dims)
+        if self.feature_groups is None and layer_dims and len(self.layers_) > 1:
+            head.set_params(feature_groups=tuple(layer_dims[layer] for layer in self.layers_))
+        return head
+
+    def predict_variance(self, X):
+        """Predictive variance of the head's latent functions per sample (see GpHead)."""
+        return self.head_.predict_variance(self._features_for_predict(X))

@@ -17,7 +17,7 @@ HEADS = [
     SvmHead(random_state=0),
     SvmHead(kernel="linear", random_state=0),
 ]
-for name, params in (("GpHead", {"n_inducing": 10, "max_iter": 20, "random_state": 0}),
+for name, params in (("GpHead", {"n_inducing": 10, "max_iter": 50, "random_state": 0}),
                      ("BnnHead", {"n_epochs": 5, "random_state": 0})):
     if hasattr(heads_module, name):
         HEADS.append(getattr(heads_module, name)(**params))

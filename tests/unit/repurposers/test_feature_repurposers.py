@@ -2,12 +2,12 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 
-from repurpose import LogisticRepurposer, SourceModel, SvmRepurposer
+from repurpose import GpRepurposer, LogisticRepurposer, SourceModel, SvmRepurposer
 from repurpose.data import load_shifted_digits_images
 from repurpose.exceptions import UnknownLayerError
 from repurpose.features import default_cache
 
-REPURPOSERS = [LogisticRepurposer, SvmRepurposer]
+REPURPOSERS = [LogisticRepurposer, SvmRepurposer, GpRepurposer]
 
 
 @pytest.fixture(scope="module")
@@ -40,13 +40,14 @@ def test_fit_predict_score_with_string_labels(cls, source, task):
 
 @pytest.mark.parametrize("cls", REPURPOSERS)
 def test_head_params_are_constructor_params(cls, source):
-    model = cls(source, C=0.25)
-    params = model.get_params()
     head_params = cls._head_class._get_param_names()
-    assert set(head_params) <= set(params) and params["C"] == 0.25
+    name = [p for p in head_params if p != "random_state"][0]
+    model = cls(source, **{name: "marker"})
+    params = model.get_params()
+    assert set(head_params) <= set(params) and params[name] == "marker"
     assert clone(model).source is source
-    model.set_params(C=3.0)
-    assert model._head_params()["C"] == 3.0
+    model.set_params(**{name: "other"})
+    assert model._head_params()[name] == "other"
 
 
 def test_features_extracted_once_across_heads(source, task):
@@ -90,3 +91,11 @@ def test_labels_length_mismatch_error(source, task):
     Xtr, ytr, _, _ = task
     with pytest.raises(ValueError, match="X has 100 samples but y has 99 labels"):
         LogisticRepurposer(source).fit(Xtr, ytr[:99])
+
+
+def test_gp_repurposer_gets_one_kernel_per_layer(source, task):
+    Xtr, ytr, Xte, _ = task
+    model = GpRepurposer(source, layers=("fc1_relu_fwd", "relu3_fwd"), pool="avg",
+                         n_inducing=20, alpha_eps=0.01, random_state=0).fit(Xtr, ytr)
+    assert model.head_.feature_groups == (64, 64) and model.feature_groups is None
+    assert model.predict_variance(Xte).shape == (len(Xte),)
