@@ -47,6 +47,10 @@ _ALPHA_EPS_GRID = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1)
 _ALPHA_EPS_START = 1e-2
 _N_CV_FOLDS = 3
 _N_CV_DRAWS = 200
+#: Multipliers of the ML-II kernel variance and lengthscale scored by leave-one-out when
+#: the GP is exact (see ``GpHead._fit``).
+_LOO_VARIANCE_FACTORS = (1.0, 4.0, 16.0)
+_LOO_LENGTHSCALE_FACTORS = (1.0, 1.5, 2.0, 3.0)
 #: Jitter added to Kmm, relative to its mean diagonal.
 _KMM_JITTER = 1e-8
 
@@ -322,6 +326,53 @@ def _cross_validated_log_loss(kern, Xs, Z, y, n_classes, grid, random_state):
     return np.array(scores)
 
 
+def _loo_log_loss(K, y, n_classes, eps, z):
+    """Leave-one-out log-loss of the exact GP with training covariance ``K`` (n, n).
+
+    Each class is a GP regression with per-point noise, so the latent posterior at ``x_i``
+    given every other point is closed-form (Rasmussen & Williams, 2006, eq. 5.12): with
+    ``Kc = K + diag(noise_c)`` and ``a = Kc^-1 (y_c - m_c)``, the mean is
+    ``y_ci - a_i / [Kc^-1]_ii`` and the latent variance ``1 / [Kc^-1]_ii - noise_ci``. The
+    held-out label's probability then follows the head's own Monte-Carlo predictive.
+    """
+    mean = dirichlet_prior_mean(y, n_classes, eps)
+    y_tilde, noise_var = dirichlet_targets(y, n_classes, eps)
+    n = len(y)
+    mu, var = np.empty((n, n_classes)), np.empty((n, n_classes))
+    eye = np.eye(n)
+    for c in range(n_classes):
+        L = _cholesky(K + np.diag(noise_var[:, c]), "The training covariance")
+        L_inv = solve_triangular(L, eye, lower=True, check_finite=False)
+        diag = np.sum(L_inv ** 2, axis=0)                              # diag(Kc^-1)
+        a = L_inv.T @ (L_inv @ (y_tilde[:, c] - mean[c]))
+        mu[:, c] = y_tilde[:, c] - a / diag
+        var[:, c] = np.maximum(1.0 / diag - noise_var[:, c], 1e-12 * np.diag(K))
+    p = _mc_softmax(mu, var, z)[np.arange(n), y]
+    return -float(np.mean(np.log(np.maximum(p, 1e-300))))
+
+
+def _select_by_leave_one_out(kernel, kern, groups, Xs, y, n_classes, grid, random_state):
+    """Kernel (scaled from the ML-II one) and ``alpha_eps`` of least leave-one-out log-loss.
+
+    Returns ``(variances, lengthscales, eps, scores)``, ``scores`` holding the best loss
+    of each ``eps`` over the kernels.
+    """
+    variances, lengthscales = _kernel_values(kern, groups)
+    z = random_state.standard_normal((_N_CV_DRAWS, n_classes))
+    best, scores = None, np.full(len(grid), np.inf)
+    for fv in _LOO_VARIANCE_FACTORS:
+        for fl in _LOO_LENGTHSCALE_FACTORS:
+            candidate = _make_kernel(kernel, groups, variances * fv, lengthscales * fl)
+            with _quiet_gpy():
+                K = candidate.K(Xs)
+            for i, eps in enumerate(grid):
+                loss = _loo_log_loss(K, y, n_classes, eps, z)
+                scores[i] = min(scores[i], loss)
+                if best is None or loss < best[0]:
+                    best = (loss, variances * fv, lengthscales * fl, eps)
+    return best[1], best[2], best[3], scores
+
+
 @functools.lru_cache(maxsize=None)
 def _model_class():
     """The GPy model class (built on first use so that importing the head skips GPy)."""
@@ -444,7 +495,10 @@ class GpHead(BaseHead):
         Dirichlet concentration given to every class besides the label's one: how far the
         labels are trusted. Smaller values give sharper probabilities. ``'auto'`` picks it
         from ``1e-4 .. 0.3`` by 3-fold held-out log-loss (kernel fixed at a first fit with
-        0.01, then refitted at the chosen value), which roughly doubles the fit time.
+        0.01, then refitted at the chosen value), which roughly doubles the fit time. When
+        every training sample is an inducing point (an exact GP), it picks it by the
+        closed-form leave-one-out log-loss instead, jointly with the kernel: the ML-II
+        variance and lengthscale times ``(1, 4, 16)`` and ``(1, 1.5, 2, 3)``, kept as chosen.
     max_iter : int, default=100
         Most evaluations of the bound by L-BFGS in each kernel fit (0 keeps the initial
         guess: median-distance lengthscales).
@@ -626,7 +680,35 @@ class GpHead(BaseHead):
         kern, bound, n_iter, statuses = self._fit_kernel(
             variances, lengthscales, groups, Xs, Z, y, n_classes, eps)
         self.alpha_eps_log_loss_ = {}
-        if auto:
+        exact = len(Z) == len(Xs)
+        if auto and exact:
+            # Every training point is an inducing point: the GP is exact, and at such sizes
+            # ML-II on the Dirichlet regression targets is a poor guide to the
+            # *classification* loss. It picks lengthscales short against the distances
+            # between points (about 0.65x the median distance in 128-d at 50 points), so
+            # test points keep most of the prior variance; with a large kernel variance
+            # the Monte-Carlo softmax then approaches P(argmax), which depends on the
+            # ratio of mean gap to spread only, so alpha_eps can no longer sharpen it and
+            # the head is under-confident. Leave-one-out is closed-form for an exact GP
+            # (no refit, every point held out once, far less noisy than 3 folds of a few
+            # dozen points), so it scores the kernel too, not only alpha_eps: the ML-II
+            # kernel with its variance and lengthscale scaled up (smoother, farther
+            # reaching functions), as a predictive criterion for hyper-parameters
+            # (Rasmussen & Williams, 2006, sec. 5.4.2). The ML-II kernel is a candidate,
+            # so where the bound already predicts well nothing changes.
+            variances, lengthscales, eps, scores = _select_by_leave_one_out(
+                self.kernel, kern, groups, Xs, y, n_classes, _ALPHA_EPS_GRID, random_state)
+            self.alpha_eps_log_loss_ = dict(zip(_ALPHA_EPS_GRID, scores.tolist()))
+            logger.info("GpHead alpha_eps='auto': leave-one-out log-loss %s; chose %g, "
+                        "kernel variance %s, lengthscale %s",
+                        ", ".join(f"{e:g}: {v:.4f}" for e, v in
+                                  self.alpha_eps_log_loss_.items()), eps, variances,
+                        lengthscales)
+            kern, bound, more, more_statuses = self._fit_kernel(
+                variances, lengthscales, groups, Xs, Z, y, n_classes, eps, optimise=False)
+            n_iter += more
+            statuses += more_statuses
+        elif auto:
             scores = _cross_validated_log_loss(kern, Xs, Z, y, n_classes, _ALPHA_EPS_GRID,
                                                random_state)
             self.alpha_eps_log_loss_ = dict(zip(_ALPHA_EPS_GRID, scores.tolist()))
@@ -664,15 +746,19 @@ class GpHead(BaseHead):
                     "alpha_eps %g, bound %.6g after %d evaluations", len(y), n_classes,
                     len(Z), eps, bound.value, n_iter)
 
-    def _fit_kernel(self, variances, lengthscales, groups, Xs, Z, y, n_classes, eps):
-        """Maximise the bound over the kernel from the given start; return the results."""
+    def _fit_kernel(self, variances, lengthscales, groups, Xs, Z, y, n_classes, eps,
+                    optimise=True):
+        """Maximise the bound over the kernel from the given start; return the results.
+
+        With ``optimise=False`` the kernel is kept as given (chosen by leave-one-out).
+        """
         kern = _make_kernel(self.kernel, groups, variances, lengthscales)
         n_iter, status = 0, "not run"
         try:
             with _quiet_gpy():
                 model = _model_class()(kern, Xs, Z, y,
                                        dirichlet_prior_mean(y, n_classes, eps), eps)
-                if self.max_iter > 0:
+                if optimise and self.max_iter > 0:
                     opt = model.optimize(optimizer="lbfgsb", max_iters=self.max_iter,
                                          messages=False)
                     n_iter, status = int(opt.funct_eval), str(opt.status)

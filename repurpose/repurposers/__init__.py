@@ -1,5 +1,6 @@
 """Repurposers: source-model features composed with a head (and, later, fine-tuning)."""
 from ._base import BaseRepurposer
-from ._heads import GpRepurposer, LogisticRepurposer, SvmRepurposer
+from ._heads import BnnRepurposer, GpRepurposer, LogisticRepurposer, SvmRepurposer
 
-__all__ = ["BaseRepurposer", "LogisticRepurposer", "SvmRepurposer", "GpRepurposer"]
+__all__ = ["BaseRepurposer", "LogisticRepurposer", "SvmRepurposer", "GpRepurposer",
+           "BnnRepurposer"]

@@ -1,9 +1,9 @@
 """The feature-based repurposers: extraction + one head each."""
-from ..heads import GpHead, LogisticHead, SvmHead
+from ..heads import BnnHead, GpHead, LogisticHead, SvmHead
 from ..persist import register
 from ._base import BaseRepurposer
 
-__all__ = ["LogisticRepurposer", "SvmRepurposer", "GpRepurposer"]
+__all__ = ["LogisticRepurposer", "SvmRepurposer", "GpRepurposer", "BnnRepurposer"]
 
 
 @register
@@ -159,3 +159,74 @@ class GpRepurposer(BaseRepurposer):
     def predict_variance(self, X):
         """Predictive variance of the head's latent functions per sample (see GpHead)."""
         return self.head_.predict_variance(self._features_for_predict(X))
+
+
+@register
+class BnnRepurposer(BaseRepurposer):
+    """Features of ``layers`` of ``source`` + a :class:`~repurpose.heads.BnnHead`.
+
+    ``ctx`` and ``progress`` serve both extraction and the head's training; ``batch_size``
+    is the extraction batch and ``train_batch_size`` the head's minibatch.
+
+    Parameters
+    ----------
+    source, layers, pool, batch_size, ctx, precision, cache_features, progress
+        Feature extraction, see :class:`LogisticRepurposer`.
+    hidden_units, activation, prior, prior_scale, estimator, local_reparam, n_epochs,
+    train_batch_size, learning_rate, optimizer, n_train_samples, n_samples, init_scale,
+    random_state
+        The head's hyper-parameters, see :class:`~repurpose.heads.BnnHead`
+        (``train_batch_size`` is its ``batch_size``).
+
+    Attributes
+    ----------
+    head_ : BnnHead
+    classes_ : ndarray of shape (n_classes,)
+    layers_ : list of str
+    layer_dims_ : dict of str -> int
+    """
+
+    _head_class = BnnHead
+
+    def __init__(self, source, layers=None, pool=None, batch_size=64, ctx="cpu",
+                 precision="float32", cache_features=True, progress=False,
+                 hidden_units=(64,), activation="relu", prior="gaussian", prior_scale=5.0,
+                 estimator="reparam", local_reparam=True, n_epochs=100, train_batch_size=64,
+                 learning_rate=1e-2, optimizer="adam", n_train_samples=1, n_samples=32,
+                 init_scale=1e-2, random_state=None):
+        self.source = source
+        self.layers = layers
+        self.pool = pool
+        self.batch_size = batch_size
+        self.ctx = ctx
+        self.precision = precision
+        self.cache_features = cache_features
+        self.progress = progress
+        self.hidden_units = hidden_units
+        self.activation = activation
+        self.prior = prior
+        self.prior_scale = prior_scale
+        self.estimator = estimator
+        self.local_reparam = local_reparam
+        self.n_epochs = n_epochs
+        self.train_batch_size = train_batch_size
+        self.learning_rate = learning_rate
+        self.optimizer = optimizer
+        self.n_train_samples = n_train_samples
+        self.n_samples = n_samples
+        self.init_scale = init_scale
+        self.random_state = random_state
+
+    def _head_params(self):
+        names = self._head_class._get_param_names()
+        params = {name: getattr(self, name) for name in names if name != "batch_size"}
+        params["batch_size"] = self.train_batch_size
+        return params
+
+    def predict_entropy(self, X):
+        """Entropy of the predictive distribution per sample (see BnnHead)."""
+        return self.head_.predict_entropy(self._features_for_predict(X))
+
+    def predict_mutual_information(self, X):
+        """Epistemic uncertainty (mutual information) per sample (see BnnHead)."""
+        return self.head_.predict_mutual_information(self._features_for_predict(X))

@@ -10,7 +10,8 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from repurpose.exceptions import InvalidParameterError
-from repurpose.heads._gp import (GpHead, _Bound, _import_gpy, _make_kernel, _model_class,
+from repurpose.heads._gp import (GpHead, _Bound, _import_gpy, _latent_posterior,
+                                 _loo_log_loss, _make_kernel, _mc_softmax, _model_class,
                                  _quiet_gpy, dirichlet_prior_mean, dirichlet_targets)
 from repurpose.persist import load, registered_class, save
 
@@ -223,6 +224,38 @@ def test_alpha_eps_auto_follows_label_noise():
     flipped[idx] = rng.randint(3, size=90)
     noisy = GpHead(n_inducing=30, random_state=0).fit(X, flipped)
     assert clean.alpha_eps_ < 0.01 < noisy.alpha_eps_
+
+
+def test_leave_one_out_equals_refitting_without_each_point():
+    """The closed-form leave-one-out log-loss equals n exact GPs fitted on n - 1 points."""
+    X, y = random_problem(3, n=20)
+    kern = _make_kernel("rbf", (3,), [2.0], [1.5])
+    with _quiet_gpy():
+        K = kern.K(X)
+    eps, z = 0.05, np.random.RandomState(0).standard_normal((50, 3))
+    mean = dirichlet_prior_mean(y, 3, eps)
+    loss = 0.0
+    for i in range(len(y)):
+        keep = np.arange(len(y)) != i
+        Kk = K[np.ix_(keep, keep)]
+        bound = _Bound(Kk, Kk, np.diag(Kk), y[keep], mean, eps, gradients=False)
+        mu, var = _latent_posterior(K[i:i + 1, keep], K[i, i:i + 1], bound.weights, mean,
+                                    bound.chol_kmm, bound.chol_sigma)
+        loss -= np.log(_mc_softmax(mu, var, z)[0, y[i]]) / len(y)
+    np.testing.assert_allclose(_loo_log_loss(K, y, 3, eps, z), loss, rtol=1e-5)
+
+
+def test_alpha_eps_auto_follows_label_noise_in_the_exact_gp():
+    """With every sample an inducing point (leave-one-out selection) noise still shows."""
+    X, y = make_blobs(150, centers=3, cluster_std=0.5, random_state=1)
+    clean = GpHead(n_inducing=200, random_state=0).fit(X, y)
+    flipped = y.copy()
+    rng = np.random.RandomState(0)
+    idx = rng.choice(len(y), 45, replace=False)
+    flipped[idx] = rng.randint(3, size=45)
+    noisy = GpHead(n_inducing=200, random_state=0).fit(X, flipped)
+    assert clean.alpha_eps_ < 0.01 < noisy.alpha_eps_
+    assert set(clean.alpha_eps_log_loss_) == set(noisy.alpha_eps_log_loss_)
 
 
 def test_fixed_alpha_eps_is_used_as_given(blobs):

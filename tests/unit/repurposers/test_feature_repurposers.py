@@ -2,12 +2,13 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 
-from repurpose import GpRepurposer, LogisticRepurposer, SourceModel, SvmRepurposer
+from repurpose import (BnnRepurposer, GpRepurposer, LogisticRepurposer, SourceModel,
+                       SvmRepurposer)
 from repurpose.data import load_shifted_digits_images
 from repurpose.exceptions import UnknownLayerError
 from repurpose.features import default_cache
 
-REPURPOSERS = [LogisticRepurposer, SvmRepurposer, GpRepurposer]
+REPURPOSERS = [LogisticRepurposer, SvmRepurposer, GpRepurposer, BnnRepurposer]
 
 
 @pytest.fixture(scope="module")
@@ -99,3 +100,12 @@ def test_gp_repurposer_gets_one_kernel_per_layer(source, task):
                          n_inducing=20, alpha_eps=0.01, random_state=0).fit(Xtr, ytr)
     assert model.head_.feature_groups == (64, 64) and model.feature_groups is None
     assert model.predict_variance(Xte).shape == (len(Xte),)
+
+
+def test_bnn_repurposer_batch_sizes_and_uncertainty(source, task):
+    Xtr, ytr, Xte, _ = task
+    model = BnnRepurposer(source, batch_size=7, train_batch_size=16, n_epochs=20,
+                          random_state=0).fit(Xtr, ytr)
+    assert model.head_.batch_size == 16 and model.batch_size == 7
+    assert model.predict_entropy(Xte).shape == (len(Xte),)
+    assert (model.predict_mutual_information(Xte) >= 0).all()
