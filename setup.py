@@ -8,7 +8,7 @@ wheels::
 import pathlib
 import re
 
-from setuptools import setup
+from setuptools import find_packages, setup
 
 HERE = pathlib.Path(__file__).parent
 VERSION = re.search(
@@ -22,15 +22,9 @@ setup(
     long_description=(HERE / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     python_requires=">=3.9,<3.12",
-    packages=[
-        "repurpose",
-        "repurpose.source",
-        "repurpose.features",
-        "repurpose.data",
-        "repurpose.persist",
-        "repurpose.cli",
-        "repurpose.model_zoo",
-    ],
+    # Every package under repurpose/ (found, so a new subpackage cannot be forgotten), plus
+    # the model zoo.
+    packages=find_packages(include=["repurpose", "repurpose.*"]) + ["repurpose.model_zoo"],
     # The top-level model_zoo/ folder (weights, model cards, training scripts) is installed
     # as the package repurpose.model_zoo and found with importlib.resources.
     package_dir={"repurpose.model_zoo": "model_zoo"},
@@ -45,6 +39,7 @@ setup(
         "GPy",
         "tqdm",
         "PyYAML",
+        "matplotlib",
     ],
     extras_require={
         "onnx": ["onnx==1.14.1", "protobuf<4"],
