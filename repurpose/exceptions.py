@@ -15,6 +15,7 @@ __all__ = [
     "ContextError",
     "UnsupportedOperatorError",
     "HardwareNotSupportedError",
+    "CapabilityError",
     "NotFittedError",
 ]
 
@@ -59,3 +60,8 @@ class UnsupportedOperatorError(ModelFileError):
 
 class HardwareNotSupportedError(RepurposeError, RuntimeError):
     """The requested precision needs CPU or GPU features this machine does not have."""
+
+
+class CapabilityError(RepurposeError, TypeError):
+    """A component was asked for something it does not offer (check its flag first), e.g.
+    a closed-form KL divergence from a prior that has none."""

@@ -19,7 +19,7 @@ from abc import ABC, abstractmethod
 from typing import List, NamedTuple
 
 from .._validation import check_positive_int
-from ..exceptions import InvalidParameterError
+from ..exceptions import CapabilityError, InvalidParameterError
 
 __all__ = ["Model", "Estimate", "minibatch_scale", "check_parts", "total"]
 
@@ -75,7 +75,7 @@ class Model(ABC):
 
     def local_noise_size(self, n_draws):
         """Standard-normal numbers per row that :meth:`log_likelihood_local` consumes."""
-        raise NotImplementedError(
+        raise CapabilityError(
             f"{type(self).__name__} has no local reparameterisation (supports_local is "
             f"False); use weight-space sampling.")
 
@@ -92,7 +92,7 @@ class Model(ABC):
         noise : NDArray or Symbol of shape (n_rows, local_noise_size(n_draws))
             Standard-normal numbers.
         """
-        raise NotImplementedError(
+        raise CapabilityError(
             f"{type(self).__name__} has no local reparameterisation (supports_local is "
             f"False); use weight-space sampling.")
 

@@ -18,7 +18,7 @@ import mxnet as mx
 import numpy as np
 
 from .._validation import brief_list, check_choice
-from ..exceptions import InvalidParameterError
+from ..exceptions import CapabilityError, InvalidParameterError
 from .elbo import total
 
 __all__ = ["Prior", "GaussianPrior", "LaplacePrior", "PRIORS", "make_prior"]
@@ -110,10 +110,10 @@ class Prior(ABC):
     def kl_normal(self, F, loc, std, scale=None):
         """Elementwise ``KL(N(loc, std^2) || p)`` in closed form, where the prior has one.
 
-        Priors with ``has_analytic_kl = False`` raise ``NotImplementedError``; estimators then
+        Priors with ``has_analytic_kl = False`` raise ``CapabilityError``; estimators then
         use the Monte-Carlo estimate ``log q(w) - log p(w)`` instead.
         """
-        raise NotImplementedError(
+        raise CapabilityError(
             f"{type(self).__name__} has no closed-form KL divergence from a Gaussian here; "
             f"use a Monte-Carlo estimate of log q(w) - log p(w) (has_analytic_kl is False).")
 
