@@ -7,10 +7,12 @@ from . import heads, metrics
 from ._version import __version__
 from .features import FeatureExtractor
 from .persist import load
-from .repurposers import BnnRepurposer, GpRepurposer, LogisticRepurposer, SvmRepurposer
+from .repurposers import (BnnRepurposer, FineTuneRepurposer, GpRepurposer, LogisticRepurposer,
+                          RandomFreezeRepurposer, SvmRepurposer)
 from .source import SourceModel
 from .zoo import list_models
 
 __all__ = ["SourceModel", "FeatureExtractor", "LogisticRepurposer", "SvmRepurposer",
-           "GpRepurposer", "BnnRepurposer", "load",
+           "GpRepurposer", "BnnRepurposer", "FineTuneRepurposer", "RandomFreezeRepurposer",
+           "load",
            "list_models", "heads", "metrics", "__version__"]

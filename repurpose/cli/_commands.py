@@ -8,6 +8,7 @@ from .. import zoo
 from ..data import BUILTIN_DATASETS, ImageFolder, load_digits_images
 from ..exceptions import InvalidParameterError
 from ..source import SourceModel
+from ._finetune import add_finetune_commands
 
 __all__ = ["add_commands"]
 
@@ -141,3 +142,5 @@ def add_commands(commands):
     p.add_argument("--grayscale", action="store_true", help="image folders: one channel")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(run=_run_extract)
+
+    add_finetune_commands(commands)

@@ -1,6 +1,7 @@
 """Repurposers: source-model features composed with a head (and, later, fine-tuning)."""
 from ._base import BaseRepurposer
+from ._finetune import FineTuneRepurposer, RandomFreezeRepurposer
 from ._heads import BnnRepurposer, GpRepurposer, LogisticRepurposer, SvmRepurposer
 
 __all__ = ["BaseRepurposer", "LogisticRepurposer", "SvmRepurposer", "GpRepurposer",
-           "BnnRepurposer"]
+           "BnnRepurposer", "FineTuneRepurposer", "RandomFreezeRepurposer"]

@@ -1,0 +1,954 @@
+"""Job configs for ``repurpose finetune``: typed sections, every problem reported at once.
+
+A job file (YAML, or JSON, which is YAML) has five sections, each a dataclass below:
+``source`` (the pretrained model), ``data`` (train / validation / test data), ``model``
+(which layers to keep, freeze, re-initialise, and the new head), ``train``
+(hyper-parameters) and ``run`` (devices and the output folder). :func:`load_config` reads a
+file, applies ``--set section.key=value`` overrides, checks every key, type, choice and path,
+and raises one :class:`~repurpose.exceptions.InvalidParameterError` listing all problems::
+
+    job.yaml has 3 problems: train.lr: unknown key. Did you mean 'learning_rate'?; ...
+
+Relative paths in the file are relative to the file's folder; relative paths given in
+overrides are relative to the current folder. The resolved config (absolute paths, every
+default filled in) is what a job writes to ``config.resolved.yaml`` and what ``--resume``
+compares. See ``docs/guide/jobs.md`` for the reference.
+"""
+import dataclasses
+import logging
+import math
+import numbers
+import os
+from typing import Optional
+
+import numpy as np
+import yaml
+
+from . import zoo
+from ._validation import brief_list, suggest
+from .context import resolve_contexts
+from .exceptions import ContextError, DataError, InvalidParameterError
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["JobConfig", "SourceConfig", "DataConfig", "ModelConfig", "TrainConfig",
+           "RunConfig", "load_config", "config_from_dict", "parse_overrides", "dump_config",
+           "check_layers", "check_output_dir", "load_job_data", "read_image_folder",
+           "make_image_folder", "field_reference",
+           "RESOLVED_CONFIG_NAME", "DATA_KINDS", "BUILTIN_JOB_DATASETS"]
+
+#: The file a job writes to its output folder, and ``--resume`` compares.
+RESOLVED_CONFIG_NAME = "config.resolved.yaml"
+DATA_KINDS = ("image_folder", "npy", "builtin")
+BUILTIN_JOB_DATASETS = ("digits", "shifted_digits")
+# The choices of FineTuneRepurposer (repurpose.repurposers._training), mirrored so the config
+# validates without building anything; tests/unit/test_config.py checks they agree.
+OPTIMIZERS = ("sgd", "nag", "adam", "rmsprop", "adagrad")
+LR_SCHEDULES = ("constant", "step", "cosine")
+MONITORS = ("val_loss", "val_accuracy", "train_loss", "train_accuracy")
+AUGMENTATIONS = (False, True, "shift", "flip", "shift+flip")
+NORMALIZATIONS = ("none", "imagenet")
+
+# Names people type from habit (timm, Keras, PyTorch) -> ours; difflib alone misses them.
+_ALIASES = {"lr": "learning_rate", "epochs": "n_epochs", "num_epochs": "n_epochs",
+            "wd": "weight_decay", "bs": "batch_size", "random_state": "seed",
+            "scheduler": "lr_schedule", "lr_scheduler": "lr_schedule", "warmup": "warmup_epochs",
+            "device": "ctx", "devices": "ctx", "gpus": "ctx", "output": "output_dir",
+            "out": "output_dir", "out_dir": "output_dir", "layer": "transfer_layer",
+            "freeze": "fixed_layers", "frozen_layers": "fixed_layers", "val": "validation"}
+
+
+class _Bad(Exception):
+    """One problem with one value (turned into ``'key: message'``)."""
+
+
+# ---------------------------------------------------------------------- value checkers
+def _is_number(value):
+    return (isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+            and math.isfinite(value))
+
+
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def _number(low=None, high=None, low_open=False, high_open=False, what=None):
+    """Check a finite number in a (half-)open or closed interval."""
+    if what is None:
+        left = "(" if low_open else "["
+        right = ")" if high_open else "]"
+        what = f"a number in {left}{low}, {high}{right}"
+
+    def check(value):
+        ok = _is_number(value)
+        if ok and low is not None:
+            ok = value > low if low_open else value >= low
+        if ok and high is not None:
+            ok = value < high if high_open else value <= high
+        if not ok:
+            raise _Bad(f"expected {what}, got {value!r}")
+        return float(value)
+    check.what = what
+    return check
+
+
+def _positive_number():
+    return _number(0, None, low_open=True, what="a positive number")
+
+
+def _integer(minimum=0, maximum=None):
+    what = f"an integer >= {minimum}" if maximum is None else \
+        f"an integer from {minimum} to {maximum}"
+
+    def check(value):
+        if not _is_int(value) or value < minimum or (maximum is not None and value > maximum):
+            raise _Bad(f"expected {what}, got {value!r}")
+        return int(value)
+    check.what = what
+    return check
+
+
+def _boolean(value):
+    if not isinstance(value, (bool, np.bool_)):
+        raise _Bad(f"expected true or false, got {value!r}")
+    return bool(value)
+
+
+_boolean.what = "true or false"
+
+
+def _string(value):
+    if not isinstance(value, str) or not value.strip():
+        raise _Bad(f"expected a non-empty string, got {value!r}")
+    return value
+
+
+_string.what = "a string"
+
+
+def _choice(choices):
+    def check(value):
+        if value not in choices:
+            hint = suggest(value, choices) if isinstance(value, str) else ""
+            raise _Bad(f"expected one of {brief_list(choices, 12)}, got {value!r}"
+                       + (f". {hint}" if hint else ""))
+        return value
+    check.what = "one of " + ", ".join(repr(c) for c in choices)
+    return check
+
+
+def _optional(check):
+    def optional(value):
+        return None if value is None else check(value)
+    optional.what = f"{check.what} or null"
+    return optional
+
+
+def _list_of(check, what):
+    """A list of values each passing ``check``; a single value stands for a list of one."""
+    def check_list(value):
+        items = list(value) if isinstance(value, (list, tuple)) else [value]
+        out = []
+        for i, item in enumerate(items):
+            try:
+                out.append(check(item))
+            except _Bad as bad:
+                raise _Bad(f"expected {what}, but item {i}: {bad}") from None
+        return out
+    check_list.what = what
+    return check_list
+
+
+def _size(value):
+    """An int (shorter side) or a [width, height] pair."""
+    if _is_int(value) and value >= 1:
+        return int(value)
+    if (isinstance(value, (list, tuple)) and len(value) == 2
+            and all(_is_int(v) and v >= 1 for v in value)):
+        return [int(v) for v in value]
+    raise _Bad(f"expected a positive integer or a [width, height] pair, got {value!r}")
+
+
+_size.what = "a positive integer or a [width, height] pair"
+
+
+def _ctx(value):
+    if isinstance(value, (list, tuple)):
+        if not value or not all(isinstance(v, str) for v in value):
+            raise _Bad(f"expected 'cpu', 'gpu:0,1', ... or a list of such strings, got {value!r}")
+        value = list(value)
+    elif not isinstance(value, str):
+        raise _Bad(f"expected 'cpu', 'gpu', 'gpu:0,1', ... or a list of them, got {value!r}")
+    try:
+        resolve_contexts(value)
+    except ContextError as err:
+        raise _Bad(str(err)) from None
+    return value
+
+
+_ctx.what = "'cpu', 'gpu', 'gpu:0,1', ... or a list of them"
+
+
+def _data_source(value):
+    """A path string (image folder, X .npy file, built-in name) or ``{X: path, y: path}``."""
+    if isinstance(value, str) and value.strip():
+        return value
+    if isinstance(value, dict):
+        unknown = sorted(set(value) - {"X", "y"})
+        if unknown:
+            raise _Bad(f"unknown key(s) {brief_list(unknown)}. npy data is {{X: x.npy, "
+                       f"y: y.npy}}")
+        missing = [k for k in ("X", "y") if k not in value]
+        if missing:
+            raise _Bad(f"npy data needs both X and y files, but {missing[0]} is missing")
+        for key in ("X", "y"):
+            if not isinstance(value[key], str) or not value[key].strip():
+                raise _Bad(f"{key}: expected a path to a .npy file, got {value[key]!r}")
+        return {"X": value["X"], "y": value["y"]}
+    raise _Bad(f"expected a folder, a built-in name ({brief_list(BUILTIN_JOB_DATASETS)}) "
+               f"or {{X: x.npy, y: y.npy}}, got {value!r}")
+
+
+_data_source.what = "a path, a built-in name or {X: x.npy, y: y.npy}"
+
+
+def _augment(value):
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, str) and value in AUGMENTATIONS:
+        return value
+    strings = [a for a in AUGMENTATIONS if isinstance(a, str)]
+    hint = suggest(value, strings) if isinstance(value, str) else ""
+    raise _Bad(f"expected true, false, {brief_list(strings)}, got {value!r}"
+               + (f". {hint}" if hint else ""))
+
+
+_augment.what = "true, false, 'shift', 'flip' or 'shift+flip'"
+
+
+def _digits(value):
+    return _list_of(_integer(0, 9), "a list of digits 0-9")(value)
+
+
+_digits.what = "a list of digits 0-9"
+
+
+def _field(default, check, doc, required=False):
+    return dataclasses.field(default=default, metadata={"check": check, "doc": doc,
+                                                         "required": required})
+
+
+# ---------------------------------------------------------------------- sections
+@dataclasses.dataclass
+class SourceConfig:
+    """``source``: the pretrained model, as :meth:`repurpose.SourceModel.from_spec` loads it."""
+
+    model: Optional[str] = _field(None, _string, "zoo name (`repurpose models`), checkpoint "
+                                  "prefix, -symbol.json file or .onnx file", required=True)
+    epoch: Optional[int] = _field(None, _optional(_integer(0)),
+                                  "checkpoint epoch; null takes the newest .params file")
+    input_shape: Optional[list] = _field(None, _optional(_list_of(
+        _integer(1), "a list of positive integers")), "shape of one sample, e.g. [3, 224, 224]")
+    weights: Optional[str] = _field(None, _optional(_string),
+                                    "weights file for zoo names (repurpose never downloads)")
+
+
+@dataclasses.dataclass
+class DataConfig:
+    """``data``: what to train, validate and test on."""
+
+    train: object = _field(None, _data_source, "image folder, built-in name ('digits', "
+                           "'shifted_digits') or {X: x.npy, y: y.npy}", required=True)
+    validation: object = _field(None, _optional(_data_source),
+                                "same form as train; null holds out train.validation_fraction "
+                                "of train")
+    test: object = _field(None, _optional(_data_source),
+                          "same form as train; scored into metrics.json (built-in data: the "
+                          "images not drawn by n_per_class)")
+    kind: Optional[str] = _field(None, _optional(_choice(DATA_KINDS)),
+                                 "null infers it from train: builtin for a built-in name, npy "
+                                 "for {X, y}, image_folder otherwise")
+    classes: Optional[list] = _field(None, _optional(_digits),
+                                     "builtin: keep only these digits, e.g. [5, 6, 7, 8, 9]")
+    n_per_class: Optional[int] = _field(None, _optional(_integer(2)),
+                                        "builtin: labelled training images per class; the "
+                                        "rest is test data. null trains on everything")
+    max_shift: int = _field(1, _integer(0, 3), "builtin shifted_digits: largest shift in pixels")
+    resize: object = _field(None, _optional(_size), "image_folder: shorter side, or "
+                            "[width, height]")
+    crop: object = _field(None, _optional(_size), "image_folder: centre crop after resizing")
+    normalize: str = _field("none", _choice(NORMALIZATIONS),
+                            "image_folder: per-channel normalisation")
+    grayscale: bool = _field(False, _boolean, "image_folder: decode as one channel")
+    seed: int = _field(0, _integer(0), "builtin: seed of the shifts and of the n_per_class draw")
+
+
+@dataclasses.dataclass
+class ModelConfig:
+    """``model``: surgery on the source network and the new head."""
+
+    transfer_layer: Optional[str] = _field(None, _optional(_string),
+                                           "last kept source layer; the new head goes on top. "
+                                           "null: the model card's feature layer, else the "
+                                           "layer feeding the classifier")
+    hidden_units: list = _field((), _list_of(_integer(1), "a list of positive integers"),
+                                "sizes of new hidden dense layers of the head")
+    dropout: float = _field(0.0, _number(0, 1, high_open=True), "dropout after each new hidden "
+                            "layer and before the output layer")
+    batchnorm: bool = _field(False, _boolean, "batch norm after each new hidden layer")
+    fixed_layers: list = _field((), _list_of(_string, "a list of layer names"),
+                                "source layers whose weights stay fixed")
+    fixed_below: Optional[str] = _field(None, _optional(_string),
+                                        "fix every source layer up to and including this one")
+    random_layers: list = _field((), _list_of(_string, "a list of layer names"),
+                                 "source layers re-initialised at random before training")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """``train``: hyper-parameters of :class:`repurpose.repurposers.FineTuneRepurposer`."""
+
+    optimizer: str = _field("sgd", _choice(OPTIMIZERS), "MXNet optimizer")
+    learning_rate: float = _field(0.01, _positive_number(), "base learning rate (new layers)")
+    momentum: float = _field(0.9, _number(0, 1, high_open=True), "sgd/nag momentum")
+    weight_decay: float = _field(1e-4, _number(0, None, what="a number >= 0"), "L2 penalty")
+    transferred_lr_mult: float = _field(1.0, _number(0, None, what="a number >= 0"),
+                                        "learning-rate multiplier of transferred layers")
+    lr_schedule: str = _field("cosine", _choice(LR_SCHEDULES), "learning-rate schedule")
+    warmup_epochs: int = _field(0, _integer(0), "linear warm-up epochs")
+    step_epochs: list = _field((), _list_of(_integer(1), "a list of epochs (integers >= 1)"),
+                               "step schedule: epochs after which the rate is multiplied by "
+                               "step_factor")
+    step_factor: float = _field(0.1, _number(0, 1, low_open=True), "step schedule factor")
+    n_epochs: int = _field(20, _integer(1), "training epochs (at most)")
+    batch_size: int = _field(32, _integer(1), "images per batch (over all contexts)")
+    validation_fraction: float = _field(0.2, _number(0, 1, high_open=True),
+                                        "share of train held out (stratified, seeded) when "
+                                        "data.validation is null")
+    early_stopping: bool = _field(True, _boolean, "stop when monitor has not improved for "
+                                  "patience epochs; keep the best epoch's weights")
+    patience: int = _field(5, _integer(1), "epochs without improvement before stopping")
+    monitor: str = _field("val_loss", _choice(MONITORS), "what early stopping watches")
+    freeze_bn_stats: bool = _field(True, _boolean, "keep the source's batch-norm statistics")
+    augment: object = _field(False, _augment, "random augmentation of training "
+                             "images: true is 'shift' (up to 1 pixel)")
+    seed: Optional[int] = _field(0, _optional(_integer(0)), "random_state of the repurposer; "
+                                 "null: not seeded (not reproducible)")
+
+
+@dataclasses.dataclass
+class RunConfig:
+    """``run``: where the job runs and writes."""
+
+    ctx: object = _field("cpu", _ctx, "'cpu', 'gpu', 'gpu:0,1', ... or a list of them")
+    output_dir: Optional[str] = _field(None, _string, "folder for the job's files; new or "
+                                       "empty, or this job's own with --resume", required=True)
+
+
+_SECTIONS = {"source": SourceConfig, "data": DataConfig, "model": ModelConfig,
+             "train": TrainConfig, "run": RunConfig}
+
+
+@dataclasses.dataclass
+class JobConfig:
+    """A validated job: one instance of each section.
+
+    Build it with :func:`load_config` (a file) or :func:`config_from_dict`.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> out = tempfile.mkdtemp()
+    >>> job = config_from_dict({'source': {'model': 'digits_cnn'},
+    ...                         'data': {'train': 'shifted_digits', 'n_per_class': 10},
+    ...                         'train': {'n_epochs': 3}, 'run': {'output_dir': out}})
+    >>> job.data.kind, job.train.n_epochs, job.train.learning_rate
+    ('builtin', 3, 0.01)
+    >>> kwargs = job.to_repurposer_kwargs()
+    >>> kwargs['n_epochs'], kwargs['random_state'], kwargs['checkpoint_dir'] == out + '/checkpoints'
+    (3, 0, True)
+    """
+
+    source: SourceConfig
+    data: DataConfig
+    model: ModelConfig
+    train: TrainConfig
+    run: RunConfig
+
+    def to_dict(self):
+        """The config as plain lists, dicts, strings and numbers (what YAML writes)."""
+        return {name: dataclasses.asdict(getattr(self, name)) for name in _SECTIONS}
+
+    @property
+    def checkpoint_dir(self):
+        """``<run.output_dir>/checkpoints``."""
+        return os.path.join(self.run.output_dir, "checkpoints")
+
+    def to_repurposer_kwargs(self):
+        """Keyword arguments of ``FineTuneRepurposer`` (all but ``source``).
+
+        Lists become tuples (immutable defaults, STYLE.md §2), ``train.seed`` becomes
+        ``random_state``, ``run.ctx`` becomes ``ctx``; ``checkpoint_dir`` is
+        ``<output_dir>/checkpoints`` and ``progress`` is False (the job logs each epoch).
+        """
+        m, t = self.model, self.train
+        ctx = self.run.ctx
+        return {
+            "transfer_layer": m.transfer_layer, "hidden_units": tuple(m.hidden_units),
+            "dropout": m.dropout, "batchnorm": m.batchnorm,
+            "fixed_layers": tuple(m.fixed_layers), "fixed_below": m.fixed_below,
+            "random_layers": tuple(m.random_layers),
+            "optimizer": t.optimizer, "learning_rate": t.learning_rate, "momentum": t.momentum,
+            "weight_decay": t.weight_decay, "transferred_lr_mult": t.transferred_lr_mult,
+            "lr_schedule": t.lr_schedule, "warmup_epochs": t.warmup_epochs,
+            "step_epochs": tuple(t.step_epochs), "step_factor": t.step_factor,
+            "n_epochs": t.n_epochs, "batch_size": t.batch_size,
+            "validation_fraction": t.validation_fraction, "early_stopping": t.early_stopping,
+            "patience": t.patience, "monitor": t.monitor, "freeze_bn_stats": t.freeze_bn_stats,
+            "augment": t.augment, "ctx": tuple(ctx) if isinstance(ctx, list) else ctx,
+            "checkpoint_dir": self.checkpoint_dir, "progress": False,
+            "random_state": t.seed,
+        }
+
+
+# ---------------------------------------------------------------------- overrides
+def parse_overrides(items):
+    """Parse ``['train.n_epochs=3', 'model.hidden_units=[64]']`` into ``{key: value}``.
+
+    Values are read as YAML, so ``3`` is an int, ``null`` is None and ``[64, 32]`` a list.
+
+    Raises
+    ------
+    InvalidParameterError
+        Listing every item that is not ``section.key=value``.
+
+    Examples
+    --------
+    >>> parse_overrides(['train.n_epochs=3', 'run.ctx=gpu:0,1', 'model.hidden_units=[64]'])
+    {'train.n_epochs': 3, 'run.ctx': 'gpu:0,1', 'model.hidden_units': [64]}
+    """
+    parsed, problems = {}, []
+    for item in items or ():
+        key, sep, text = str(item).partition("=")
+        key = key.strip()
+        if not sep or "." not in key or not all(key.split(".")):
+            problems.append(f"--set {item!r}: expected section.key=value, e.g. "
+                            f"train.n_epochs=3")
+            continue
+        try:
+            parsed[key] = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError:
+            parsed[key] = text  # not YAML on its own (e.g. 'a: b'): take the text as is
+    if problems:
+        raise InvalidParameterError(_problems_message("--set", problems))
+    return parsed
+
+
+def _apply_overrides(raw, overrides, problems):
+    for key, value in overrides.items():
+        parts = key.split(".")
+        node = raw
+        for depth, part in enumerate(parts[:-1]):
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                problems.append(f"{'.'.join(parts[:depth + 1])}: --set {key} needs a mapping "
+                                f"here, the config has {child!r}")
+                break
+            node = child
+        else:
+            node[parts[-1]] = value
+
+
+# ---------------------------------------------------------------------- validation
+def _problems_message(name, problems):
+    n = len(problems)
+    text = "; ".join(p.rstrip(". ") for p in problems)
+    return f"{name} has {n} problem{'s' if n != 1 else ''}: {text}" + (
+        "" if text.endswith(("?", "!")) else ".")
+
+
+def _unknown_key(where, key, known):
+    alias = _ALIASES.get(str(key))
+    hint = f"Did you mean {alias!r}?" if alias in known else suggest(key, known)
+    kind = "section" if not where else "key"
+    path = f"{where}.{key}" if where else str(key)
+    if hint:
+        return f"{path}: unknown {kind}. {hint}"
+    return f"{path}: unknown {kind} (known: {brief_list(known, 8)})"
+
+
+def _resolve(path, base):
+    path = os.path.expanduser(path)
+    return os.path.normpath(path if os.path.isabs(path) else os.path.join(base, path))
+
+
+def _check_source_paths(source, base, problems):
+    spec = source.model
+    if spec is not None:
+        base_dir = base("source.model")
+        names = _zoo_names()
+        if spec not in names:
+            resolved = _resolve(spec, base_dir)
+            prefix = resolved[:-len("-symbol.json")] if resolved.endswith("-symbol.json") \
+                else resolved
+            if resolved.lower().endswith(".onnx"):
+                exists = os.path.isfile(resolved)
+            else:
+                exists = os.path.isfile(prefix + "-symbol.json")
+            if exists:
+                source.model = resolved
+            else:
+                hint = suggest(spec, names)
+                problems.append(
+                    f"source.model: {spec!r} is neither a model-zoo name, an .onnx file nor a "
+                    f"checkpoint ({resolved}-symbol.json not found). "
+                    f"{hint + ' ' if hint else ''}See `repurpose models` for zoo names")
+    if source.weights is not None:
+        source.weights = _resolve(source.weights, base("source.weights"))
+        if not os.path.isfile(source.weights):
+            problems.append(f"source.weights: file {source.weights!r} does not exist")
+
+
+_ZOO_NAMES = []
+
+
+def _zoo_names():
+    if not _ZOO_NAMES:
+        _ZOO_NAMES.extend(zoo.list_models())
+    return _ZOO_NAMES
+
+
+def _infer_kind(train):
+    if isinstance(train, dict):
+        return "npy"
+    if isinstance(train, str) and train in BUILTIN_JOB_DATASETS:
+        return "builtin"
+    if isinstance(train, str) and train.lower().endswith(".npy"):
+        return "npy"
+    return "image_folder"
+
+
+def _check_data(data, base, problems):
+    if data.train is None:
+        return
+    if data.kind is None:
+        data.kind = _infer_kind(data.train)
+    defaults = DataConfig()
+    only = {"builtin": ("classes", "n_per_class", "max_shift", "seed"),
+            "image_folder": ("resize", "crop", "normalize", "grayscale")}
+    for kind, keys in only.items():
+        if data.kind == kind:
+            continue
+        for key in keys:
+            if getattr(data, key) != getattr(defaults, key):
+                problems.append(f"data.{key}: applies to {kind} data only, but data.kind is "
+                                f"{data.kind!r}. Remove it")
+    for split in ("train", "validation", "test"):
+        value = getattr(data, split)
+        if value is None:
+            continue
+        where = f"data.{split}"
+        if data.kind == "builtin":
+            if split != "train":
+                problems.append(
+                    f"{where}: built-in data sets are split by data.n_per_class (the rest is "
+                    f"test data) and train.validation_fraction. Set {where} to null")
+            elif value not in BUILTIN_JOB_DATASETS:
+                hint = suggest(value, BUILTIN_JOB_DATASETS) if isinstance(value, str) else ""
+                problems.append(f"{where}: {value!r} is not a built-in data set (choose "
+                                f"{brief_list(BUILTIN_JOB_DATASETS)}). {hint}".rstrip())
+        elif data.kind == "npy":
+            if not isinstance(value, dict):
+                problems.append(f"{where}: npy data is {{X: x.npy, y: y.npy}}, got {value!r}")
+                continue
+            resolved = {}
+            for key in ("X", "y"):
+                path = _resolve(value[key], base(f"{where}.{key}"))
+                resolved[key] = path
+                if not os.path.isfile(path):
+                    problems.append(f"{where}.{key}: file {path!r} does not exist")
+                elif not path.lower().endswith(".npy"):
+                    problems.append(f"{where}.{key}: {path!r} is not a .npy file")
+            setattr(data, split, resolved)
+        else:  # image_folder
+            if not isinstance(value, str):
+                problems.append(f"{where}: an image folder is a path, got {value!r}")
+                continue
+            path = _resolve(value, base(where))
+            setattr(data, split, path)
+            if not os.path.exists(path):
+                hint = suggest(value, BUILTIN_JOB_DATASETS) if data.kind is None or \
+                    os.sep not in value else ""
+                problems.append(f"{where}: image folder {path!r} does not exist"
+                                + (f". {hint[:-1]} (a built-in data set)?" if hint else ""))
+            elif not os.path.isdir(path):
+                problems.append(f"{where}: {path!r} is a file, not a folder with one "
+                                f"sub-folder per class")
+
+
+def _check_cross(job, problems):
+    t = job.train
+    if t.warmup_epochs >= t.n_epochs and t.warmup_epochs > 0:
+        problems.append(f"train.warmup_epochs: {t.warmup_epochs} warm-up epochs leave none of "
+                        f"train.n_epochs={t.n_epochs}. Use fewer")
+    late = [e for e in t.step_epochs if e >= t.n_epochs]
+    if late and t.lr_schedule == "step":
+        problems.append(f"train.step_epochs: {brief_list(late)} not below train.n_epochs="
+                        f"{t.n_epochs}, so those steps never happen")
+    if t.step_epochs and t.lr_schedule != "step":
+        problems.append(f"train.step_epochs: only used by lr_schedule 'step', but "
+                        f"lr_schedule is {t.lr_schedule!r}. Set lr_schedule: step or remove "
+                        f"step_epochs")
+    no_validation = job.data.validation is None and t.validation_fraction == 0
+    if t.early_stopping and t.monitor.startswith("val_") and no_validation:
+        problems.append(f"train.early_stopping: monitors {t.monitor!r}, but there is no "
+                        f"validation data (data.validation is null and "
+                        f"train.validation_fraction is 0). Give one, or set early_stopping: false")
+
+
+def config_from_dict(raw, name="config", base_dir=None, overrides=None):
+    """Validate a config mapping and return a :class:`JobConfig`.
+
+    Parameters
+    ----------
+    raw : dict
+        Sections as read from YAML; missing sections and keys take their defaults.
+    name : str, default='config'
+        How messages name the config (the file name).
+    base_dir : str, default=None
+        Folder that relative paths in ``raw`` are relative to; None is the current folder.
+    overrides : dict or list of str, default=None
+        ``{'train.n_epochs': 3}`` or ``['train.n_epochs=3']``; relative paths in them are
+        relative to the current folder.
+
+    Raises
+    ------
+    InvalidParameterError
+        Listing every problem: ``'<name> has 3 problems: train.lr: unknown key. ...'``.
+    """
+    base_dir = os.path.abspath(base_dir or os.getcwd())
+    problems = []
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise InvalidParameterError(_problems_message(name, [
+            f"top level: expected a mapping of sections ({', '.join(_SECTIONS)}), "
+            f"got {type(raw).__name__} {raw!r}"]))
+    raw = {k: (dict(v) if isinstance(v, dict) else v) for k, v in raw.items()}
+    if isinstance(overrides, (list, tuple)):
+        overrides = parse_overrides(overrides)
+    overrides = dict(overrides or {})
+    _apply_overrides(raw, overrides, problems)
+    cwd = os.getcwd()
+    from_cwd = {k for k in overrides}
+    sections = {}
+    for key in raw:
+        if key not in _SECTIONS:
+            problems.append(_unknown_key("", key, list(_SECTIONS)))
+    for section, cls in _SECTIONS.items():
+        values = raw.get(section)
+        if values is None:
+            values = {}
+        if not isinstance(values, dict):
+            problems.append(f"{section}: expected a mapping of keys, got {values!r}")
+            values = {}
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        kwargs = {}
+        for key, value in values.items():
+            if key not in fields:
+                problems.append(_unknown_key(section, key, list(fields)))
+                continue
+            try:
+                kwargs[key] = fields[key].metadata["check"](value)
+            except _Bad as bad:
+                problems.append(f"{section}.{key}: {bad}")
+        for key, f in fields.items():
+            if f.metadata["required"] and values.get(key) is None:
+                problems.append(f"{section}.{key}: missing. Give {f.metadata['doc']}")
+        obj = cls()
+        for key, value in kwargs.items():
+            setattr(obj, key, value)
+        for f in dataclasses.fields(cls):  # tuple defaults -> lists, as YAML writes them
+            if isinstance(getattr(obj, f.name), tuple):
+                setattr(obj, f.name, list(getattr(obj, f.name)))
+        sections[section] = obj
+    job = JobConfig(**sections)
+
+    def base(key):  # overrides' paths are relative to where the command runs
+        overridden = any(key == k or key.startswith(k + ".") for k in from_cwd)
+        return cwd if overridden else base_dir
+
+    _check_source_paths(job.source, base, problems)
+    _check_data(job.data, base, problems)
+    if job.run.output_dir is not None:
+        job.run.output_dir = _resolve(job.run.output_dir, base("run.output_dir"))
+        if os.path.exists(job.run.output_dir) and not os.path.isdir(job.run.output_dir):
+            problems.append(f"run.output_dir: {job.run.output_dir!r} is a file. Name a folder")
+    _check_cross(job, problems)
+    if problems:
+        raise InvalidParameterError(_problems_message(name, problems))
+    return job
+
+
+def load_config(path, overrides=None):
+    """Read, override and validate a job file (YAML or JSON).
+
+    Parameters
+    ----------
+    path : str or path-like
+        The job file. Relative paths inside it are relative to its folder.
+    overrides : list of str or dict, default=None
+        ``['train.n_epochs=3', ...]`` (as ``--set`` gives them) or ``{'train.n_epochs': 3}``;
+        they replace the file's values before validation.
+
+    Returns
+    -------
+    JobConfig
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    InvalidParameterError
+        If the file is not YAML, or for any problem in it: all of them in one message,
+        ``'job.yaml has 3 problems: train.lr: unknown key. Did you mean ...'``.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"Config file {path!r} does not exist"
+                                + (" (it is a folder)" if os.path.isdir(path) else "")
+                                + ". Pass the job's YAML or JSON file.")
+    with open(path, encoding="utf-8") as handle:
+        try:
+            raw = yaml.safe_load(handle)
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            problem = getattr(err, "problem", None) or str(err)
+            raise InvalidParameterError(
+                f"{path} is not valid YAML{where}: {problem}. Fix the syntax (JSON is YAML "
+                f"too).") from err
+    return config_from_dict(raw, name=path, base_dir=os.path.dirname(os.path.abspath(path)),
+                            overrides=overrides)
+
+
+def dump_config(job):
+    """The resolved config as YAML text (what ``config.resolved.yaml`` holds)."""
+    return yaml.safe_dump(job.to_dict(), sort_keys=False, default_flow_style=False)
+
+
+# ---------------------------------------------------------------------- job checks
+def check_layers(job, layer_names):
+    """Check every layer the ``model`` section names against the source's ``layer_names``.
+
+    Raises
+    ------
+    InvalidParameterError
+        Listing every unknown layer with close matches.
+    """
+    m = job.model
+    named = [("model.transfer_layer", m.transfer_layer), ("model.fixed_below", m.fixed_below)]
+    named += [(f"model.fixed_layers[{i}]", n) for i, n in enumerate(m.fixed_layers)]
+    named += [(f"model.random_layers[{i}]", n) for i, n in enumerate(m.random_layers)]
+    known = set(layer_names)
+    problems = []
+    for where, name in named:
+        if name is not None and name not in known:
+            hint = suggest(name, layer_names)
+            problems.append(f"{where}: unknown layer {name!r}. {hint + ' ' if hint else ''}"
+                            f"(`repurpose layers {job.source.model}` lists "
+                            f"{len(layer_names)} layers)")
+    if problems:
+        raise InvalidParameterError(_problems_message("the model section", problems))
+
+
+def _differences(a, b, prefix=""):
+    out = []
+    for key in sorted(set(a) | set(b), key=str):
+        va, vb = a.get(key, "<missing>"), b.get(key, "<missing>")
+        if isinstance(va, dict) and isinstance(vb, dict):
+            out += _differences(va, vb, f"{prefix}{key}.")
+        elif va != vb:
+            out.append(f"{prefix}{key} ({va!r} here, {vb!r} there)")
+    return out
+
+
+def check_output_dir(job, resume=False):
+    """Check that ``run.output_dir`` may hold this job; return ``'new'`` or ``'resume'``.
+
+    A new or empty folder starts a new job. A folder holding this job's files (its
+    ``config.resolved.yaml`` equals this config) is continued with ``resume=True``.
+
+    Raises
+    ------
+    FileExistsError
+        If the folder holds another job's files or files that are no job's, or this job's
+        files without ``resume``, or a finished job.
+    FileNotFoundError
+        With ``resume`` but nothing to resume.
+    """
+    out = job.run.output_dir
+    entries = sorted(os.listdir(out)) if os.path.isdir(out) else []
+    resolved = os.path.join(out, RESOLVED_CONFIG_NAME)
+    if not entries:
+        if resume:
+            raise FileNotFoundError(
+                f"--resume: run.output_dir {out!r} holds no job to resume"
+                f"{'' if os.path.isdir(out) else ' (it does not exist)'}. Run without "
+                f"--resume to start the job.")
+        return "new"
+    if not os.path.isfile(resolved):
+        raise FileExistsError(
+            f"run.output_dir {out!r} is not empty and holds no {RESOLVED_CONFIG_NAME} (found "
+            f"{brief_list(entries)}): those are not a repurpose job's files. Choose a new or "
+            f"empty folder.")
+    try:
+        with open(resolved, encoding="utf-8") as handle:
+            theirs = yaml.safe_load(handle)
+    except yaml.YAMLError as err:
+        raise FileExistsError(f"run.output_dir {out!r} holds an unreadable {RESOLVED_CONFIG_NAME}"
+                              f" ({err}). Choose a new or empty folder.") from err
+    ours = yaml.safe_load(dump_config(job))
+    if not isinstance(theirs, dict) or theirs != ours:
+        diff = _differences(ours, theirs if isinstance(theirs, dict) else {})
+        raise FileExistsError(
+            f"run.output_dir {out!r} holds another job's files: its {RESOLVED_CONFIG_NAME} "
+            f"differs in {', '.join(diff[:6])}{' ...' if len(diff) > 6 else ''}. Choose "
+            f"another run.output_dir (or remove that folder).")
+    if os.path.exists(os.path.join(out, "model")):
+        raise FileExistsError(
+            f"run.output_dir {out!r} holds this job, finished (model/ exists). Nothing to "
+            f"resume; choose another run.output_dir to train again.")
+    if not resume:
+        raise FileExistsError(
+            f"run.output_dir {out!r} holds this job's files from an earlier, unfinished run. "
+            f"Pass --resume to continue it, or choose another run.output_dir.")
+    return "resume"
+
+
+# ---------------------------------------------------------------------- data
+def read_image_folder(folder):
+    """Decode every image of an :class:`~repurpose.data.ImageFolder` into memory.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, C, H, W), float32
+    y : ndarray of shape (n_samples,) of str
+        Class folder names.
+    """
+    if len(folder) == 0:
+        raise DataError(f"Image folder {folder.root!r} holds no images.")
+    images = []
+    for i in range(len(folder)):
+        image = folder[i][0]
+        if images and image.shape != images[0].shape:
+            raise DataError(
+                f"Image {folder.items[i][0]!r} has shape {image.shape} after the transforms, "
+                f"but {folder.items[0][0]!r} has {images[0].shape}. Set data.resize and "
+                f"data.crop so that every image gets the same size.")
+        images.append(image)
+    names = np.array(folder.classes)
+    return np.stack(images).astype(np.float32), names[folder.targets]
+
+
+def make_image_folder(data, path):
+    """The :class:`~repurpose.data.ImageFolder` at ``path`` with ``data``'s transforms."""
+    from .data import ImageFolder
+    from .data.transforms import IMAGENET_MEAN, IMAGENET_STD
+
+    mean = std = None
+    if data.normalize == "imagenet":
+        mean, std = IMAGENET_MEAN, IMAGENET_STD
+        if data.grayscale:
+            mean, std = (float(np.mean(mean)),), (float(np.mean(std)),)
+    resize = tuple(data.resize) if isinstance(data.resize, list) else data.resize
+    crop = tuple(data.crop) if isinstance(data.crop, list) else data.crop
+    return ImageFolder(path, resize=resize, crop=crop, mean=mean, std=std,
+                       grayscale=data.grayscale)
+
+
+def _load_npy(spec, where):
+    arrays = []
+    for key in ("X", "y"):
+        try:
+            arrays.append(np.load(spec[key], allow_pickle=False))
+        except (OSError, ValueError) as err:
+            raise DataError(f"{where}.{key}: cannot read {spec[key]!r} as a .npy array "
+                            f"({err}).") from err
+    X, y = arrays
+    if len(X) != len(y):
+        raise DataError(f"{where}: X ({spec['X']}) has {len(X)} samples but y ({spec['y']}) "
+                        f"has {len(y)}. Give one label per sample.")
+    if X.ndim < 2:
+        raise DataError(f"{where}.X: expected an array of samples (n, ...), got shape "
+                        f"{X.shape}.")
+    return X, y
+
+
+def load_job_data(data):
+    """Load the ``data`` section into memory.
+
+    Parameters
+    ----------
+    data : DataConfig
+        A validated section (``kind`` resolved).
+
+    Returns
+    -------
+    dict
+        ``'train'``, ``'validation'``, ``'test'``: each ``(X, y)`` or None.
+
+    Raises
+    ------
+    DataError
+        For unreadable files, X/y of different lengths, images of different sizes, or more
+        ``n_per_class`` than a class has.
+    """
+    from .data import load_digits_images, load_shifted_digits_images
+
+    loaded = {"train": None, "validation": None, "test": None}
+    if data.kind == "builtin":
+        if data.train == "digits":
+            X, y = load_digits_images(classes=data.classes)
+        else:
+            X, y = load_shifted_digits_images(classes=data.classes, max_shift=data.max_shift,
+                                              random_state=data.seed)
+        if data.n_per_class is None:
+            loaded["train"] = (X, y)
+            return loaded
+        # The same draw as repurpose.demo.make_demo_task (tested to match).
+        rng = np.random.RandomState(data.seed)
+        picks = []
+        for c in np.unique(y):
+            members = np.flatnonzero(y == c)
+            if len(members) <= data.n_per_class:
+                raise DataError(f"data.n_per_class={data.n_per_class}, but class {c} of "
+                                f"{data.train!r} has only {len(members)} images. Use fewer.")
+            picks.append(rng.permutation(members)[:data.n_per_class])
+        train = np.concatenate(picks)
+        test = np.setdiff1d(np.arange(len(y)), train)
+        loaded["train"] = (X[train], y[train])
+        loaded["test"] = (X[test], y[test])
+        return loaded
+    for split in loaded:
+        spec = getattr(data, split)
+        if spec is None:
+            continue
+        if data.kind == "npy":
+            loaded[split] = _load_npy(spec, f"data.{split}")
+        else:
+            loaded[split] = read_image_folder(make_image_folder(data, spec))
+    return loaded
+
+
+def field_reference():
+    """Rows ``(key, default, accepts, description)`` of every key, for the docs."""
+    rows = []
+    for section, cls in _SECTIONS.items():
+        for f in dataclasses.fields(cls):
+            default = "required" if f.metadata["required"] else f.default
+            rows.append((f"{section}.{f.name}", default, f.metadata["check"].what,
+                         f.metadata["doc"]))
+    return rows

@@ -1,0 +1,788 @@
+"""Fine-tuning repurposers: train (part of) the source network itself with a new classifier.
+
+:class:`FineTuneRepurposer` keeps the network up to a transfer layer and puts a new head on
+it; :class:`RandomFreezeRepurposer` keeps the whole architecture and only swaps the classifier
+layer. Both build the network with :class:`~repurpose.SourceModel` surgery (truncate,
+add_layers, freeze, reinitialize), train its Gluon block with
+:func:`~repurpose.repurposers._training.train_network`, and keep the result as a
+``SourceModel`` (``network_``).
+"""
+import hashlib
+import json
+import logging
+import math
+import numbers
+import os
+from abc import ABC, abstractmethod
+
+import mxnet as mx
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted
+
+from .. import seeding
+from .._validation import brief_list, check_choice, check_layer_names, check_positive_int
+from ..context import resolve_contexts, split_batch
+from ..data import as_batch_stream
+from ..exceptions import DataError, InvalidParameterError
+from ..persist import register
+from ..persist import save as _save
+from ..source import SourceModel
+from ..source._graph import graph_nodes
+from ._checkpoint import data_fingerprint, read_checkpoint
+from ._training import (AUGMENTATIONS, LR_SCHEDULES, MONITORS, OPTIMIZERS,
+                        freeze_batchnorm_stats, train_network)
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["FineTuneRepurposer", "RandomFreezeRepurposer"]
+
+#: Name prefix of every layer the repurposers add (the output layer is ``ft_out_fwd``).
+HEAD_PREFIX = "ft_"
+OUTPUT_LAYER = "ft_out_fwd"
+_SOFTMAX_OPS = ("SoftmaxOutput", "SoftmaxActivation", "softmax", "log_softmax")
+
+#: Constructor parameters that do not change the result (left out of the fingerprint).
+_NOT_FINGERPRINTED = ("ctx", "checkpoint_dir", "progress")
+
+
+def _is_number(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)) and \
+        math.isfinite(value)
+
+
+def _check_range(value, name, low, high, low_open=False, high_open=False):
+    if not _is_number(value) or value < low or value > high or (low_open and value == low) \
+            or (high_open and value == high):
+        interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+        raise InvalidParameterError(f"{name} must be a number in {interval}, got {value!r}.")
+    return float(value)
+
+
+def _names(value, name):
+    """A tuple of layer names from a str or a sequence of str."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    try:
+        names = tuple(value)
+    except TypeError:
+        raise InvalidParameterError(f"{name} must be a sequence of layer names, got "
+                                    f"{value!r}.") from None
+    bad = [v for v in names if not isinstance(v, str)]
+    if bad:
+        raise InvalidParameterError(f"{name} must hold layer names (str), got {bad[0]!r}.")
+    return names
+
+
+def _producer(model, layer):
+    """The operator layer whose output feeds ``layer`` (first input that is an operator)."""
+    nodes = graph_nodes(model.symbol)
+    by_name = {n["name"]: n for n in nodes}
+    for source_id, *_ in by_name[layer]["inputs"]:
+        if nodes[source_id]["op"] != "null":
+            return nodes[source_id]["name"]
+    return None
+
+
+def _classifier_layer(model):
+    """The source's classifier layer: the model card's, else the output (past a softmax)."""
+    card = model.metadata.get("classifier_layer")
+    if card in model.layer_names:
+        return card
+    outputs = model.output_layers
+    if len(outputs) != 1:
+        raise InvalidParameterError(
+            f"The source model has {len(outputs)} outputs ({brief_list(outputs)}); name the "
+            f"layer to build on with transfer_layer=.")
+    layer = outputs[0]
+    ops = {n["name"]: n["op"] for n in graph_nodes(model.symbol)}
+    if ops[layer] in _SOFTMAX_OPS:
+        layer = _producer(model, layer) or layer
+    return layer
+
+
+class _NetworkRepurposer(ClassifierMixin, BaseEstimator, ABC):
+    """Shared machinery: validation, training, prediction and state of both repurposers."""
+
+    # ------------------------------------------------------------------ to specialise
+    def _head_specs(self, n_classes):
+        """Layer specs stacked on the transfer layer (the last one outputs class scores)."""
+        return [{"type": "dense", "units": int(n_classes), "name": "ft_out"}]
+
+    @abstractmethod
+    def _transfer_layer(self):
+        """The last source layer the network keeps (validated)."""
+
+    def _fixed(self, trunk):
+        return set(_names(self.fixed_layers, "fixed_layers"))
+
+    # ------------------------------------------------------------------ validation
+    def _validate_params(self):
+        if not isinstance(self.source, SourceModel):
+            raise InvalidParameterError(
+                f"source must be a repurpose.SourceModel, got {type(self.source).__name__}. "
+                f"Load one with SourceModel.from_zoo / from_checkpoint / from_gluon.")
+        check_choice(self.optimizer, "optimizer", OPTIMIZERS)
+        _check_range(self.learning_rate, "learning_rate", 0, 1e3, low_open=True)
+        _check_range(self.momentum, "momentum", 0, 1, high_open=True)
+        _check_range(self.weight_decay, "weight_decay", 0, 1e3)
+        _check_range(self.transferred_lr_mult, "transferred_lr_mult", 0, 1e3)
+        check_choice(self.lr_schedule, "lr_schedule", LR_SCHEDULES)
+        check_positive_int(self.warmup_epochs, "warmup_epochs", minimum=0)
+        steps = self.step_epochs
+        if isinstance(steps, (str, bytes)) or not hasattr(steps, "__iter__"):
+            raise InvalidParameterError(f"step_epochs must be a sequence of epoch numbers, "
+                                        f"got {steps!r}.")
+        for s in steps:
+            check_positive_int(s, "step_epochs[...]")
+        _check_range(self.step_factor, "step_factor", 0, 1e3, low_open=True)
+        check_positive_int(self.n_epochs, "n_epochs")
+        check_positive_int(self.batch_size, "batch_size")
+        _check_range(self.validation_fraction, "validation_fraction", 0, 1, high_open=True)
+        if not isinstance(self.early_stopping, (bool, np.bool_)):
+            raise InvalidParameterError(f"early_stopping must be True or False, got "
+                                        f"{self.early_stopping!r}.")
+        check_positive_int(self.patience, "patience")
+        check_choice(self.monitor, "monitor", tuple(MONITORS))
+        if not isinstance(self.freeze_bn_stats, (bool, np.bool_)):
+            raise InvalidParameterError(f"freeze_bn_stats must be True or False, got "
+                                        f"{self.freeze_bn_stats!r}.")
+        if not any(self.augment is a or (isinstance(a, str) and self.augment == a)
+                   for a in AUGMENTATIONS):
+            raise InvalidParameterError(
+                f"augment must be one of {brief_list(AUGMENTATIONS)}, got {self.augment!r}.")
+        if self.checkpoint_dir is not None and not isinstance(self.checkpoint_dir,
+                                                              (str, os.PathLike)):
+            raise InvalidParameterError(f"checkpoint_dir must be a folder path or None, got "
+                                        f"{self.checkpoint_dir!r}.")
+
+    def _check_layer_sets(self, trunk):
+        """Fixed / random layers exist in the trunk and do not overlap; return both sets."""
+        fixed = self._fixed(trunk)
+        random_layers = set(_names(self.random_layers, "random_layers"))
+        for name, layers in (("fixed_layers", fixed), ("random_layers", random_layers)):
+            check_layer_names(sorted(layers, key=str), self.source.layer_names,
+                              "source.layer_names")
+            cut = sorted(set(layers) - set(trunk.layer_names))
+            if cut:
+                raise InvalidParameterError(
+                    f"{name} names {brief_list(cut)}, which lie above transfer_layer "
+                    f"{self._transfer_layer()!r} and are not part of the fine-tuned network. "
+                    f"Name layers up to {self._transfer_layer()!r}.")
+        both = sorted(fixed & random_layers)
+        if both:
+            raise InvalidParameterError(
+                f"Layers {brief_list(both)} are both fixed (fixed_layers/fixed_below) and "
+                f"random (random_layers). A layer is either kept frozen or re-initialised and "
+                f"trained; remove it from one of the two.")
+        return fixed, random_layers
+
+    # ------------------------------------------------------------------ network
+    def _trunk(self):
+        return self.source.truncate(self._transfer_layer())
+
+    def _build_network(self, n_classes, seed_head=0, seed_random=0):
+        """Trunk + new head, frozen and re-initialised layers applied; also the new params."""
+        trunk = self._trunk()
+        fixed, random_layers = self._check_layer_sets(trunk)
+        net = trunk.add_layers(self._head_specs(n_classes), random_state=seed_head)
+        new_layers = set(net.layer_names) - set(trunk.layer_names)
+        if fixed:
+            net = net.freeze(sorted(fixed, key=net.layer_names.index))
+        if random_layers:
+            net = net.reinitialize(sorted(random_layers, key=net.layer_names.index),
+                                   random_state=seed_random)
+        owned = _owned_params(net)
+        new_params = {p for layer in new_layers | random_layers for p in owned[layer]}
+        metadata = dict(net.metadata)
+        metadata.update({"classifier_layer": OUTPUT_LAYER,
+                         "feature_layer": _producer(net, OUTPUT_LAYER),
+                         "n_classes": int(n_classes), "fine_tuned_from": metadata.get("name"),
+                         "transfer_layer": self._transfer_layer()})
+        metadata.pop("class_names", None)
+        net = SourceModel(net.symbol, net.arg_params, net.aux_params,
+                          input_name=net.input_name, input_shape=net.input_shape,
+                          metadata=metadata, frozen_layers=net.frozen_layers)
+        return net, new_params
+
+    @staticmethod
+    def _with_params(net, values):
+        args = {k: values[k] for k in net.arg_params}
+        auxs = {k: values[k] for k in net.aux_params}
+        return SourceModel(net.symbol, args, auxs, input_name=net.input_name,
+                           input_shape=net.input_shape, metadata=net.metadata,
+                           frozen_layers=net.frozen_layers)
+
+    # ------------------------------------------------------------------ data
+    def _as_array(self, X, name):
+        if isinstance(X, np.ndarray) and X.dtype == np.float32:
+            stream = as_batch_stream(X, batch_size=max(len(X), 1), name=name)
+            stream.peek()
+            return X
+        stream = as_batch_stream(X, batch_size=256, name=name)
+        return np.concatenate([batch for _, batch in stream])
+
+    def _check_X(self, X, name):
+        shape = self.source.input_shape
+        if shape is not None and tuple(X.shape[1:]) != tuple(shape):
+            raise DataError(f"{name} has samples of shape {tuple(X.shape[1:])}, but the source "
+                            f"model takes {tuple(shape)}. Resize or reshape the inputs.")
+
+    def _check_targets(self, y, n_samples, name="y"):
+        y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y.ravel()
+        if y.ndim != 1 or len(y) != n_samples:
+            raise DataError(f"{name} has shape {y.shape}; expected ({n_samples},) labels, one "
+                            f"per sample of X.")
+        check_classification_targets(y)
+        return y
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, X, y, X_val=None, y_val=None, resume=False):
+        """Build the network for the labels of ``y`` and train it on ``X``.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, \\*input_shape), or any input of
+            :func:`repurpose.data.as_batch_stream`
+            Training inputs (held in memory).
+        y : array-like of shape (n_samples,)
+            Labels of any values.
+        X_val, y_val : default=None
+            Validation data; without them, ``validation_fraction`` of ``(X, y)`` is held out
+            (stratified, seeded).
+        resume : bool, default=False
+            Continue from the newest checkpoint in ``checkpoint_dir`` (start from epoch 1 if
+            there is none yet). The result equals that of an uninterrupted run.
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        InvalidParameterError, UnknownLayerError, DataError
+            For bad parameters, layer names or data, before any training.
+        ValueError
+            If ``checkpoint_dir`` holds a checkpoint and ``resume`` is False, or holds
+            another job's checkpoint.
+        """
+        for attr in ("classes_", "history_", "best_epoch_", "network_", "n_epochs_run_"):
+            self.__dict__.pop(attr, None)
+        self.__dict__.pop("_block_cache", None)
+        self._validate_params()
+        contexts = resolve_contexts(self.ctx)
+        if resume and self.checkpoint_dir is None:
+            raise InvalidParameterError("resume=True needs checkpoint_dir= (the folder of the "
+                                        "checkpoints to resume from).")
+        trunk = self._trunk()
+        self._check_layer_sets(trunk)
+        X = self._as_array(X, "X")
+        self._check_X(X, "X")
+        y = self._check_targets(y, len(X))
+        classes, y_idx = np.unique(y, return_inverse=True)
+        if len(classes) < 2:
+            raise ValueError(f"{type(self).__name__} needs samples of at least 2 classes to "
+                             f"fit; got 1 class ({classes[0]!r}).")
+        if (X_val is None) != (y_val is None):
+            raise InvalidParameterError("Pass both X_val and y_val, or neither.")
+        if X_val is not None:
+            X_val = self._as_array(X_val, "X_val")
+            self._check_X(X_val, "X_val")
+            y_val = self._check_targets(y_val, len(X_val), "y_val")
+            unseen = np.setdiff1d(np.unique(y_val), classes)
+            if len(unseen):
+                raise DataError(
+                    f"y_val holds label(s) {brief_list(unseen.tolist())} that y (the training "
+                    f"labels) does not have (classes: {brief_list(classes.tolist())}). Drop "
+                    f"those validation samples or add training samples of those classes.")
+        monitor_needs_val = self.monitor.startswith("val_")
+        will_have_val = X_val is not None or self.validation_fraction > 0
+        if self.early_stopping and monitor_needs_val and not will_have_val:
+            raise InvalidParameterError(
+                f"early_stopping monitors {self.monitor!r}, but there is no validation data "
+                f"(validation_fraction=0 and no X_val). Pass X_val/y_val, set "
+                f"validation_fraction > 0, monitor='train_loss', or early_stopping=False.")
+        rng = check_random_state(self.random_state)
+        seeds = {k: seeding.derive_seed(rng) for k in ("head", "random", "split", "train")}
+        if X_val is None and self.validation_fraction > 0:
+            from ._training import stratified_split
+
+            train_pos, val_pos = stratified_split(y_idx, float(self.validation_fraction),
+                                                  np.random.RandomState(seeds["split"]))
+            if len(val_pos) == 0:
+                raise DataError(
+                    f"validation_fraction={self.validation_fraction} of {len(y)} samples "
+                    f"holds out no sample (each class keeps at least 1 for training). Raise "
+                    f"validation_fraction, pass X_val/y_val, or set it to 0.")
+            X_train, y_train_idx = X[train_pos], y_idx[train_pos]
+            X_val_arr, y_val_idx = X[val_pos], y_idx[val_pos]
+        else:
+            X_train, y_train_idx = X, y_idx
+            X_val_arr = X_val
+            y_val_idx = None if y_val is None else np.searchsorted(classes, y_val)
+        checkpoint = self._checkpoint_plan(X, y, X_val, y_val, resume)
+
+        network, new_params = self._build_network(len(classes), seeds["head"], seeds["random"])
+        train_net = network
+        if self.freeze_bn_stats and network.frozen_layers:
+            train_net = SourceModel(
+                freeze_batchnorm_stats(network.symbol, network.frozen_layers),
+                network.arg_params, network.aux_params, input_name=network.input_name,
+                input_shape=network.input_shape, metadata=network.metadata,
+                frozen_layers=network.frozen_layers)
+        block = train_net.to_gluon(ctx=contexts)
+        block.hybridize(static_alloc=True)
+        block_params = list(block.collect_params().values())
+        logger.info("%s: training %d of %d parameters (%d frozen layers) on %d samples, %d "
+                    "classes, contexts %s", type(self).__name__,
+                    sum(p.grad_req != "null" for p in block_params), len(block_params),
+                    len(network.frozen_layers), len(X_train), len(classes), contexts)
+        config = {k: getattr(self, k) for k in (
+            "optimizer", "learning_rate", "momentum", "weight_decay", "transferred_lr_mult",
+            "lr_schedule", "warmup_epochs", "step_epochs", "step_factor", "n_epochs",
+            "batch_size", "early_stopping", "patience", "monitor", "augment")}
+        config["seed"] = seeds["train"]
+        result = train_network(block, contexts, X_train, y_train_idx, X_val_arr, y_val_idx,
+                               config, new_params=new_params, checkpoint=checkpoint,
+                               progress=bool(self.progress), description=type(self).__name__)
+        values = {name: p.data(contexts[0]).asnumpy()
+                  for name, p in block.collect_params().items()}
+        self.network_ = self._with_params(network, values)
+        self.classes_ = classes
+        self.history_ = result["history"]
+        self.best_epoch_ = result["best_epoch"]
+        self.n_epochs_run_ = result["n_epochs_run"]
+        return self
+
+    def _fingerprint(self, X, y, X_val, y_val):
+        params = {}
+        for key, value in self.get_params(deep=False).items():
+            if key in _NOT_FINGERPRINTED:
+                continue
+            params[key] = value.sha256 if isinstance(value, SourceModel) else \
+                json.loads(json.dumps(value, default=repr))
+        text = json.dumps({"class": type(self).__name__, "params": params,
+                           "data": data_fingerprint(X, y, X_val, y_val)}, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest(), params
+
+    def _checkpoint_plan(self, X, y, X_val, y_val, resume):
+        if self.checkpoint_dir is None:
+            return None
+        folder = os.fspath(self.checkpoint_dir)
+        if os.path.exists(folder) and not os.path.isdir(folder):
+            raise InvalidParameterError(f"checkpoint_dir {folder!r} is a file; pass a folder.")
+        fingerprint, params = self._fingerprint(X, y, X_val, y_val)
+        found = read_checkpoint(folder, with_arrays=False) if os.path.isdir(folder) else None
+        if found is not None:
+            meta = found[0]
+            if meta.get("fingerprint") != fingerprint:
+                old = meta.get("params") or {}
+                diff = sorted(k for k in set(old) | set(params) if old.get(k) != params.get(k))
+                what = (f"different parameters ({brief_list(diff)})" if diff
+                        else "different data (X, y or the validation data)")
+                raise ValueError(
+                    f"checkpoint_dir {folder!r} holds the checkpoint of another job, with "
+                    f"{what} (epoch {meta.get('epoch')}). Choose another checkpoint_dir (or "
+                    f"remove that one); to resume it, call fit with the job's own parameters "
+                    f"and data and resume=True.")
+            if not resume:
+                raise ValueError(
+                    f"checkpoint_dir {folder!r} already holds a checkpoint of this job (after "
+                    f"epoch {meta.get('epoch')}). Pass resume=True to continue it, or choose "
+                    f"another checkpoint_dir (or remove that one) to start afresh.")
+        return {"dir": folder, "fingerprint": fingerprint, "params": params,
+                "resume": bool(resume)}
+
+    # ------------------------------------------------------------------ predict
+    def _block(self):
+        check_is_fitted(self, "network_")
+        cache = self.__dict__.get("_block_cache")
+        if cache is None or cache[0] is not self.network_:
+            block = self.network_.to_gluon(ctx=resolve_contexts(self.ctx))
+            block.hybridize(static_alloc=True)
+            cache = (self.network_, block)
+            self.__dict__["_block_cache"] = cache
+        return cache[1]
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_block_cache", None)
+        return state
+
+    def decision_function(self, X):
+        """Class scores (logits) of ``X``; columns follow :attr:`classes_`."""
+        block = self._block()
+        X = self._as_array(X, "X")
+        self._check_X(X, "X")
+        contexts = resolve_contexts(self.ctx)
+        batch = int(self.batch_size) * len(contexts)
+        outs = []
+        for start in range(0, len(X), batch):
+            outs.extend(block(x) for _, x in split_batch(X[start:start + batch], contexts))
+        return np.concatenate([o.asnumpy() for o in outs]).astype(np.float64)
+
+    def predict_proba(self, X):
+        """Class probabilities of ``X``; columns follow :attr:`classes_`."""
+        scores = self.decision_function(X)
+        scores -= scores.max(axis=1, keepdims=True)
+        proba = np.exp(scores)
+        return proba / proba.sum(axis=1, keepdims=True)
+
+    def predict(self, X):
+        """Most probable class of each sample of ``X``."""
+        return self.classes_[np.argmax(self.decision_function(X), axis=1)]
+
+    def score(self, X, y, sample_weight=None):
+        """Accuracy on ``(X, y)``; labels never seen in fit are an error."""
+        check_is_fitted(self, "network_")
+        unseen = np.setdiff1d(np.unique(np.asarray(y)), self.classes_)
+        if len(unseen):
+            raise DataError(
+                f"y holds label(s) {brief_list(unseen.tolist())} that {type(self).__name__} "
+                f"never saw in fit (classes_: {brief_list(self.classes_.tolist())}).")
+        return super().score(X, y, sample_weight=sample_weight)
+
+    # ------------------------------------------------------------------ state
+    def save(self, path, overwrite=False):
+        """Save to the folder ``path`` (JSON manifest + arrays + the source model).
+
+        ``repurpose.load(path)`` rebuilds the network from the source and predicts the same.
+        """
+        return _save(self, path, overwrite=overwrite)
+
+    def _get_state(self):
+        check_is_fitted(self, "network_")
+        classes = np.asarray(self.classes_)
+        if classes.dtype == object:
+            classes = classes.astype(str)
+        arrays = {"classes_": classes}
+        for name, value in {**self.network_.arg_params, **self.network_.aux_params}.items():
+            arrays[f"net/{name}"] = value.asnumpy()
+        state = {"history_": self.history_, "best_epoch_": self.best_epoch_,
+                 "n_epochs_run_": int(self.n_epochs_run_), "n_classes": int(len(classes)),
+                 "network_sha256": self.network_.sha256}
+        return state, arrays
+
+    def _set_state(self, state, arrays):
+        self._validate_params()
+        network, _ = self._build_network(int(state["n_classes"]))
+        values = {k[len("net/"):]: v for k, v in arrays.items() if k.startswith("net/")}
+        missing = sorted((set(network.arg_params) | set(network.aux_params)) - set(values))
+        if missing:
+            raise DataError(f"The saved state lacks parameters {brief_list(missing)} of the "
+                            f"rebuilt network; the file belongs to another version.")
+        self.network_ = self._with_params(network, {k: mx.nd.array(v, dtype=v.dtype)
+                                                    for k, v in values.items()})
+        self.classes_ = np.asarray(arrays["classes_"])
+        self.history_ = list(state["history_"])
+        self.best_epoch_ = state["best_epoch_"]
+        self.n_epochs_run_ = int(state["n_epochs_run_"])
+        return self
+
+
+def _owned_params(model):
+    from ..source._graph import layer_params
+
+    inputs = [model.input_name] + [a for a in model.symbol.list_arguments()
+                                   if a.endswith("label")]
+    return layer_params(model.symbol, inputs)
+
+
+
+
+@register
+class FineTuneRepurposer(_NetworkRepurposer):
+    """Fine-tune a source network with a new head on top of a transfer layer.
+
+    Keeps the network up to ``transfer_layer``, adds optional hidden dense layers (relu, with
+    batch norm and dropout if asked) and a dense output layer with one unit per class of
+    ``y``, freezes ``fixed_layers`` (or every layer up to ``fixed_below``), re-initialises
+    ``random_layers`` and trains the rest.
+
+    Parameters
+    ----------
+    source : SourceModel
+    transfer_layer : str, default=None
+        Last kept layer of the source; None takes the model card's ``feature_layer``, else
+        the layer feeding the classifier (output) layer.
+    hidden_units : tuple of int, default=()
+        Widths of hidden dense layers of the new head.
+    dropout : float, default=0.0
+        Dropout rate after each hidden layer and before the output layer (0: none).
+    batchnorm : bool, default=False
+        Batch norm after each hidden dense layer.
+    fixed_layers : tuple of str, default=()
+        Layers of the source whose parameters stay fixed.
+    fixed_below : str, default=None
+        Also fix every layer up to and including this one.
+    random_layers : tuple of str, default=()
+        Layers of the source to re-initialise (seeded) and train.
+    optimizer : {'sgd', 'nag', 'adam', 'rmsprop', 'adagrad'}, default='sgd'
+    learning_rate : float, default=0.01
+    momentum : float, default=0.9
+        Of 'sgd' and 'nag'.
+    weight_decay : float, default=1e-4
+    transferred_lr_mult : float, default=1.0
+        Learning-rate multiplier of the transferred (not new, not re-initialised) layers.
+    lr_schedule : {'constant', 'step', 'cosine'}, default='cosine'
+    warmup_epochs : int, default=0
+        Epochs of linear warm-up before the schedule.
+    step_epochs : tuple of int, default=()
+        1-based epochs where 'step' multiplies the rate by ``step_factor``.
+    step_factor : float, default=0.1
+    n_epochs : int, default=20
+    batch_size : int, default=32
+        Samples per step, split over the contexts.
+    validation_fraction : float, default=0.2
+        Stratified, seeded hold-out of ``(X, y)`` when ``X_val`` is not given; 0 for none.
+    early_stopping : bool, default=True
+        Stop when ``monitor`` has not improved for ``patience`` epochs and restore the
+        weights of the best epoch.
+    patience : int, default=5
+    monitor : {'val_loss', 'val_accuracy', 'train_loss', 'train_accuracy'}, default='val_loss'
+    freeze_bn_stats : bool, default=True
+        Batch-norm layers among the frozen layers keep their running mean / variance
+        (``use_global_stats``) during training.
+    augment : {False, True, 'shift', 'flip', 'shift+flip'}, default=False
+        Random 1-pixel shifts and/or horizontal flips of image batches (True = 'shift').
+    ctx : str, mx.Context or list, default='cpu'
+        Contexts; each batch is split over them (data parallel).
+    checkpoint_dir : str or path-like, default=None
+        Write a checkpoint there after each epoch; ``fit(..., resume=True)`` continues it.
+    progress : bool, default=False
+        tqdm bar over epochs.
+    random_state : int, RandomState or None, default=None
+        Seeds the new layers, re-initialised layers, validation split, shuffling,
+        augmentation and dropout.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+    network_ : SourceModel
+        The fine-tuned network; its output layer ``ft_out_fwd`` gives class scores.
+    history_ : list of dict
+        One dict per epoch: epoch, lr, train_loss, train_accuracy, val_loss, val_accuracy,
+        seconds.
+    best_epoch_ : int or None
+        Epoch with the best ``monitor`` value (its weights are kept when early stopping).
+    n_epochs_run_ : int
+
+    Examples
+    --------
+    >>> from repurpose import SourceModel
+    >>> from repurpose.demo import make_demo_task
+    >>> X, y, X_test, y_test = make_demo_task(n_per_class=10)
+    >>> model = FineTuneRepurposer(SourceModel.from_zoo('digits_cnn'), n_epochs=5,
+    ...                            random_state=0).fit(X, y)
+    >>> model.predict(X_test[:3]).shape
+    (3,)
+    """
+
+    def __init__(self, source, transfer_layer=None, hidden_units=(), dropout=0.0,
+                 batchnorm=False, fixed_layers=(), fixed_below=None, random_layers=(),
+                 optimizer="sgd", learning_rate=0.01, momentum=0.9, weight_decay=1e-4,
+                 transferred_lr_mult=1.0, lr_schedule="cosine", warmup_epochs=0,
+                 step_epochs=(), step_factor=0.1, n_epochs=20, batch_size=32,
+                 validation_fraction=0.2, early_stopping=True, patience=5,
+                 monitor="val_loss", freeze_bn_stats=True, augment=False, ctx="cpu",
+                 checkpoint_dir=None, progress=False, random_state=None):
+        self.source = source
+        self.transfer_layer = transfer_layer
+        self.hidden_units = hidden_units
+        self.dropout = dropout
+        self.batchnorm = batchnorm
+        self.fixed_layers = fixed_layers
+        self.fixed_below = fixed_below
+        self.random_layers = random_layers
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+        self.transferred_lr_mult = transferred_lr_mult
+        self.lr_schedule = lr_schedule
+        self.warmup_epochs = warmup_epochs
+        self.step_epochs = step_epochs
+        self.step_factor = step_factor
+        self.n_epochs = n_epochs
+        self.batch_size = batch_size
+        self.validation_fraction = validation_fraction
+        self.early_stopping = early_stopping
+        self.patience = patience
+        self.monitor = monitor
+        self.freeze_bn_stats = freeze_bn_stats
+        self.augment = augment
+        self.ctx = ctx
+        self.checkpoint_dir = checkpoint_dir
+        self.progress = progress
+        self.random_state = random_state
+
+    def _validate_params(self):
+        super()._validate_params()
+        units = self.hidden_units
+        if isinstance(units, (str, bytes)) or not hasattr(units, "__iter__"):
+            raise InvalidParameterError(f"hidden_units must be a tuple of ints, got {units!r}.")
+        for u in units:
+            check_positive_int(u, "hidden_units[...]")
+        _check_range(self.dropout, "dropout", 0, 1, high_open=True)
+        if not isinstance(self.batchnorm, (bool, np.bool_)):
+            raise InvalidParameterError(f"batchnorm must be True or False, got "
+                                        f"{self.batchnorm!r}.")
+        if self.transfer_layer is not None and not isinstance(self.transfer_layer, str):
+            raise InvalidParameterError(f"transfer_layer must be a layer name or None, got "
+                                        f"{self.transfer_layer!r}.")
+        if self.fixed_below is not None and not isinstance(self.fixed_below, str):
+            raise InvalidParameterError(f"fixed_below must be a layer name or None, got "
+                                        f"{self.fixed_below!r}.")
+
+    def _transfer_layer(self):
+        names = self.source.layer_names
+        layer = self.transfer_layer
+        if layer is None:
+            card = self.source.metadata.get("feature_layer")
+            if card in names:
+                return card
+            classifier = _classifier_layer(self.source)
+            layer = _producer(self.source, classifier)
+            if layer is None:
+                raise InvalidParameterError(
+                    f"The source's classifier layer {classifier!r} reads the input directly; "
+                    f"there is no layer below it to transfer. Pass transfer_layer=.")
+            return layer
+        check_layer_names([layer], names, "source.layer_names")
+        outputs = self.source.output_layers
+        if layer in outputs:
+            below = _producer(self.source, _classifier_layer(self.source))
+            raise InvalidParameterError(
+                f"transfer_layer {layer!r} is the source's output layer: there is nothing to "
+                f"replace. Choose a layer below the output, e.g. {below!r} (the model card's "
+                f"feature_layer is {self.source.metadata.get('feature_layer')!r}).")
+        return layer
+
+    def _fixed(self, trunk):
+        fixed = set(_names(self.fixed_layers, "fixed_layers"))
+        if self.fixed_below is not None:
+            check_layer_names([self.fixed_below], self.source.layer_names,
+                              "source.layer_names")
+            if self.fixed_below not in trunk.layer_names:
+                raise InvalidParameterError(
+                    f"fixed_below {self.fixed_below!r} lies above transfer_layer "
+                    f"{self._transfer_layer()!r}; name a layer up to the transfer layer.")
+            names = trunk.layer_names
+            fixed |= set(names[: names.index(self.fixed_below) + 1])
+        return fixed
+
+    def _head_specs(self, n_classes):
+        specs = []
+        for i, units in enumerate(self.hidden_units):
+            specs.append({"type": "dense", "units": int(units), "name": f"ft_hidden{i}"})
+            if self.batchnorm:
+                specs.append({"type": "batchnorm", "name": f"ft_bn{i}"})
+            specs.append({"type": "activation", "activation": "relu", "name": f"ft_relu{i}"})
+        if self.dropout > 0:
+            specs.append({"type": "dropout", "rate": float(self.dropout), "name": "ft_drop"})
+        specs.append({"type": "dense", "units": int(n_classes), "name": "ft_out"})
+        return specs
+
+
+@register
+class RandomFreezeRepurposer(_NetworkRepurposer):
+    """Keep the whole source network, swap its classifier layer for a new one, train.
+
+    The classifier (the model card's ``classifier_layer``, else the output layer, skipping
+    a softmax) is replaced by a dense layer with one unit per class of ``y``; ``fixed_layers``
+    stay fixed, ``random_layers`` are re-initialised (seeded) and trained with the rest.
+
+    Parameters
+    ----------
+    source : SourceModel
+    fixed_layers : tuple of str, default=()
+    random_layers : tuple of str, default=()
+    optimizer : {'sgd', 'nag', 'adam', 'rmsprop', 'adagrad'}, default='sgd'
+    learning_rate : float, default=0.01
+    momentum : float, default=0.9
+        Of 'sgd' and 'nag'.
+    weight_decay : float, default=1e-4
+    transferred_lr_mult : float, default=1.0
+        Learning-rate multiplier of the transferred (not new, not re-initialised) layers.
+    lr_schedule : {'constant', 'step', 'cosine'}, default='cosine'
+    warmup_epochs : int, default=0
+        Epochs of linear warm-up before the schedule.
+    step_epochs : tuple of int, default=()
+        1-based epochs where 'step' multiplies the rate by ``step_factor``.
+    step_factor : float, default=0.1
+    n_epochs : int, default=20
+    batch_size : int, default=32
+        Samples per step, split over the contexts.
+    validation_fraction : float, default=0.2
+        Stratified, seeded hold-out of ``(X, y)`` when ``X_val`` is not given; 0 for none.
+    early_stopping : bool, default=True
+        Stop when ``monitor`` has not improved for ``patience`` epochs and restore the
+        weights of the best epoch.
+    patience : int, default=5
+    monitor : {'val_loss', 'val_accuracy', 'train_loss', 'train_accuracy'}, default='val_loss'
+    freeze_bn_stats : bool, default=True
+        Batch-norm layers among the frozen layers keep their running mean / variance
+        (``use_global_stats``) during training.
+    augment : {False, True, 'shift', 'flip', 'shift+flip'}, default=False
+        Random 1-pixel shifts and/or horizontal flips of image batches (True = 'shift').
+    ctx : str, mx.Context or list, default='cpu'
+        Contexts; each batch is split over them (data parallel).
+    checkpoint_dir : str or path-like, default=None
+        Write a checkpoint there after each epoch; ``fit(..., resume=True)`` continues it.
+    progress : bool, default=False
+        tqdm bar over epochs.
+    random_state : int, RandomState or None, default=None
+        Seeds the new layers, re-initialised layers, validation split, shuffling,
+        augmentation and dropout.
+
+    Attributes
+    ----------
+    classes_, network_, history_, best_epoch_, n_epochs_run_
+        As in :class:`FineTuneRepurposer`.
+    """
+
+    def __init__(self, source, fixed_layers=(), random_layers=(), optimizer="sgd",
+                 learning_rate=0.01, momentum=0.9, weight_decay=1e-4, transferred_lr_mult=1.0,
+                 lr_schedule="cosine", warmup_epochs=0, step_epochs=(), step_factor=0.1,
+                 n_epochs=20, batch_size=32, validation_fraction=0.2, early_stopping=True,
+                 patience=5, monitor="val_loss", freeze_bn_stats=True, augment=False,
+                 ctx="cpu", checkpoint_dir=None, progress=False, random_state=None):
+        self.source = source
+        self.fixed_layers = fixed_layers
+        self.random_layers = random_layers
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+        self.transferred_lr_mult = transferred_lr_mult
+        self.lr_schedule = lr_schedule
+        self.warmup_epochs = warmup_epochs
+        self.step_epochs = step_epochs
+        self.step_factor = step_factor
+        self.n_epochs = n_epochs
+        self.batch_size = batch_size
+        self.validation_fraction = validation_fraction
+        self.early_stopping = early_stopping
+        self.patience = patience
+        self.monitor = monitor
+        self.freeze_bn_stats = freeze_bn_stats
+        self.augment = augment
+        self.ctx = ctx
+        self.checkpoint_dir = checkpoint_dir
+        self.progress = progress
+        self.random_state = random_state
+
+    def _transfer_layer(self):
+        classifier = _classifier_layer(self.source)
+        layer = _producer(self.source, classifier)
+        if layer is None:
+            raise InvalidParameterError(
+                f"The source's classifier layer {classifier!r} reads the input directly; "
+                f"there is nothing to keep. Use a deeper source model.")
+        return layer
