@@ -1,0 +1,158 @@
+"""Acquisition functions (higher is better) for minimisation, composable with ``+`` and ``*``.
+
+Every acquisition has ``evaluate(X)`` on encoded rows of shape (n, n_columns). Expected
+improvement is computed in log space (``LogExpectedImprovement``) so that it stays finite and
+ordered far in the tail, where plain EI underflows to 0 and gives the optimiser a flat
+landscape.
+
+References
+----------
+Ament, Daulton, Eriksson, Balandat, Bakshy (2023). Unexpected improvements to expected
+improvement for Bayesian optimization. NeurIPS.
+"""
+import abc
+import math
+
+import numpy as np
+from scipy.special import erfcx, log_ndtr, ndtr
+
+__all__ = ["Acquisition", "ExpectedImprovement", "LogExpectedImprovement",
+           "ProbabilityOfImprovement", "UpperConfidenceBound", "log_h"]
+
+_LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
+_SQRT_HALF_PI = math.sqrt(math.pi / 2)
+
+
+def log_h(z):
+    """``log(phi(z) + z * Phi(z))``, stable for all ``z`` (EI = sigma * h(z)).
+
+    For ``z > -1`` the direct form is accurate. Below, ``h(z) = phi(z) * (1 - c)`` with
+    ``c = sqrt(pi/2) |z| erfcx(|z| / sqrt 2)``, and for ``|z| > 1e3`` the asymptotic series
+    ``1 - c = z^-2 (1 - 3 z^-2 + 15 z^-4)``.
+
+    Examples
+    --------
+    >>> float(np.exp(log_h(0.0)))  # phi(0)
+    0.398942...
+    >>> bool(np.isfinite(log_h(-1e6)))
+    True
+    """
+    z = np.asarray(z, dtype=float)
+    out = np.empty_like(z)
+    mid = z > -1
+    zm = z[mid]
+    out[mid] = np.log(np.exp(-0.5 * zm ** 2 - _LOG_SQRT_2PI) + zm * ndtr(zm))
+    tail = ~mid
+    a = -z[tail]
+    log_phi = -0.5 * a ** 2 - _LOG_SQRT_2PI
+    far = a > 1e3
+    a_near = np.where(far, 1.0, a)  # the far branch is computed separately below
+    near_val = np.log1p(-_SQRT_HALF_PI * a_near * erfcx(a_near / math.sqrt(2)))
+    inv2 = 1.0 / np.where(far, a, 1.0) ** 2
+    far_val = np.log(inv2) + np.log1p(-3 * inv2 + 15 * inv2 ** 2)
+    out[tail] = log_phi + np.where(far, far_val, near_val)
+    return out if out.ndim else out[()]
+
+
+class Acquisition(abc.ABC):
+    """An acquisition function: maps encoded rows to scores, higher is better."""
+
+    @abc.abstractmethod
+    def evaluate(self, X):
+        """Return scores of shape (n,) for encoded rows ``X`` of shape (n, n_columns)."""
+
+    def __add__(self, other):
+        return Sum(self, other)
+
+    def __mul__(self, other):
+        return Product(self, other)
+
+
+class Sum(Acquisition):
+    """Sum of two acquisitions."""
+
+    def __init__(self, first, second):
+        self.first, self.second = first, second
+
+    def evaluate(self, X):
+        return self.first.evaluate(X) + self.second.evaluate(X)
+
+
+class Product(Acquisition):
+    """Product of two acquisitions."""
+
+    def __init__(self, first, second):
+        self.first, self.second = first, second
+
+    def evaluate(self, X):
+        return self.first.evaluate(X) * self.second.evaluate(X)
+
+
+class _GPAcquisition(Acquisition):
+    def __init__(self, model, best):
+        self.model = model
+        self.best = float(best)
+
+    def _z(self, X):
+        mean, var = self.model.predict(X)
+        sigma = np.sqrt(var)
+        return (self.best - mean) / sigma, sigma
+
+
+class LogExpectedImprovement(_GPAcquisition):
+    """``log EI(x) = log sigma + log h((best - xi - mu) / sigma)`` (minimisation).
+
+    Parameters
+    ----------
+    model : object with ``predict(X) -> (mean, var)``
+    best : float
+        Best (lowest) value observed so far.
+    xi : float, default=0.0
+        Improvement margin: larger values explore more.
+    """
+
+    def __init__(self, model, best, xi=0.0):
+        super().__init__(model, best)
+        self.xi = float(xi)
+
+    def evaluate(self, X):
+        mean, var = self.model.predict(X)
+        sigma = np.sqrt(var)
+        z = (self.best - self.xi - mean) / sigma
+        return np.log(sigma) + log_h(z)
+
+
+class ExpectedImprovement(LogExpectedImprovement):
+    """``EI(x) = sigma * (z Phi(z) + phi(z))``, ``z = (best - xi - mu) / sigma``; computed as
+    ``exp`` of :class:`LogExpectedImprovement` (it underflows to 0 far in the tail)."""
+
+    def evaluate(self, X):
+        return np.exp(super().evaluate(X))
+
+
+class ProbabilityOfImprovement(_GPAcquisition):
+    """``log PI(x) = log Phi((best - xi - mu) / sigma)`` (log space, like EI)."""
+
+    def __init__(self, model, best, xi=0.0):
+        super().__init__(model, best)
+        self.xi = float(xi)
+
+    def evaluate(self, X):
+        mean, var = self.model.predict(X)
+        return log_ndtr((self.best - self.xi - mean) / np.sqrt(var))
+
+
+class UpperConfidenceBound(_GPAcquisition):
+    """``-(mu - beta * sigma)``: the negated lower confidence bound (minimisation)."""
+
+    def __init__(self, model, best=0.0, beta=2.0):
+        super().__init__(model, best)
+        self.beta = float(beta)
+
+    def evaluate(self, X):
+        mean, var = self.model.predict(X)
+        return -(mean - self.beta * np.sqrt(var))
+
+
+ACQUISITIONS = {"ei": LogExpectedImprovement, "pi": ProbabilityOfImprovement,
+                "ucb": UpperConfidenceBound}

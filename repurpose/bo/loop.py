@@ -1,0 +1,317 @@
+"""The ask/tell loop (:class:`BayesianOptimizer`) and :func:`minimize` built on it.
+
+Determinism: the suggestion made when ``k`` trials have been told and ``j`` are pending uses
+random numbers drawn from ``SeedSequence([seed, k, j])`` only, so a study resumed from its
+state file suggests exactly what the uninterrupted study would have.
+"""
+import dataclasses
+import logging
+import math
+import numbers
+import os
+import time
+from typing import Any, Callable, Dict, List, Optional
+
+import numpy as np
+
+from .._validation import check_choice, check_positive_int
+from ..exceptions import InvalidParameterError
+from .acquisition import ACQUISITIONS
+from .optimizer import AcquisitionOptimizer, sobol_points
+from .space import SearchSpace
+from .state import read_state, write_state
+from .surrogate import GPSurrogate
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["BayesianOptimizer", "minimize", "OptimizeResult", "Trial"]
+
+
+@dataclasses.dataclass
+class Trial:
+    """One evaluation: ``status`` is ``'ok'`` or ``'failed'`` (NaN/inf value or exception,
+    described in ``error``; ``value`` is then None)."""
+
+    params: Dict[str, Any]
+    value: Optional[float]
+    status: str
+    seconds: Optional[float] = None
+    error: Optional[str] = None
+
+
+@dataclasses.dataclass
+class OptimizeResult:
+    """Best parameters and value (None if every trial failed) and the full history."""
+
+    best_params: Optional[Dict[str, Any]]
+    best_value: Optional[float]
+    history: List[Trial]
+
+
+def _is_number(value):
+    return (isinstance(value, (numbers.Real, np.floating, np.integer))
+            and not isinstance(value, (bool, np.bool_)))
+
+
+class BayesianOptimizer:
+    """Sequential model-based optimisation with a GP surrogate, through ``ask`` and ``tell``.
+
+    Parameters
+    ----------
+    space : SearchSpace
+        Parameters to search over.
+    acquisition : {'ei', 'ucb', 'pi'}, default='ei'
+        Log expected improvement, (negated lower) confidence bound, log probability of
+        improvement.
+    n_initial : int, default=None
+        Trials of the scrambled-Sobol initial design; ``max(2 * n_dims + 1, 5)`` if None.
+    seed : int, default=None
+        Seeds the design, the GP restarts and the acquisition optimiser; None draws one
+        (kept in the state, so a resumed study continues identically).
+    maximize : bool, default=False
+        Maximise the objective instead of minimising it.
+    n_candidates : int, default=1024
+        Sobol candidates per acquisition optimisation.
+    n_local : int, default=4
+        Best candidates refined by L-BFGS-B and discrete moves.
+    n_restarts : int, default=2
+        Starts of the GP hyper-parameter fit.
+    state_path : str or path-like, default=None
+        If given, the whole state is written there as JSON after every ``tell``.
+
+    Examples
+    --------
+    >>> from repurpose.bo import Real, SearchSpace
+    >>> opt = BayesianOptimizer(SearchSpace({'x': Real(-2.0, 2.0)}), seed=0)
+    >>> for _ in range(3):
+    ...     params = opt.ask()
+    ...     _ = opt.tell(params, (params["x"] - 1) ** 2)
+    >>> len(opt.result().history)
+    3
+    """
+
+    def __init__(self, space, acquisition="ei", n_initial=None, seed=None, maximize=False,
+                 n_candidates=1024, n_local=4, n_restarts=2, state_path=None):
+        if not isinstance(space, SearchSpace):
+            raise InvalidParameterError(
+                f"space must be a repurpose.bo.SearchSpace, got {type(space).__name__}.")
+        check_choice(acquisition, "acquisition", tuple(ACQUISITIONS))
+        if n_initial is None:
+            n_initial = max(2 * space.n_dims + 1, 5)
+        n_initial = check_positive_int(n_initial, "n_initial")
+        if seed is None:
+            seed = int(np.random.SeedSequence().generate_state(1)[0])
+        seed = check_positive_int(seed, "seed", minimum=0)
+        if not isinstance(maximize, (bool, np.bool_)):
+            raise InvalidParameterError(f"maximize must be True or False, got {maximize!r}.")
+        self.space = space
+        self.acquisition = acquisition
+        self.n_initial = n_initial
+        self.seed = seed
+        self.maximize = bool(maximize)
+        self.n_candidates = check_positive_int(n_candidates, "n_candidates")
+        self.n_local = check_positive_int(n_local, "n_local", minimum=0)
+        self.n_restarts = check_positive_int(n_restarts, "n_restarts")
+        self.state_path = None if state_path is None else os.fspath(state_path)
+        self.trials: List[Trial] = []
+        self._pending: List[np.ndarray] = []
+        self._design = None
+        self._optimizer = AcquisitionOptimizer(space, self.n_candidates, self.n_local)
+
+    # ----------------------------------------------------------------------------- state
+    def _settings(self):
+        return {"acquisition": self.acquisition, "n_initial": self.n_initial,
+                "seed": self.seed, "maximize": self.maximize,
+                "n_candidates": self.n_candidates, "n_local": self.n_local,
+                "n_restarts": self.n_restarts}
+
+    def get_state(self):
+        """The JSON-able state: space, settings (seed included) and trials."""
+        return {"space": self.space.to_dict(), "settings": self._settings(),
+                "trials": [dataclasses.asdict(t) for t in self.trials]}
+
+    @classmethod
+    def from_state(cls, state, state_path=None):
+        """Rebuild an optimiser from :meth:`get_state` output."""
+        space = SearchSpace.from_dict(state["space"])
+        opt = cls(space, state_path=state_path, **state["settings"])
+        for t in state["trials"]:
+            params = space.check_params(t["params"])
+            opt.trials.append(Trial(params, t["value"], t["status"], t["seconds"], t["error"]))
+        return opt
+
+    @classmethod
+    def load(cls, path):
+        """Resume from a state file written with ``state_path=path``."""
+        return cls.from_state(read_state(path), state_path=path)
+
+    # ----------------------------------------------------------------------------- data
+    def _observed(self):
+        """Encoded rows and internal (minimised) targets, failures imputed with the worst
+        finite value so the surrogate steers away from where they happened."""
+        if not self.trials:
+            return np.empty((0, self.space.n_columns)), np.empty(0)
+        X = np.array([self.space.encode(t.params) for t in self.trials])
+        sign = -1.0 if self.maximize else 1.0
+        y = np.array([sign * t.value if t.status == "ok" else np.nan for t in self.trials])
+        finite = np.isfinite(y)
+        y[~finite] = np.max(y[finite]) if finite.any() else 0.0
+        return X, y
+
+    def _rng(self, *key):
+        return np.random.default_rng(np.random.SeedSequence([self.seed, *key]))
+
+    def _is_taken(self, x, taken):
+        return len(taken) > 0 and np.min(np.max(np.abs(np.asarray(taken) - x), axis=1)) < 1e-6
+
+    # ----------------------------------------------------------------------------- ask/tell
+    def ask(self, n=None):
+        """Suggest parameters: one dict, or with ``n`` a list of ``n`` distinct dicts, each
+        conditioned on the trials told, the suggestions still pending and the ones before it
+        (kriging believer: a pending point counts as observed at the surrogate's mean)."""
+        count = 1 if n is None else check_positive_int(n, "n")
+        X, y = self._observed()
+        n_told = len(self.trials)
+        model = None
+        out = []
+        for _ in range(count):
+            j = len(self._pending)
+            k = n_told + j
+            taken = list(X) + list(self._pending)
+            if k < self.n_initial:
+                x = self._design_row(k, taken)
+            else:
+                if model is None:
+                    model = GPSurrogate(self.n_restarts, seed=self._rng(n_told, 0)).fit(X, y)
+                if self._pending:
+                    P = np.array(self._pending)
+                    mean, _ = model.predict(P)
+                    model.set_data(np.vstack([X, P]), np.concatenate([y, mean]))
+                acq_class = ACQUISITIONS[self.acquisition]
+                acq = acq_class(model, float(np.min(y)))
+                x, _ = self._optimizer.maximize(acq, self._rng(n_told, j + 1),
+                                                exclude=np.array(taken))
+            params = self.space.decode(x)
+            self._pending.append(self.space.encode(params))
+            out.append(params)
+        logger.debug("Suggested %s", out)
+        return out[0] if n is None else out
+
+    def _design_row(self, k, taken):
+        if self._design is None:
+            U = sobol_points(self.n_initial, self.space.n_dims, self._rng(2 ** 31))
+            self._design = [self.space.encode(self.space.from_uniform(u)) for u in U]
+        x = self._design[k]
+        rng = self._rng(2 ** 31, k)
+        for _ in range(100):  # discrete spaces may map two design points to one
+            if not self._is_taken(x, taken):
+                break
+            x = self.space.encode(self.space.from_uniform(rng.random(self.space.n_dims)))
+        return x
+
+    def tell(self, params, value, seconds=None):
+        """Record the result of a trial.
+
+        ``value`` is a real number; NaN, inf, None or an exception instance mark the trial as
+        failed (recorded, and the surrogate treats it as the worst value seen so far).
+        """
+        params = self.space.check_params(params)
+        if isinstance(value, BaseException):
+            status, error = "failed", f"{type(value).__name__}: {value}"
+            value = None
+        elif value is None:
+            status, error = "failed", "no value"
+        elif _is_number(value):
+            value = float(value)
+            if math.isfinite(value):
+                status, error = "ok", None
+            else:
+                status, error, value = "failed", repr(value), None
+        else:
+            raise InvalidParameterError(
+                f"value must be a real number (or NaN/None/an exception for a failed trial), "
+                f"got {value!r} of type {type(value).__name__}.")
+        x = self.space.encode(params)
+        for i, row in enumerate(self._pending):
+            if np.max(np.abs(row - x)) < 1e-12:
+                del self._pending[i]
+                break
+        trial = Trial(params, value, status, None if seconds is None else float(seconds), error)
+        self.trials.append(trial)
+        logger.info("Trial %d: %s -> %s", len(self.trials), params,
+                    value if status == "ok" else f"failed ({error})")
+        if self.state_path is not None:
+            write_state(self.state_path, self.get_state())
+        return trial
+
+    def result(self):
+        """The best trial so far and the history, as an :class:`OptimizeResult`."""
+        ok = [t for t in self.trials if t.status == "ok"]
+        if not ok:
+            return OptimizeResult(None, None, list(self.trials))
+        pick = max if self.maximize else min
+        best = pick(ok, key=lambda t: t.value)
+        return OptimizeResult(dict(best.params), best.value, list(self.trials))
+
+    def run(self, objective, n_trials, callback=None):
+        """Evaluate ``objective`` until ``n_trials`` trials are recorded (counting any told
+        before, e.g. in a resumed study); exceptions become failed trials."""
+        n_trials = check_positive_int(n_trials, "n_trials")
+        while len(self.trials) < n_trials:
+            params = self.ask()
+            start = time.perf_counter()
+            try:
+                value = objective(params)
+            except Exception as err:  # noqa: BLE001 - a failed trial, recorded; loop goes on
+                logger.warning("Objective raised %s for %s; recorded as failed.",
+                               type(err).__name__, params)
+                value = err
+            seconds = time.perf_counter() - start
+            if not (value is None or isinstance(value, Exception) or _is_number(value)):
+                raise InvalidParameterError(
+                    f"objective returned {value!r} of type {type(value).__name__} for "
+                    f"{params}; it must return a real number (NaN or raise for a failed "
+                    f"trial).")
+            trial = self.tell(params, value, seconds=seconds)
+            if callback is not None:
+                callback(trial)
+        return self.result()
+
+
+def minimize(objective: Callable[[Dict[str, Any]], float], space: SearchSpace, n_trials: int,
+             seed: Optional[int] = None, maximize: bool = False, acquisition: str = "ei",
+             n_initial: Optional[int] = None, state_path=None,
+             callback: Optional[Callable[[Trial], None]] = None) -> OptimizeResult:
+    """Minimise (or maximise) ``objective(params)`` with ``n_trials`` evaluations.
+
+    With ``state_path``, the state is written there after every trial and an existing file
+    is resumed: trials already recorded are not repeated, so the objective is called
+    ``n_trials`` times over all runs together.
+
+    Examples
+    --------
+    >>> from repurpose.bo import Real, SearchSpace
+    >>> res = minimize(lambda p: (p['x'] - 0.5) ** 2, SearchSpace({'x': Real(0.0, 1.0)}),
+    ...                n_trials=8, seed=0)
+    >>> len(res.history), res.best_value < 0.01
+    (8, True)
+    """
+    if state_path is not None and os.path.exists(state_path):
+        opt = BayesianOptimizer.load(state_path)
+        if opt.space != space:
+            raise InvalidParameterError(
+                f"state_path {os.fspath(state_path)!r} holds a study over {opt.space!r}, not "
+                f"over the given space. Pass the same space or another state_path.")
+        given = {"seed": seed, "maximize": maximize, "acquisition": acquisition,
+                 "n_initial": n_initial}
+        for key, value in given.items():
+            if value is not None and value != getattr(opt, key):
+                raise InvalidParameterError(
+                    f"{key}={value!r} differs from {getattr(opt, key)!r} stored in "
+                    f"{os.fspath(state_path)!r}. Use the same settings to resume, or another "
+                    f"state_path to start a new study.")
+        logger.info("Resuming from %s with %d trials", state_path, len(opt.trials))
+    else:
+        opt = BayesianOptimizer(space, acquisition=acquisition, n_initial=n_initial, seed=seed,
+                                maximize=maximize, state_path=state_path)
+    return opt.run(objective, n_trials, callback=callback)
