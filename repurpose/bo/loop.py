@@ -189,8 +189,9 @@ class BayesianOptimizer:
                     model.set_data(np.vstack([X, P]), np.concatenate([y, mean]))
                 acq_class = ACQUISITIONS[self.acquisition]
                 acq = acq_class(model, float(np.min(y)))
+                best_rows = X[np.argsort(y, kind="stable")[:3]]
                 x, _ = self._optimizer.maximize(acq, self._rng(n_told, j + 1),
-                                                exclude=np.array(taken))
+                                                exclude=np.array(taken), incumbents=best_rows)
             params = self.space.decode(x)
             self._pending.append(self.space.encode(params))
             out.append(params)

@@ -76,16 +76,37 @@ class AcquisitionOptimizer:
                 x, score = rows[i], float(scores[i])
         return x, score
 
-    def maximize(self, acquisition, rng, exclude=None):
+    def local_candidates(self, incumbents, rng, n_per=32, scale=0.05):
+        """Gaussian perturbations (sd ``scale`` in the unit cube) of the real columns of each
+        row of ``incumbents``; integer and categorical columns are kept, so rows stay valid."""
+        cols = self.space.real_columns
+        if incumbents is None or len(incumbents) == 0 or not len(cols):
+            return np.empty((0, self.space.n_columns))
+        rows = np.repeat(np.asarray(incumbents, dtype=float), n_per, axis=0)
+        rows[:, cols] = np.clip(rows[:, cols] + scale * rng.standard_normal((len(rows),
+                                                                            len(cols))),
+                                0.0, 1.0)
+        return rows
+
+    def maximize(self, acquisition, rng, exclude=None, incumbents=None):
         """Return the best encoded row found and its score, avoiding rows within 1e-6 of any
-        row of ``exclude`` (points already observed or pending)."""
+        row of ``exclude`` (points already observed or pending).
+
+        ``incumbents`` (encoded rows, best first) add perturbed candidates around them, and
+        the first one is also a start of the local search, so the optimiser can refine the
+        neighbourhood of the best point seen, where Sobol points are sparse."""
         X = self.candidates(rng)
+        X = np.vstack([X, self.local_candidates(incumbents, rng)])
         scores = np.asarray(acquisition.evaluate(X), dtype=float)
         scores = np.where(np.isfinite(scores), scores, -np.inf)
         order = np.argsort(-scores)
         results = []
         for i in order[: self.n_local]:
             results.append(self._refine(acquisition, X[i], scores[i]))
+        if incumbents is not None and len(incumbents) and self.n_local > 0:
+            x0 = np.asarray(incumbents[0], dtype=float)
+            s0 = float(np.asarray(acquisition.evaluate(x0[None]), dtype=float)[0])
+            results.append(self._refine(acquisition, x0, s0 if np.isfinite(s0) else -np.inf))
         results.extend((X[i], scores[i]) for i in order[self.n_local:])
         results.sort(key=lambda r: -r[1])
         exclude = np.empty((0, self.space.n_columns)) if exclude is None else exclude
