@@ -40,8 +40,10 @@ class BaseRepurposer(ClassifierMixin, BaseEstimator, ABC):
     #: The head class; its constructor parameters are also this class's.
     _head_class = None
 
-    def _extractor(self):
-        return FeatureExtractor(self.source, layers=self.layers, pool=self.pool,
+    def _extractor(self, layers=None):
+        """The feature extractor; ``layers`` overrides the constructor's (after fit)."""
+        return FeatureExtractor(self.source, layers=self.layers if layers is None else layers,
+                                pool=self.pool,
                                 batch_size=self.batch_size, ctx=self.ctx,
                                 precision=self.precision, progress=self.progress,
                                 cache=self.cache_features)
@@ -97,10 +99,7 @@ class BaseRepurposer(ClassifierMixin, BaseEstimator, ABC):
 
     def _features_for_predict(self, X):
         check_is_fitted(self, "head_")
-        extractor = FeatureExtractor(self.source, layers=self.layers_, pool=self.pool,
-                                     batch_size=self.batch_size, ctx=self.ctx,
-                                     precision=self.precision, progress=self.progress,
-                                     cache=self.cache_features).fit()
+        extractor = self._extractor(layers=self.layers_).fit()
         return extractor.transform(X)
 
     def predict_proba(self, X):
