@@ -243,7 +243,7 @@ class _NetworkRepurposer(ClassifierMixin, BaseEstimator, ABC):
         return y
 
     # ------------------------------------------------------------------ fit
-    def fit(self, X, y, X_val=None, y_val=None, resume=False):
+    def fit(self, X, y, X_val=None, y_val=None, resume=False, epoch_callback=None):
         """Build the network for the labels of ``y`` and train it on ``X``.
 
         Parameters
@@ -259,6 +259,12 @@ class _NetworkRepurposer(ClassifierMixin, BaseEstimator, ABC):
         resume : bool, default=False
             Continue from the newest checkpoint in ``checkpoint_dir`` (start from epoch 1 if
             there is none yet). The result equals that of an uninterrupted run.
+        epoch_callback : callable, default=None
+            Called as ``epoch_callback(row)`` after every epoch with that epoch's
+            ``history_`` row (``epoch``, ``lr``, ``train_loss``, ``train_accuracy``,
+            ``val_loss``, ``val_accuracy``, ``seconds``); returning ``False`` ends training
+            after that epoch. Exceptions it raises propagate out of ``fit``. Used to report
+            learning curves to :func:`repurpose.bo.minimize_with_early_stopping`.
 
         Returns
         -------
@@ -350,7 +356,8 @@ class _NetworkRepurposer(ClassifierMixin, BaseEstimator, ABC):
         config["seed"] = seeds["train"]
         result = train_network(block, contexts, X_train, y_train_idx, X_val_arr, y_val_idx,
                                config, new_params=new_params, checkpoint=checkpoint,
-                               progress=bool(self.progress), description=type(self).__name__)
+                               progress=bool(self.progress), description=type(self).__name__,
+                               epoch_callback=epoch_callback)
         values = {name: p.data(contexts[0]).asnumpy()
                   for name, p in block.collect_params().items()}
         self.network_ = self._with_params(network, values)

@@ -242,7 +242,7 @@ def _is_better(value, best, larger_is_better):
 
 
 def train_network(block, contexts, X, y_idx, X_val, y_val_idx, config, new_params=(),
-                  checkpoint=None, progress=False, description="fine-tune"):
+                  checkpoint=None, progress=False, description="fine-tune", epoch_callback=None):
     """Train ``block`` (a Gluon SymbolBlock whose output is class scores) in place.
 
     Parameters
@@ -266,6 +266,11 @@ def train_network(block, contexts, X, y_idx, X_val, y_val_idx, config, new_param
         and with ``resume`` start from the newest one.
     progress : bool, default=False
         Show a tqdm bar over epochs.
+    epoch_callback : callable, default=None
+        Called as ``epoch_callback(row)`` after each epoch (and its checkpoint) with a copy of
+        that epoch's history row; returning ``False`` ends training after this epoch.
+        Exceptions it raises propagate (an early-stopping scheduler uses this to end a
+        trial).
 
     Returns
     -------
@@ -376,6 +381,10 @@ def train_network(block, contexts, X, y_idx, X_val, y_val_idx, config, new_param
                 bar.set_postfix(loss=f"{train_loss:.4g}", refresh=False)
                 if checkpoint:
                     _save(checkpoint, par, updater, optimizer, state, cfg["seed"])
+                if epoch_callback is not None and epoch_callback(dict(row)) is False:
+                    logger.info("%s: epoch_callback ended training after epoch %d",
+                                description, epoch + 1)
+                    break
                 if state["stopped"]:
                     logger.info("%s: early stopping after epoch %d (%s did not improve for %d "
                                 "epochs; best %.4f in epoch %d)", description, epoch + 1,

@@ -195,6 +195,37 @@ def test_early_stopping_restores_best_epoch(source, task):
                                   replay.decision_function(X_test))
 
 
+def test_epoch_callback_sees_each_row_and_can_end_training(source, task):
+    X, y, X_test, _ = task
+    rows = []
+
+    def callback(row):
+        rows.append(row)
+        return row["epoch"] < 2  # False after epoch 2 ends training
+
+    model = FineTuneRepurposer(source, n_epochs=5, batch_size=16, random_state=0,
+                               early_stopping=False).fit(X, y, epoch_callback=callback)
+    assert model.n_epochs_run_ == 2 and rows == model.history_
+    two = FineTuneRepurposer(source, n_epochs=5, batch_size=16, random_state=0,
+                             early_stopping=False).fit(
+        X, y, epoch_callback=lambda row: row["epoch"] < 2)
+    np.testing.assert_array_equal(model.decision_function(X_test),
+                                  two.decision_function(X_test))
+
+
+def test_epoch_callback_exception_propagates(source, task):
+    X, y, _, _ = task
+
+    class Halt(Exception):
+        pass
+
+    def callback(row):
+        raise Halt(row["epoch"])
+
+    with pytest.raises(Halt, match="1"):
+        FineTuneRepurposer(source, **FAST).fit(X, y, epoch_callback=callback)
+
+
 def test_explicit_validation_data_and_adam(source, task):
     X, y, X_test, y_test = task
     model = FineTuneRepurposer(source, optimizer="adam", learning_rate=1e-3, **FAST)
