@@ -54,12 +54,24 @@ def log_h(z):
     return out if out.ndim else out[()]
 
 
+def _log_h_slope(z):
+    """``d log h(z) / dz = Phi(z) / h(z)``, computed in log space (stable in the tail)."""
+    return np.exp(log_ndtr(z) - log_h(z))
+
+
 class Acquisition(abc.ABC):
     """An acquisition function: maps encoded rows to scores, higher is better."""
 
     @abc.abstractmethod
     def evaluate(self, X):
         """Return scores of shape (n,) for encoded rows ``X`` of shape (n, n_columns)."""
+
+    def evaluate_with_gradient(self, X):
+        """Scores of shape (n,) and their gradients (n, n_columns) with respect to ``X``.
+
+        Raises :class:`NotImplementedError` where no analytic gradient exists (the optimiser
+        then falls back to finite differences)."""
+        raise NotImplementedError(f"{type(self).__name__} has no analytic gradient.")
 
     def __add__(self, other):
         return Sum(self, other)
@@ -77,6 +89,11 @@ class Sum(Acquisition):
     def evaluate(self, X):
         return self.first.evaluate(X) + self.second.evaluate(X)
 
+    def evaluate_with_gradient(self, X):
+        (a, da), (b, db) = (self.first.evaluate_with_gradient(X),
+                            self.second.evaluate_with_gradient(X))
+        return a + b, da + db
+
 
 class Product(Acquisition):
     """Product of two acquisitions."""
@@ -86,6 +103,11 @@ class Product(Acquisition):
 
     def evaluate(self, X):
         return self.first.evaluate(X) * self.second.evaluate(X)
+
+    def evaluate_with_gradient(self, X):
+        (a, da), (b, db) = (self.first.evaluate_with_gradient(X),
+                            self.second.evaluate_with_gradient(X))
+        return a * b, da * b[:, None] + a[:, None] * db
 
 
 class _GPAcquisition(Acquisition):
@@ -97,6 +119,18 @@ class _GPAcquisition(Acquisition):
         mean, var = self.model.predict(X)
         sigma = np.sqrt(var)
         return (self.best - mean) / sigma, sigma
+
+    def _moments_with_gradient(self, X, shift=0.0):
+        """``z = (best - shift - mean) / sigma``, sigma and their gradients."""
+        predict = getattr(self.model, "predict_with_gradient", None)
+        if predict is None:
+            raise NotImplementedError(f"{type(self.model).__name__} gives no gradients.")
+        mean, var, dmean, dvar = predict(np.atleast_2d(np.asarray(X, dtype=float)))
+        sigma = np.sqrt(var)
+        dsigma = dvar / (2.0 * sigma[:, None])
+        z = (self.best - shift - mean) / sigma
+        dz = (-dmean - z[:, None] * dsigma) / sigma[:, None]
+        return z, dz, sigma, dsigma
 
 
 class LogExpectedImprovement(_GPAcquisition):
@@ -121,6 +155,11 @@ class LogExpectedImprovement(_GPAcquisition):
         z = (self.best - self.xi - mean) / sigma
         return np.log(sigma) + log_h(z)
 
+    def evaluate_with_gradient(self, X):
+        z, dz, sigma, dsigma = self._moments_with_gradient(X, self.xi)
+        value = np.log(sigma) + log_h(z)
+        return value, dsigma / sigma[:, None] + _log_h_slope(z)[:, None] * dz
+
 
 class ExpectedImprovement(LogExpectedImprovement):
     """``EI(x) = sigma * (z Phi(z) + phi(z))``, ``z = (best - xi - mu) / sigma``; computed as
@@ -128,6 +167,11 @@ class ExpectedImprovement(LogExpectedImprovement):
 
     def evaluate(self, X):
         return np.exp(super().evaluate(X))
+
+    def evaluate_with_gradient(self, X):
+        log_value, dlog = super().evaluate_with_gradient(X)
+        value = np.exp(log_value)
+        return value, value[:, None] * dlog
 
 
 class ProbabilityOfImprovement(_GPAcquisition):
@@ -141,6 +185,12 @@ class ProbabilityOfImprovement(_GPAcquisition):
         mean, var = self.model.predict(X)
         return log_ndtr((self.best - self.xi - mean) / np.sqrt(var))
 
+    def evaluate_with_gradient(self, X):
+        z, dz, _, _ = self._moments_with_gradient(X, self.xi)
+        value = log_ndtr(z)
+        # d log Phi(z) / dz = phi(z) / Phi(z), in log space.
+        return value, np.exp(-0.5 * z ** 2 - _LOG_SQRT_2PI - value)[:, None] * dz
+
 
 class UpperConfidenceBound(_GPAcquisition):
     """``-(mu - beta * sigma)``: the negated lower confidence bound (minimisation)."""
@@ -152,6 +202,14 @@ class UpperConfidenceBound(_GPAcquisition):
     def evaluate(self, X):
         mean, var = self.model.predict(X)
         return -(mean - self.beta * np.sqrt(var))
+
+    def evaluate_with_gradient(self, X):
+        predict = getattr(self.model, "predict_with_gradient", None)
+        if predict is None:
+            raise NotImplementedError(f"{type(self.model).__name__} gives no gradients.")
+        mean, var, dmean, dvar = predict(np.atleast_2d(np.asarray(X, dtype=float)))
+        sigma = np.sqrt(var)
+        return -(mean - self.beta * sigma), -(dmean - self.beta * dvar / (2 * sigma[:, None]))
 
 
 ACQUISITIONS = {"ei": LogExpectedImprovement, "pi": ProbabilityOfImprovement,

@@ -13,6 +13,8 @@ from .space import Categorical, Integer
 
 __all__ = ["AcquisitionOptimizer", "sobol_points"]
 
+LBFGS_MAXITER = 50  # iterations per local search of the acquisition
+
 
 def sobol_points(n, d, rng):
     """``n`` scrambled Sobol points in ``[0, 1)^d`` (drawn as a power of 2, first ``n`` kept)."""
@@ -43,20 +45,36 @@ class AcquisitionOptimizer:
 
     def _refine(self, acquisition, x, score):
         space = self.space
-        cols = space.real_columns
+        cols = np.asarray(space.real_columns, dtype=int)
         if len(cols):
-            def negative(z):
+            def row_at(z):
                 row = x.copy()
                 row[cols] = z
-                return -float(acquisition.evaluate(row[None])[0])
+                return row[None]
 
-            res = scipy_minimize(negative, x[cols], method="L-BFGS-B",
-                                 bounds=[(0.0, 1.0)] * len(cols),
-                                 options={"maxiter": 50})
-            if np.isfinite(res.fun) and -res.fun > score:
-                x = x.copy()
-                x[cols] = np.clip(res.x, 0.0, 1.0)
-                score = -float(res.fun)
+            try:  # analytic gradients where the acquisition and its model give them
+                acquisition.evaluate_with_gradient(x[None])
+            except NotImplementedError:
+                analytic = False
+            else:
+                analytic = True
+
+            def negative(z):
+                if not analytic:  # scipy's finite differences (a custom acquisition)
+                    return -float(acquisition.evaluate(row_at(z))[0])
+                value, grad = acquisition.evaluate_with_gradient(row_at(z))
+                return -float(value[0]), -np.asarray(grad[0], dtype=float)[cols]
+
+            with np.errstate(all="ignore"):
+                res = scipy_minimize(negative, x[cols], method="L-BFGS-B", jac=analytic,
+                                     bounds=[(0.0, 1.0)] * len(cols),
+                                     options={"maxiter": LBFGS_MAXITER})
+            if np.all(np.isfinite(res.x)):
+                trial = row_at(np.clip(res.x, 0.0, 1.0))[0]
+                # Re-scored by evaluate(), the way every candidate is scored.
+                trial_score = float(np.asarray(acquisition.evaluate(trial[None]))[0])
+                if np.isfinite(trial_score) and trial_score > score:
+                    x, score = trial, trial_score
         # One sweep of discrete moves over integer and categorical dimensions.
         moves = []
         params = space.decode(x)
@@ -88,6 +106,22 @@ class AcquisitionOptimizer:
                                 0.0, 1.0)
         return rows
 
+    def _starts(self, scores, order, rng):
+        """Indices of the local-search starts: the best candidate, then ``n_local - 1`` drawn
+        without replacement with probability proportional to ``exp(score - best)`` (for
+        log-scale acquisitions: proportional to the acquisition itself). Drawing instead of
+        taking the next best spreads the starts over several modes of the acquisition,
+        where the top few candidates usually sit in one basin."""
+        if self.n_local == 0 or not np.isfinite(scores[order[0]]):
+            return order[: self.n_local]
+        weights = np.exp(np.clip(scores - scores[order[0]], -700.0, 0.0))
+        weights[order[0]] = 0.0
+        n_more = min(self.n_local - 1, int(np.count_nonzero(weights > 0)))
+        if n_more <= 0:
+            return order[:1]
+        more = rng.choice(len(scores), size=n_more, replace=False, p=weights / weights.sum())
+        return np.concatenate([order[:1], more])
+
     def maximize(self, acquisition, rng, exclude=None, incumbents=None):
         """Return the best encoded row found and its score, avoiding rows within 1e-6 of any
         row of ``exclude`` (points already observed or pending).
@@ -101,7 +135,7 @@ class AcquisitionOptimizer:
         scores = np.where(np.isfinite(scores), scores, -np.inf)
         order = np.argsort(-scores)
         results = []
-        for i in order[: self.n_local]:
+        for i in self._starts(scores, order, rng):
             results.append(self._refine(acquisition, X[i], scores[i]))
         if incumbents is not None and len(incumbents) and self.n_local > 0:
             x0 = np.asarray(incumbents[0], dtype=float)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from repurpose.bo import GPSurrogate
-from repurpose.exceptions import DataError, NotFittedError
+from repurpose.exceptions import DataError, InvalidParameterError, NotFittedError
 
 
 def test_gp_interpolates_noiseless_data():
@@ -34,3 +34,73 @@ def test_gp_predict_before_fit_error():
 def test_gp_fit_nan_error():
     with pytest.raises(DataError, match="NaN or inf"):
         GPSurrogate().fit(np.zeros((2, 1)), [0.0, np.nan])
+
+
+def _fitted(seed=0, n=30, d=4):
+    rng = np.random.default_rng(seed)
+    X = rng.random((n, d))
+    return GPSurrogate(seed=0).fit(X, np.sin(3 * X).sum(1) + 0.1 * X[:, 0]), rng
+
+
+def test_numpy_prediction_matches_gpy():
+    from repurpose.bo.surrogate import _quiet_gpy
+
+    gp, rng = _fitted()
+    X = rng.random((64, 4))
+    mean, var = gp.predict(X)
+    with _quiet_gpy():
+        gpy_mean, gpy_var = gp.model_.predict_noiseless(X)
+    np.testing.assert_allclose(mean, gpy_mean[:, 0] * gp.y_scale_ + gp.y_mean_, atol=1e-8)
+    np.testing.assert_allclose(var, np.maximum(gpy_var[:, 0], 1e-12) * gp.y_scale_ ** 2,
+                               atol=1e-7)
+    grad_mean, grad_var = gp.predict_with_gradient(X)[:2]
+    np.testing.assert_allclose(grad_mean, mean, atol=1e-8)
+    np.testing.assert_allclose(grad_var, var, atol=1e-6)
+
+
+def test_prediction_gradients_match_finite_differences():
+    gp, rng = _fitted(1)
+    X = rng.random((6, 4))
+    _, _, dmean, dvar = gp.predict_with_gradient(X)
+    h = 1e-4
+    for j in range(4):
+        up, down = X.copy(), X.copy()
+        up[:, j] += h
+        down[:, j] -= h
+        (m_up, v_up), (m_down, v_down) = gp.predict(up), gp.predict(down)
+        np.testing.assert_allclose(dmean[:, j], (m_up - m_down) / (2 * h), rtol=1e-4,
+                                   atol=1e-6)
+        np.testing.assert_allclose(dvar[:, j], (v_up - v_down) / (2 * h), rtol=1e-3,
+                                   atol=1e-3 * np.abs(dvar).max())
+
+
+def test_set_data_updates_prediction():
+    gp, rng = _fitted(2)
+    X = np.vstack([gp.model_.X, [[0.5, 0.5, 0.5, 0.5]]])
+    y = np.concatenate([np.asarray(gp.model_.Y)[:, 0] * gp.y_scale_ + gp.y_mean_, [-7.0]])
+    gp.set_data(X, y)
+    mean, var = gp.predict([[0.5, 0.5, 0.5, 0.5]])
+    assert abs(mean[0] + 7.0) < 1e-2 and var[0] < 1e-3
+
+
+@pytest.mark.parametrize("prior", ["dimension-scaled", (3.0, 6.0), None])
+def test_lengthscale_priors_fit(prior):
+    rng = np.random.default_rng(3)
+    X = rng.random((12, 3))
+    gp = GPSurrogate(seed=0, lengthscale_prior=prior).fit(X, X[:, 0] ** 2)
+    assert np.all(np.isfinite(gp.predict(X)[0]))
+
+
+def test_dimension_scaled_prior_median_grows_with_sqrt_d():
+    from repurpose.bo.surrogate import _import_gpy
+
+    GPy = _import_gpy()
+    gp = GPSurrogate()
+    p2, p8 = gp._lengthscale_prior(GPy, 2), gp._lengthscale_prior(GPy, 8)
+    assert np.isclose(np.exp(p8.mu) / np.exp(p2.mu), 2.0)
+
+
+@pytest.mark.parametrize("prior", ["wide", (0.0, 1.0), (1.0,), "x"])
+def test_bad_lengthscale_prior_error(prior):
+    with pytest.raises(InvalidParameterError, match="lengthscale_prior"):
+        GPSurrogate(lengthscale_prior=prior).fit(np.eye(3), [0.0, 1.0, 2.0])
