@@ -34,7 +34,8 @@ logger = logging.getLogger(__name__)
 __all__ = ["JobConfig", "SourceConfig", "DataConfig", "ModelConfig", "TrainConfig",
            "RunConfig", "load_config", "config_from_dict", "parse_overrides", "dump_config",
            "check_layers", "check_output_dir", "load_job_data", "read_image_folder",
-           "make_image_folder", "field_reference",
+           "make_image_folder", "field_reference", "read_section", "check_paths",
+           "read_config_file", "problems_message",
            "RESOLVED_CONFIG_NAME", "DATA_KINDS", "BUILTIN_JOB_DATASETS"]
 
 #: The file a job writes to its output folder, and ``--resume`` compares.
@@ -440,7 +441,7 @@ def parse_overrides(items):
         except yaml.YAMLError:
             parsed[key] = text  # not YAML on its own (e.g. 'a: b'): take the text as is
     if problems:
-        raise InvalidParameterError(_problems_message("--set", problems))
+        raise InvalidParameterError(problems_message("--set", problems))
     return parsed
 
 
@@ -462,7 +463,18 @@ def _apply_overrides(raw, overrides, problems):
 
 
 # ---------------------------------------------------------------------- validation
-def _problems_message(name, problems):
+# Shared with repurpose.tuning, whose tuning configs are job configs plus a ``tune`` section:
+# problems_message, read_section, check_paths and read_config_file below, and the section
+# schema (_field with the value checkers _choice, _integer, _optional, ..., which raise _Bad).
+def problems_message(name, problems):
+    """One message listing every problem of a config.
+
+    Examples
+    --------
+    >>> problems_message('job.yaml', ['train.n_epochs: expected an integer >= 1, got 0',
+    ...                               'train.lr: unknown key'])
+    'job.yaml has 2 problems: train.n_epochs: expected an integer >= 1, got 0; train.lr: ...'
+    """
     n = len(problems)
     text = "; ".join(p.rstrip(". ") for p in problems)
     return f"{name} has {n} problem{'s' if n != 1 else ''}: {text}" + (
@@ -477,6 +489,142 @@ def _unknown_key(where, key, known):
     if hint:
         return f"{path}: unknown {kind}. {hint}"
     return f"{path}: unknown {kind} (known: {brief_list(known, 8)})"
+
+
+def read_section(section, cls, values, problems):
+    """Build one section's dataclass from its raw mapping, checking every key.
+
+    Each value goes through its field's check (``_field(..., check, ...)``); unknown keys
+    (with close matches), bad values and missing required keys are appended to ``problems``
+    as ``'section.key: ...'``, and the key keeps its default. Tuple defaults become lists,
+    as YAML writes them.
+
+    Parameters
+    ----------
+    section : str
+        The section's name in the config (``'train'``).
+    cls : type
+        Its dataclass (:class:`TrainConfig`).
+    values : dict or None
+        The raw mapping; None is an empty section.
+    problems : list of str
+        Problems are appended here.
+
+    Returns
+    -------
+    object
+        An instance of ``cls``.
+
+    Examples
+    --------
+    >>> problems = []
+    >>> train = read_section('train', TrainConfig, {'n_epochs': 3, 'lr': 0.1}, problems)
+    >>> train.n_epochs, train.step_epochs, problems
+    (3, [], ["train.lr: unknown key. Did you mean 'learning_rate'?"])
+    """
+    if values is None:
+        values = {}
+    if not isinstance(values, dict):
+        problems.append(f"{section}: expected a mapping of keys, got {values!r}")
+        values = {}
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    obj = cls()
+    for key, value in values.items():
+        if key not in fields:
+            problems.append(_unknown_key(section, key, list(fields)))
+            continue
+        try:
+            setattr(obj, key, fields[key].metadata["check"](value))
+        except _Bad as bad:
+            problems.append(f"{section}.{key}: {bad}")
+    for key, f in fields.items():
+        if f.metadata["required"] and values.get(key) is None:
+            problems.append(f"{section}.{key}: missing. Give {f.metadata['doc']}")
+        if isinstance(getattr(obj, key), tuple):
+            setattr(obj, key, list(getattr(obj, key)))
+    return obj
+
+
+def check_paths(source, data, run, base, problems):
+    """Check and resolve the paths of the ``source``, ``data`` and ``run`` sections.
+
+    Zoo names stay as they are; other paths become absolute (relative to ``base(key)``),
+    ``data.kind`` is inferred when null, and every missing file or folder, misplaced key
+    or file given for ``run.output_dir`` is appended to ``problems``.
+
+    Parameters
+    ----------
+    source : SourceConfig
+    data : DataConfig
+    run : RunConfig
+        Sections from :func:`read_section`; changed in place.
+    base : callable
+        ``base(key) -> folder`` that a relative path at config key ``key`` is relative to.
+    problems : list of str
+        Problems are appended here.
+
+    Examples
+    --------
+    >>> problems = []
+    >>> data = DataConfig(train='digits')
+    >>> run = RunConfig(output_dir='out')
+    >>> check_paths(SourceConfig(model='digits_cnn'), data, run, lambda key: '/jobs', problems)
+    >>> data.kind, run.output_dir, problems
+    ('builtin', '/jobs/out', [])
+    """
+    _check_source_paths(source, base, problems)
+    _check_data(data, base, problems)
+    if run.output_dir is not None:
+        run.output_dir = _resolve(run.output_dir, base("run.output_dir"))
+        if os.path.exists(run.output_dir) and not os.path.isdir(run.output_dir):
+            problems.append(f"run.output_dir: {run.output_dir!r} is a file. Name a folder")
+
+
+def read_config_file(path, whose="the"):
+    """Read a YAML (or JSON) config file into plain values.
+
+    Parameters
+    ----------
+    path : str
+        The file.
+    whose : str, default='the'
+        Names the file in the message when it is missing (``"the job's"``).
+
+    Returns
+    -------
+    object
+        What ``yaml.safe_load`` read (a dict for a config; checked by the caller).
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` is not a file.
+    InvalidParameterError
+        If it is not valid YAML, naming the line and column.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), 'job.yaml')
+    >>> with open(path, 'w') as handle:
+    ...     _ = handle.write('train: {n_epochs: 3}')
+    >>> read_config_file(path)
+    {'train': {'n_epochs': 3}}
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"Config file {path!r} does not exist"
+                                + (" (it is a folder)" if os.path.isdir(path) else "")
+                                + f". Pass {whose} YAML or JSON file.")
+    with open(path, encoding="utf-8") as handle:
+        try:
+            return yaml.safe_load(handle)
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            problem = getattr(err, "problem", None) or str(err)
+            raise InvalidParameterError(
+                f"{path} is not valid YAML{where}: {problem}. Fix the syntax (JSON is YAML "
+                f"too).") from err
 
 
 def _resolve(path, base):
@@ -633,7 +781,7 @@ def config_from_dict(raw, name="config", base_dir=None, overrides=None):
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise InvalidParameterError(_problems_message(name, [
+        raise InvalidParameterError(problems_message(name, [
             f"top level: expected a mapping of sections ({', '.join(_SECTIONS)}), "
             f"got {type(raw).__name__} {raw!r}"]))
     raw = {k: (dict(v) if isinstance(v, dict) else v) for k, v in raw.items()}
@@ -648,47 +796,17 @@ def config_from_dict(raw, name="config", base_dir=None, overrides=None):
         if key not in _SECTIONS:
             problems.append(_unknown_key("", key, list(_SECTIONS)))
     for section, cls in _SECTIONS.items():
-        values = raw.get(section)
-        if values is None:
-            values = {}
-        if not isinstance(values, dict):
-            problems.append(f"{section}: expected a mapping of keys, got {values!r}")
-            values = {}
-        fields = {f.name: f for f in dataclasses.fields(cls)}
-        kwargs = {}
-        for key, value in values.items():
-            if key not in fields:
-                problems.append(_unknown_key(section, key, list(fields)))
-                continue
-            try:
-                kwargs[key] = fields[key].metadata["check"](value)
-            except _Bad as bad:
-                problems.append(f"{section}.{key}: {bad}")
-        for key, f in fields.items():
-            if f.metadata["required"] and values.get(key) is None:
-                problems.append(f"{section}.{key}: missing. Give {f.metadata['doc']}")
-        obj = cls()
-        for key, value in kwargs.items():
-            setattr(obj, key, value)
-        for f in dataclasses.fields(cls):  # tuple defaults -> lists, as YAML writes them
-            if isinstance(getattr(obj, f.name), tuple):
-                setattr(obj, f.name, list(getattr(obj, f.name)))
-        sections[section] = obj
+        sections[section] = read_section(section, cls, raw.get(section), problems)
     job = JobConfig(**sections)
 
     def base(key):  # overrides' paths are relative to where the command runs
         overridden = any(key == k or key.startswith(k + ".") for k in from_cwd)
         return cwd if overridden else base_dir
 
-    _check_source_paths(job.source, base, problems)
-    _check_data(job.data, base, problems)
-    if job.run.output_dir is not None:
-        job.run.output_dir = _resolve(job.run.output_dir, base("run.output_dir"))
-        if os.path.exists(job.run.output_dir) and not os.path.isdir(job.run.output_dir):
-            problems.append(f"run.output_dir: {job.run.output_dir!r} is a file. Name a folder")
+    check_paths(job.source, job.data, job.run, base, problems)
     _check_cross(job, problems)
     if problems:
-        raise InvalidParameterError(_problems_message(name, problems))
+        raise InvalidParameterError(problems_message(name, problems))
     return job
 
 
@@ -716,20 +834,7 @@ def load_config(path, overrides=None):
         ``'job.yaml has 3 problems: train.lr: unknown key. Did you mean ...'``.
     """
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"Config file {path!r} does not exist"
-                                + (" (it is a folder)" if os.path.isdir(path) else "")
-                                + ". Pass the job's YAML or JSON file.")
-    with open(path, encoding="utf-8") as handle:
-        try:
-            raw = yaml.safe_load(handle)
-        except yaml.YAMLError as err:
-            mark = getattr(err, "problem_mark", None)
-            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-            problem = getattr(err, "problem", None) or str(err)
-            raise InvalidParameterError(
-                f"{path} is not valid YAML{where}: {problem}. Fix the syntax (JSON is YAML "
-                f"too).") from err
+    raw = read_config_file(path, "the job's")
     return config_from_dict(raw, name=path, base_dir=os.path.dirname(os.path.abspath(path)),
                             overrides=overrides)
 
@@ -761,7 +866,7 @@ def check_layers(job, layer_names):
                             f"(`repurpose layers {job.source.model}` lists "
                             f"{len(layer_names)} layers)")
     if problems:
-        raise InvalidParameterError(_problems_message("the model section", problems))
+        raise InvalidParameterError(problems_message("the model section", problems))
 
 
 def _differences(a, b, prefix=""):

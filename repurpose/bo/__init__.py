@@ -1,7 +1,8 @@
 """Bayesian optimisation of a callable over a named search space (ask/tell and ``minimize``).
 
-search space -> GP surrogate -> acquisition -> acquisition optimiser -> loop, with the state
-rewritten atomically after every ``tell`` so that an interrupted study resumes.
+search space -> GP surrogate -> acquisition -> acquisition optimiser -> loop, with every
+``tell`` appended to a JSON-lines journal (:mod:`repurpose.bo.state`) so that an interrupted
+study resumes.
 :class:`BayesSearchCV` tunes an estimator by cross-validation with that loop;
 :mod:`repurpose.bo.plots` draws convergence and parameter plots (imported on its own, as it
 needs matplotlib).

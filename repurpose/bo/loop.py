@@ -2,7 +2,7 @@
 
 Determinism: the suggestion made when ``k`` trials have been told and ``j`` are pending uses
 random numbers drawn from ``SeedSequence([seed, k, j])`` only, so a study resumed from its
-state file suggests exactly what the uninterrupted study would have.
+journal (:mod:`repurpose.bo.state`) suggests exactly what the uninterrupted study would have.
 """
 import dataclasses
 import logging
@@ -15,11 +15,11 @@ from typing import Any, Callable, Dict, List, Optional
 import numpy as np
 
 from .._validation import check_choice, check_positive_int
-from ..exceptions import InvalidParameterError
+from ..exceptions import InvalidParameterError, ModelFileError
 from .acquisition import ACQUISITIONS
 from .optimizer import AcquisitionOptimizer, sobol_points
 from .space import SearchSpace
-from .state import read_state, write_state
+from .state import append_record, create_journal, read_state, state_header, write_state
 from .surrogate import GPSurrogate
 
 logger = logging.getLogger(__name__)
@@ -77,7 +77,9 @@ class BayesianOptimizer:
     n_restarts : int, default=2
         Starts of the GP hyper-parameter fit.
     state_path : str or path-like, default=None
-        If given, the whole state is written there as JSON after every ``tell``.
+        If given, a JSON-lines journal: its header (space and settings) is written at the
+        first ``tell``, and every ``tell`` appends one line and fsyncs it. The file must not
+        exist yet; resume an existing one with :meth:`load` (or :func:`minimize`).
 
     Examples
     --------
@@ -113,6 +115,14 @@ class BayesianOptimizer:
         self.n_local = check_positive_int(n_local, "n_local", minimum=0)
         self.n_restarts = check_positive_int(n_restarts, "n_restarts")
         self.state_path = None if state_path is None else os.fspath(state_path)
+        if self.state_path is not None and os.path.exists(self.state_path):
+            raise FileExistsError(
+                f"state_path {self.state_path!r} already exists; a new study never overwrites "
+                f"it. Resume it with BayesianOptimizer.load({self.state_path!r}) or "
+                f"minimize(..., state_path=...), or choose another state_path.")
+        # How the next tell writes: 'create' the journal, 'append' a line, or 'rewrite' the
+        # whole file (after a torn last line was dropped, or to migrate an old version).
+        self._journal_mode = "create"
         self.trials: List[Trial] = []
         self._pending: List[np.ndarray] = []
         self._design = None
@@ -132,18 +142,56 @@ class BayesianOptimizer:
 
     @classmethod
     def from_state(cls, state, state_path=None):
-        """Rebuild an optimiser from :meth:`get_state` output."""
+        """Rebuild an optimiser from :meth:`get_state` output; with ``state_path``, later
+        ``tell`` calls append to that journal (which must hold this state)."""
         space = SearchSpace.from_dict(state["space"])
-        opt = cls(space, state_path=state_path, **state["settings"])
+        opt = cls(space, **state["settings"])
         for t in state["trials"]:
             params = space.check_params(t["params"])
-            opt.trials.append(Trial(params, t["value"], t["status"], t["seconds"], t["error"]))
+            opt.trials.append(Trial(params, t["value"], t["status"], t.get("seconds"),
+                                    t.get("error")))
+        if state_path is not None:
+            opt.state_path = os.fspath(state_path)
+            opt._journal_mode = "append"
         return opt
 
     @classmethod
     def load(cls, path):
-        """Resume from a state file written with ``state_path=path``."""
-        return cls.from_state(read_state(path), state_path=path)
+        """Resume the study journalled at ``path`` (written with ``state_path=path``); later
+        ``tell`` calls append to it.
+
+        A torn last line (the process was killed while writing it) is dropped with a
+        warning; a version 1 state file is read and rewritten as a journal at the next
+        ``tell``.
+
+        Raises
+        ------
+        ModelFileError
+            If the file is corrupted, of another format or from a newer repurpose.
+        """
+        path = os.fspath(path)
+        state, clean = read_state(path)
+        try:
+            opt = cls.from_state(state, state_path=path)
+        except (InvalidParameterError, KeyError, TypeError) as err:
+            raise ModelFileError(
+                f"BO state file {path!r} holds an invalid study ({type(err).__name__}: {err}); "
+                f"it is corrupted. Restore it from a backup or choose another state_path."
+            ) from err
+        if not clean:
+            opt._journal_mode = "rewrite"
+        return opt
+
+    def _write_trial(self, trial):
+        if self._journal_mode == "append":
+            append_record(self.state_path, dataclasses.asdict(trial))
+        elif self._journal_mode == "rewrite":
+            write_state(self.state_path, self.get_state())
+        else:  # the first write: header, then every trial so far (normally just this one)
+            create_journal(self.state_path, state_header(self.get_state()))
+            for told in self.trials:
+                append_record(self.state_path, dataclasses.asdict(told))
+        self._journal_mode = "append"
 
     # ----------------------------------------------------------------------------- data
     def _observed(self):
@@ -242,8 +290,28 @@ class BayesianOptimizer:
         logger.info("Trial %d: %s -> %s", len(self.trials), params,
                     value if status == "ok" else f"failed ({error})")
         if self.state_path is not None:
-            write_state(self.state_path, self.get_state())
+            self._write_trial(trial)
         return trial
+
+    def cancel(self, params):
+        """Forget a pending suggestion that will never be told (its trial was abandoned), so
+        later suggestions are those a study without it would make.
+
+        Examples
+        --------
+        >>> from repurpose.bo import Real, SearchSpace
+        >>> opt = BayesianOptimizer(SearchSpace({'x': Real(0.0, 1.0)}), seed=0)
+        >>> first = opt.ask()
+        >>> opt.cancel(first)
+        >>> opt.ask() == first
+        True
+        """
+        x = self.space.encode(self.space.check_params(params))
+        for i, row in enumerate(self._pending):
+            if np.max(np.abs(row - x)) < 1e-12:
+                del self._pending[i]
+                return
+        raise InvalidParameterError(f"{params} is not a pending suggestion of this optimiser.")
 
     def result(self):
         """The best trial so far and the history, as an :class:`OptimizeResult`."""
@@ -267,6 +335,9 @@ class BayesianOptimizer:
                 logger.warning("Objective raised %s for %s; recorded as failed.",
                                type(err).__name__, params)
                 value = err
+            except BaseException:  # KeyboardInterrupt etc.: the trial never happened
+                self.cancel(params)
+                raise
             seconds = time.perf_counter() - start
             if not (value is None or isinstance(value, Exception) or _is_number(value)):
                 raise InvalidParameterError(
@@ -285,9 +356,11 @@ def minimize(objective: Callable[[Dict[str, Any]], float], space: SearchSpace, n
              callback: Optional[Callable[[Trial], None]] = None) -> OptimizeResult:
     """Minimise (or maximise) ``objective(params)`` with ``n_trials`` evaluations.
 
-    With ``state_path``, the state is written there after every trial and an existing file
-    is resumed: trials already recorded are not repeated, so the objective is called
-    ``n_trials`` times over all runs together.
+    With ``state_path``, every trial is appended to a JSON-lines journal there (see
+    :mod:`repurpose.bo.state`) and an existing journal is resumed: trials already recorded
+    are not repeated, so the objective is called ``n_trials`` times over all runs together,
+    and the suggestions are those of an uninterrupted study. Resuming with another space or
+    other settings is an error.
 
     Examples
     --------

@@ -24,13 +24,21 @@ Stopping rules, applied at every report below ``max_budget``:
 
 The optimiser is told, for a stopped trial, the predicted final value (the curve model's mean,
 or, with too few points, the last value shifted by the median improvement that completed
-trials made from that budget to ``max_budget``, or the last value itself), so the surrogate
-keeps learning about the final quality.
+trials made from that budget to ``max_budget``, or the last value itself), but never a value
+better than the best completed trial's (the trial was stopped for looking worse), so the
+surrogate keeps learning about the final quality.
+
+Resume. With ``state_path``, every finished trial (parameters, bracket, budgets, values,
+status, stop reason, told value, and the values it left at the rungs) is appended to a
+JSON-lines journal (:mod:`repurpose.bo.state`); a scheduler built with the same settings and
+``state_path`` replays it and continues where the killed run stopped, ending as an
+uninterrupted run would. A trial that was running when the process died runs again.
 """
 import dataclasses
 import logging
 import math
 import numbers
+import os
 import time
 from typing import Any, Callable, Dict, List, Optional
 
@@ -38,9 +46,12 @@ import numpy as np
 
 from .._validation import check_positive_int
 from ..exceptions import InvalidParameterError
+from ..exceptions import ModelFileError
 from .curves import LearningCurveModel
 from .loop import BayesianOptimizer
 from .space import SearchSpace
+from .state import (SCHEDULE_FORMAT, SCHEDULE_FORMAT_VERSION, append_record, create_journal,
+                    decode_float, encode_float, read_journal, write_journal)
 
 logger = logging.getLogger(__name__)
 
@@ -124,6 +135,11 @@ class HyperbandScheduler:
     optimizer_options : dict, default=None
         Further keyword arguments of :class:`BayesianOptimizer` (``acquisition``,
         ``n_initial``, ``n_candidates``, ...).
+    state_path : str or path-like, default=None
+        A JSON-lines journal of the finished trials, appended and fsynced after each. If the
+        file exists, the scheduler resumes it: the space and settings must equal the stored
+        ones (``seed=None`` and options not given take the stored values), and its trials are
+        replayed, so ``run`` continues as the interrupted run would have.
 
     Examples
     --------
@@ -139,7 +155,7 @@ class HyperbandScheduler:
     """
 
     def __init__(self, space, max_budget, eta=3, min_budget=1, seed=None, maximize=False,
-                 kappa=1.645, curve_model=None, optimizer_options=None):
+                 kappa=1.645, curve_model=None, optimizer_options=None, state_path=None):
         if not isinstance(space, SearchSpace):
             raise InvalidParameterError(
                 f"space must be a repurpose.bo.SearchSpace, got {type(space).__name__}.")
@@ -159,6 +175,9 @@ class HyperbandScheduler:
                 f"curve_model must be a LearningCurveModel, got {type(curve_model).__name__}.")
         self.curve_model = curve_model
         options = dict(optimizer_options or {})
+        journal = self._open_journal(state_path, space, maximize)
+        if journal is not None:
+            seed, options = self._resume_settings(journal, space, seed, options)
         self.optimizer = BayesianOptimizer(space, seed=seed, maximize=maximize, **options)
         self.space = space
         self.maximize = bool(maximize)
@@ -171,6 +190,120 @@ class HyperbandScheduler:
             self._bracket_cycle.extend([s] * n_s)
         self._rung_values: Dict[tuple, List[float]] = {}
         self.history: List[ScheduledTrial] = []
+        self._records: List[dict] = []  # the journal's trial lines, for a rewrite
+        self._journal_mode = "create" if journal is None else \
+            ("append" if journal.clean else "rewrite")
+        if journal is not None:
+            self._replay(journal)
+
+    # --------------------------------------------------------------------------- journal
+    def _settings(self, maximize=None):
+        maximize = self.maximize if maximize is None else bool(maximize)
+        return {"max_budget": self.max_budget, "eta": self.eta, "min_budget": self.min_budget,
+                "kappa": encode_float(self.kappa), "maximize": maximize,
+                "curve_families": list(self.curve_model.families)}
+
+    def _open_journal(self, state_path, space, maximize):
+        self.state_path = None if state_path is None else os.fspath(state_path)
+        if self.state_path is None:
+            return None
+        space.to_dict()  # raises now for choices that JSON cannot hold
+        if not os.path.exists(self.state_path):
+            return None
+        journal = read_journal(self.state_path, SCHEDULE_FORMAT, SCHEDULE_FORMAT_VERSION,
+                               what="Hyperband journal")
+        stored = journal.header["settings"]
+        if journal.header["space"] != space.to_dict():
+            raise InvalidParameterError(
+                f"state_path {self.state_path!r} holds a run over "
+                f"{journal.header['space']['dimensions']}, not over the given space {space!r}. "
+                f"Pass the same space to resume, or another state_path.")
+        ours = self._settings(maximize)
+        for key, value in ours.items():
+            theirs = stored.get(key)
+            if key == "kappa":
+                value, theirs = self.kappa, decode_float(theirs)
+            if value != theirs:
+                raise InvalidParameterError(
+                    f"{key}={value!r} differs from {theirs!r} stored in {self.state_path!r}. "
+                    f"Use the same settings to resume, or another state_path to start a new "
+                    f"run.")
+        return journal
+
+    def _resume_settings(self, journal, space, seed, options):
+        stored = journal.header["settings"].get("optimizer") or {}
+        given = dict(options, seed=seed)
+        for key, value in given.items():
+            if value is not None and key in stored and value != stored[key]:
+                name = "seed" if key == "seed" else f"optimizer_options[{key!r}]"
+                raise InvalidParameterError(
+                    f"{name}={value!r} differs from {stored[key]!r} stored in "
+                    f"{self.state_path!r}. Use the same settings to resume, or another "
+                    f"state_path to start a new run.")
+        resolved = {k: v for k, v in stored.items() if k not in ("seed", "maximize")}
+        resolved.update({k: v for k, v in options.items() if v is not None})
+        return stored.get("seed", seed), resolved
+
+    def _replay(self, journal):
+        for number, record in enumerate(journal.records, start=2):
+            try:
+                trial = ScheduledTrial(
+                    params=self.space.check_params(record["params"]),
+                    bracket=int(record["bracket"]),
+                    budgets=[float(b) for b in record["budgets"]],
+                    values=[float(v) for v in record["values"]], status=record["status"],
+                    stop_reason=record["stop_reason"],
+                    told_value=decode_float(record["told_value"]),
+                    predicted_final=decode_float(record["predicted_final"]),
+                    predicted_std=decode_float(record["predicted_std"]),
+                    error=record["error"], seconds=decode_float(record["seconds"]))
+                entries = [(int(b), int(k), float(v)) for b, k, v in record["rung_entries"]]
+            except (KeyError, TypeError, ValueError) as err:
+                raise ModelFileError(
+                    f"Hyperband journal file {self.state_path!r}: line {number} is not a "
+                    f"valid trial ({type(err).__name__}: {err}); the file is corrupted. "
+                    f"Restore it from a backup or start a new run with another state_path."
+                ) from err
+            self.optimizer.tell(trial.params, trial.told_value, seconds=trial.seconds)
+            self.history.append(trial)
+            for bracket, rung, value in entries:
+                self._rung_values.setdefault((bracket, rung), []).append(value)
+            self._records.append(record)
+        if journal.records:
+            logger.info("Resumed %s with %d trials", self.state_path, len(journal.records))
+
+    def _journal_trial(self, trial, rung_sizes):
+        if self.state_path is None:
+            return
+        entries = [[bracket, rung, value]
+                   for (bracket, rung), values in self._rung_values.items()
+                   for value in values[rung_sizes.get((bracket, rung), 0):]]
+        record = dataclasses.asdict(trial)
+        for key in ("told_value", "predicted_final", "predicted_std", "seconds"):
+            record[key] = encode_float(record[key])
+        record["rung_entries"] = entries
+        self._records.append(record)
+        if self._journal_mode == "append":
+            append_record(self.state_path, record)
+            return
+        header = {"format": SCHEDULE_FORMAT, "format_version": SCHEDULE_FORMAT_VERSION,
+                  "space": self.space.to_dict(),
+                  "settings": dict(self._settings(), optimizer=self.optimizer._settings())}
+        if self._journal_mode == "rewrite":
+            write_journal(self.state_path, header, self._records)
+        else:
+            create_journal(self.state_path, header)
+            for line in self._records:
+                append_record(self.state_path, line)
+        self._journal_mode = "append"
+
+    def _forget_trial(self, params, rung_sizes):
+        """Undo what an abandoned trial (KeyboardInterrupt, protocol error) left behind."""
+        for key in list(self._rung_values):
+            del self._rung_values[key][rung_sizes.get(key, 0):]
+            if not self._rung_values[key]:
+                del self._rung_values[key]
+        self.optimizer.cancel(params)
 
     # --------------------------------------------------------------------------- helpers
     def rungs(self, bracket):
@@ -283,18 +416,30 @@ class HyperbandScheduler:
         if trial.status == "completed":
             return trial.values[-1]
         if trial.predicted_final is not None and math.isfinite(trial.predicted_std or math.inf):
-            return trial.predicted_final
-        internal = self._offset_prediction(trial.budgets[-1], self._sign * trial.values[-1])
-        if internal is not None:
-            trial.predicted_final = self._sign * internal
-            return trial.predicted_final
-        return trial.values[-1]
+            internal = self._sign * trial.predicted_final
+        else:
+            internal = self._offset_prediction(trial.budgets[-1], self._sign * trial.values[-1])
+            if internal is not None:
+                trial.predicted_final = self._sign * internal
+            else:
+                internal = self._sign * trial.values[-1]
+        # The trial was stopped for looking worse than others: never tell the optimiser it
+        # beats the best completed trial (extrapolations of noisy early epochs can predict
+        # impossible values, e.g. a negative loss).
+        incumbent = self._incumbent()
+        if incumbent is not None:
+            internal = max(internal, incumbent)
+        return self._sign * internal
 
     # --------------------------------------------------------------------------- loop
     def run(self, objective: Callable, n_trials: Optional[int] = None,
-            total_budget: Optional[float] = None) -> EarlyStoppingResult:
-        """Run trials until ``n_trials`` configurations have run (counting earlier calls) or
-        the budget used reaches ``total_budget``; at least one of the two is required."""
+            total_budget: Optional[float] = None,
+            callback: Optional[Callable[[ScheduledTrial], None]] = None
+            ) -> EarlyStoppingResult:
+        """Run trials until ``n_trials`` configurations have run (counting earlier calls and
+        trials resumed from ``state_path``) or the budget used reaches ``total_budget``; at
+        least one of the two is required. ``callback(trial)`` is called after each trial is
+        recorded."""
         if n_trials is None and total_budget is None:
             raise InvalidParameterError("Give n_trials, total_budget or both.")
         if n_trials is not None:
@@ -309,12 +454,20 @@ class HyperbandScheduler:
                 break
             bracket = self._bracket_cycle[len(self.history) % len(self._bracket_cycle)]
             params = self.optimizer.ask()
-            trial = self._run_trial(objective, params, bracket)
+            rung_sizes = {key: len(values) for key, values in self._rung_values.items()}
+            try:
+                trial = self._run_trial(objective, params, bracket)
+            except BaseException:  # KeyboardInterrupt, a protocol error: no trial recorded
+                self._forget_trial(params, rung_sizes)
+                raise
             trial.told_value = self._told_value(trial)
             self.optimizer.tell(params, trial.told_value, seconds=trial.seconds)
             self.history.append(trial)
+            self._journal_trial(trial, rung_sizes)
             logger.info("Trial %d (bracket %d): %s, budget %s, %s", len(self.history), bracket,
                         trial.status, trial.budget_used, trial.told_value)
+            if callback is not None:
+                callback(trial)
         return self.result()
 
     def result(self):
@@ -333,11 +486,16 @@ def minimize_with_early_stopping(objective: Callable, space: SearchSpace, max_bu
                                  total_budget: Optional[float] = None, eta: int = 3,
                                  seed: Optional[int] = None, maximize: bool = False,
                                  min_budget: float = 1, kappa: float = 1.645,
-                                 optimizer_options: Optional[dict] = None
+                                 optimizer_options: Optional[dict] = None, state_path=None,
+                                 callback: Optional[Callable[[ScheduledTrial], None]] = None
                                  ) -> EarlyStoppingResult:
     """Minimise (or maximise) the final value of ``objective(params, report)`` with
     Hyperband-style early stopping; see :class:`HyperbandScheduler` and the module docstring
     for the ``report`` protocol.
+
+    With ``state_path``, finished trials are journalled there and an existing journal is
+    resumed (same space and settings required): finished trials are not run again and the
+    outcome is that of an uninterrupted run. ``callback(trial)`` is called after each trial.
 
     Examples
     --------
@@ -352,5 +510,6 @@ def minimize_with_early_stopping(objective: Callable, space: SearchSpace, max_bu
     """
     scheduler = HyperbandScheduler(space, max_budget, eta=eta, min_budget=min_budget,
                                    seed=seed, maximize=maximize, kappa=kappa,
-                                   optimizer_options=optimizer_options)
-    return scheduler.run(objective, n_trials=n_trials, total_budget=total_budget)
+                                   optimizer_options=optimizer_options, state_path=state_path)
+    return scheduler.run(objective, n_trials=n_trials, total_budget=total_budget,
+                         callback=callback)

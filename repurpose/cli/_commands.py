@@ -1,4 +1,5 @@
-"""Subcommands: ``models``, ``layers``, ``extract``."""
+"""Subcommands: ``models``, ``layers``, ``extract``, ``demo``; ``finetune`` and ``predict``
+(``_finetune``), ``tune`` (``_tune``)."""
 import json
 import os
 
@@ -9,6 +10,7 @@ from ..data import BUILTIN_DATASETS, ImageFolder, load_digits_images
 from ..exceptions import InvalidParameterError
 from ..source import SourceModel
 from ._finetune import add_finetune_commands
+from ._tune import add_tune_command
 
 __all__ = ["add_commands"]
 
@@ -144,3 +146,4 @@ def add_commands(commands):
     p.set_defaults(run=_run_extract)
 
     add_finetune_commands(commands)
+    add_tune_command(commands)

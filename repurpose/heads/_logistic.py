@@ -1,5 +1,6 @@
 """Logistic-regression head (scikit-learn's ``LogisticRegression`` on standardised features)."""
 import logging
+import numbers
 import warnings
 
 import numpy as np
@@ -7,6 +8,8 @@ from scipy.special import expit
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
+from .._validation import check_positive_int
+from ..exceptions import InvalidParameterError
 from ..persist import register
 from ._base import BaseHead, fit_standardizer, softmax
 
@@ -56,6 +59,21 @@ class LogisticHead(BaseHead):
         self.max_iter = max_iter
         self.class_weight = class_weight
         self.random_state = random_state
+
+    def _validate_params(self):
+        """The checks that need no data (run before any feature extraction)."""
+        C = self.C
+        if (isinstance(C, (bool, np.bool_)) or not isinstance(C, numbers.Real)
+                or not np.isfinite(C) or C <= 0):
+            raise InvalidParameterError(f"C must be a positive number (e.g. 1.0), got {C!r}.")
+        if not isinstance(self.standardize, (bool, np.bool_)):
+            raise InvalidParameterError(f"standardize must be True or False, got "
+                                        f"{self.standardize!r}.")
+        check_positive_int(self.max_iter, "max_iter")
+        if not (self.class_weight is None or self.class_weight == "balanced"
+                or isinstance(self.class_weight, dict)):
+            raise InvalidParameterError(f"class_weight must be None, 'balanced' or a dict of "
+                                        f"class -> weight, got {self.class_weight!r}.")
 
     def _fit(self, X, y, n_classes, random_state):
         if self.standardize:

@@ -28,13 +28,16 @@ EXTRACTION_PARAMS = ("source", "layers", "pool", "batch_size", "ctx", "precision
 class BaseRepurposer(ClassifierMixin, BaseEstimator, ABC):
     """Base of the repurposers: feature extraction + a head of class :attr:`_head_class`.
 
-    Attributes set by ``fit``
-    -------------------------
+    Attributes
+    ----------
     head_ : BaseHead
-        The fitted head.
+        The fitted head (set by ``fit``, like the attributes below).
     classes_ : ndarray of shape (n_classes,)
+        The labels seen in fit, sorted; ``predict_proba`` columns follow them.
     layers_ : list of str
+        The layers features were extracted from.
     layer_dims_ : dict of str -> int
+        Number of features of each layer.
     """
 
     #: The head class; its constructor parameters are also this class's.
@@ -56,6 +59,18 @@ class BaseRepurposer(ClassifierMixin, BaseEstimator, ABC):
         head = self._head_class(**self._head_params())
         head._feature_origin = list(self.layers_)
         return head
+
+    def _validate_params(self):
+        """Check the extraction and head parameters without data (cheap, before any work).
+
+        Returns
+        -------
+        FeatureExtractor
+            The extractor, checked (``fit()`` on no data).
+        """
+        extractor = self._extractor().fit()
+        self._head_class(**self._head_params())._validate_params()
+        return extractor
 
     def extract_features(self, X):
         """Concatenated features of ``X`` for the head (after ``fit``, or on its own)."""
@@ -79,11 +94,10 @@ class BaseRepurposer(ClassifierMixin, BaseEstimator, ABC):
         self
         """
         # Everything cheap first: extraction parameters, head parameters, labels.
-        extractor = self._extractor().fit()
+        extractor = self._validate_params()
         y = np.asarray(y)
         self.layers_ = list(extractor.layers_)
         head = self._make_head()
-        head._validate_params()
         head._check_targets(y)
         features = extractor.transform(X)
         if len(features) != len(y):

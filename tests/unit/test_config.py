@@ -416,3 +416,19 @@ def test_demo_job_file_is_valid():
     path = pathlib.Path(__file__).parents[2] / "demos" / "jobs" / "digits_finetune.yaml"
     job = load_config(path)
     assert job.data.kind == "builtin" and job.model.transfer_layer == "fc1_relu_fwd"
+
+
+def test_read_section_ok_and_error():
+    # The one section reader, shared by job configs and tuning configs (repurpose.tuning).
+    problems = []
+    train = cfg.read_section("train", cfg.TrainConfig, {"n_epochs": 3}, problems)
+    assert problems == [] and train.n_epochs == 3 and train.step_epochs == []
+    run = cfg.read_section("run", cfg.RunConfig, {"ctx": 3, "out": "x"}, problems)
+    assert run.ctx == "cpu"  # a bad value keeps the default
+    assert problems == ["run.ctx: expected 'cpu', 'gpu', 'gpu:0,1', ... or a list of them, "
+                        "got 3", "run.out: unknown key. Did you mean 'output_dir'?",
+                        "run.output_dir: missing. Give folder for the job's files; new or "
+                        "empty, or this job's own with --resume"]
+    cfg.read_section("model", cfg.ModelConfig, ["dropout"], problems)
+    assert problems[-1] == "model: expected a mapping of keys, got ['dropout']"
+

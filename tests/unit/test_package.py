@@ -16,7 +16,7 @@ RANKS = {
     "exceptions": 0, "_version": 0, "_validation": 0, "context": 0, "seeding": 0, "persist": 0,
     "zoo": 0, "model_zoo": 0, "bo": 0, "metrics": 0,
     "data": 1, "source": 2, "features": 3, "heads": 4, "bayes": 4, "repurposers": 5,
-    "config": 5, "demo": 5, "cli": 6,
+    "config": 5, "demo": 5, "tuning": 5, "cli": 6,
 }
 # The one sanctioned upward call: SourceModel.extract (public API asked for by issue 2)
 # delegates to the engine in repurpose.features with a function-level import.

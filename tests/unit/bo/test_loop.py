@@ -222,7 +222,8 @@ def test_resume_after_keyboard_interrupt(tmp_path):
     path = tmp_path / "study.json"
     with pytest.raises(KeyboardInterrupt):
         minimize(objective, space, n_trials=14, seed=3, state_path=path)
-    assert len(json.loads(path.read_text())["trials"]) == 8
+    lines = path.read_text().splitlines()  # the journal: a header and one line per trial
+    assert len(lines) == 1 + 8
     resumed = minimize(objective, space, n_trials=14, state_path=path)  # seed from the file
     # The interrupted call (no result) is asked again; no recorded trial is lost or repeated.
     assert len(calls) == 15 and len(resumed.history) == 14
@@ -243,9 +244,9 @@ def test_state_file_holds_failures_and_reloads(tmp_path):
     opt = BayesianOptimizer(space, seed=1, state_path=path, **FAST)
     opt.tell({"n": 3, "c": None}, float("nan"))
     opt.tell({"n": 4, "c": "x"}, 2.5)
-    state = json.loads(path.read_text())
-    assert state["format_version"] == 1 and state["settings"]["seed"] == 1
-    assert [t["status"] for t in state["trials"]] == ["failed", "ok"]
+    header, *trials = [json.loads(line) for line in path.read_text().splitlines()]
+    assert header["format_version"] == 2 and header["settings"]["seed"] == 1
+    assert [t["status"] for t in trials] == ["failed", "ok"]
     back = BayesianOptimizer.load(path)
     assert back.space == space and back.result().best_params == {"n": 4, "c": "x"}
 
@@ -270,7 +271,7 @@ def test_corrupted_state_error(tmp_path):
 def test_future_state_version_error(tmp_path):
     path = tmp_path / "s.json"
     path.write_text(json.dumps({"format": "repurpose.bo.state", "format_version": 99}))
-    with pytest.raises(ModelFileError, match="format_version 99.*up to 1"):
+    with pytest.raises(ModelFileError, match="format_version 99.*up to 2"):
         BayesianOptimizer.load(path)
 
 

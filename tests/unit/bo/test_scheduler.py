@@ -6,7 +6,7 @@ import pytest
 
 from repurpose.bo import Real, SearchSpace, minimize
 from repurpose.bo.scheduler import HyperbandScheduler, minimize_with_early_stopping
-from repurpose.exceptions import InvalidParameterError
+from repurpose.exceptions import InvalidParameterError, ModelFileError
 
 FAST = dict(n_candidates=64, n_local=1, n_restarts=1)
 SPACE = SearchSpace({"x": Real(0.0, 1.0), "y": Real(0.0, 1.0)})
@@ -84,6 +84,32 @@ def test_brackets_and_rungs():
     assert sched._bracket_cycle[:27] == [3] * 27 and sched._bracket_cycle[27:39] == [2] * 12
 
 
+@pytest.mark.parametrize("maximize", [False, True])
+def test_stopped_trial_is_never_told_better_than_the_incumbent(maximize):
+    # Trials 1 and 2 complete (finals 1.0 and 0.9; they improve by 9 and 4.1 from epoch 1);
+    # trial 3 is stopped at the rung at epoch 1 (6 > 5). The median improvement extrapolates
+    # it to 6 - 6.55 = -0.55, better than anything observed; the optimiser is told 0.9.
+    curves = [[10, 8, 6, 4, 3, 2, 1.5, 1.2, 1.0], [5, 4, 3, 2, 1.5, 1.2, 1.0, 0.95, 0.9], [6]]
+    sign = -1 if maximize else 1
+    calls = []
+
+    def objective(p, report):
+        curve = curves[len(calls)]
+        calls.append(p)
+        for epoch, value in enumerate(curve, start=1):
+            report(epoch, sign * value)
+
+    sched = HyperbandScheduler(SPACE, 9, eta=3, seed=0, maximize=maximize, kappa=math.inf,
+                               optimizer_options=FAST)
+    res = sched.run(objective, n_trials=3)
+    first, second, third = res.history
+    assert [first.status, second.status, third.status] == ["completed", "completed", "stopped"]
+    assert third.stop_reason == "rung" and third.budgets == [1.0]
+    assert third.predicted_final == pytest.approx(sign * -0.55)
+    assert third.told_value == pytest.approx(sign * 0.9)
+    assert sched.optimizer.trials[2].value == pytest.approx(sign * 0.9)
+
+
 @pytest.mark.parametrize("kwargs", [dict(max_budget=0.5), dict(max_budget=27, eta=1),
                                     dict(max_budget=27, eta=2.5), dict(max_budget="27"),
                                     dict(max_budget=27, min_budget=30)])
@@ -115,3 +141,88 @@ def test_bad_reports(reports, match):
     with pytest.raises(InvalidParameterError, match=match):
         minimize_with_early_stopping(objective, SPACE, 27, n_trials=2, seed=0,
                                      optimizer_options=FAST)
+
+
+# ---------------------------------------------------------------------- resume (journal)
+def _outcome(res):
+    return [(t.params, t.bracket, t.budgets, t.values, t.status, t.stop_reason, t.told_value,
+             t.predicted_final) for t in res.history]
+
+
+def test_resume_after_keyboard_interrupt_equals_uninterrupted_run(tmp_path):
+    n, kill_at = 12, 8
+    calls, interrupted = [], []
+
+    def objective(p, report):
+        calls.append(dict(p))
+        if len(calls) == kill_at and not interrupted:
+            interrupted.append(True)
+            raise KeyboardInterrupt  # as if the process were killed during trial kill_at
+        train(p, report)
+
+    path = tmp_path / "hyperband.jsonl"
+    with pytest.raises(KeyboardInterrupt):
+        minimize_with_early_stopping(objective, SPACE, MAX_EPOCHS, n_trials=n, seed=0,
+                                     optimizer_options=FAST, state_path=path)
+    assert len(path.read_text().splitlines()) == 1 + (kill_at - 1)  # header + finished trials
+    # Seed and optimizer options come from the journal; finished trials are not run again.
+    resumed = minimize_with_early_stopping(objective, SPACE, MAX_EPOCHS, n_trials=n,
+                                           state_path=path)
+    assert len(calls) == n + 1 and calls[kill_at - 1] == calls[kill_at]
+    straight = minimize_with_early_stopping(train, SPACE, MAX_EPOCHS, n_trials=n, seed=0,
+                                            optimizer_options=FAST)
+    assert _outcome(resumed) == _outcome(straight)
+    assert resumed.total_budget_used == straight.total_budget_used
+    assert any(t.status == "stopped" for t in resumed.history[kill_at - 1:])
+    # A finished run resumes to itself without calling the objective.
+    again = minimize_with_early_stopping(objective, SPACE, MAX_EPOCHS, n_trials=n,
+                                         state_path=path)
+    assert len(calls) == n + 1 and _outcome(again) == _outcome(straight)
+
+
+def test_same_scheduler_continues_after_interrupt():
+    n, calls = 6, []
+
+    def objective(p, report):
+        calls.append(1)
+        if len(calls) == 4:
+            try:  # reaches a rung (where it may be stopped) before the interrupt
+                for epoch in (1, 2, 3):
+                    report(epoch, loss(p, epoch))
+            finally:
+                raise KeyboardInterrupt
+        train(p, report)
+
+    sched = HyperbandScheduler(SPACE, MAX_EPOCHS, seed=2, optimizer_options=FAST)
+    with pytest.raises(KeyboardInterrupt):
+        sched.run(objective, n_trials=n)
+    continued = sched.run(objective, n_trials=n)
+    straight = HyperbandScheduler(SPACE, MAX_EPOCHS, seed=2, optimizer_options=FAST).run(
+        train, n_trials=n)
+    assert _outcome(continued) == _outcome(straight)
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    (dict(eta=2), "eta=2 differs from 3"),
+    (dict(seed=1), "seed=1 differs from 0"),
+    (dict(max_budget=9), "max_budget=9.0 differs from 27.0"),
+    (dict(maximize=True), "maximize=True differs from False"),
+    (dict(optimizer_options=dict(FAST, n_candidates=32)),
+     "optimizer_options\\['n_candidates'\\]=32 differs from 64"),
+    (dict(space=SearchSpace({"x": Real(0.0, 2.0), "y": Real(0.0, 1.0)})), "holds a run over"),
+])
+def test_resume_with_other_settings_error(tmp_path, kwargs, words):
+    path = tmp_path / "hb.jsonl"
+    minimize_with_early_stopping(train, SPACE, MAX_EPOCHS, n_trials=1, seed=0,
+                                 optimizer_options=FAST, state_path=path)
+    settings = dict(space=SPACE, max_budget=MAX_EPOCHS, seed=0, optimizer_options=FAST)
+    settings.update(kwargs)
+    with pytest.raises(InvalidParameterError, match=words):
+        HyperbandScheduler(state_path=path, **settings)
+
+
+def test_resume_of_an_optimizer_journal_error(tmp_path):
+    path = tmp_path / "study.jsonl"
+    minimize(lambda p: p["x"], SPACE, n_trials=1, seed=0, state_path=path)
+    with pytest.raises(ModelFileError, match="not a Hyperband journal file"):
+        HyperbandScheduler(SPACE, MAX_EPOCHS, seed=0, state_path=path)

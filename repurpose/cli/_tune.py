@@ -1,0 +1,54 @@
+"""Subcommand ``tune``: Bayesian optimisation of a head or a fine-tuning job from a config
+file (:mod:`repurpose.tuning`); prints a summary of the best configuration (the whole of it,
+with a config snippet, is in ``best.json``)."""
+import logging
+import os
+
+from ..tuning import BEST_NAME, JOURNAL_NAME, TRIALS_NAME, load_tune_config, run_tuning
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["add_tune_command"]
+
+
+def _run_tune(args):
+    # One line per trial (the optimiser's and the tuner's loggers) unless -v or --debug
+    # asked for everything.
+    for name in ("repurpose.bo", "repurpose.tuning"):
+        if logging.getLogger(name).getEffectiveLevel() > logging.INFO:
+            logging.getLogger(name).setLevel(logging.INFO)
+    cfg = load_tune_config(args.config)
+    result = run_tuning(cfg, resume=args.resume, overwrite=args.overwrite,
+                        progress=not args.no_progress)
+    report = result.report
+    failed = f", {report['n_failed']} failed" if report["n_failed"] else ""
+    print(f"Best {report['metric']} of {report['n_trials']} trials{failed}: "
+          f"{report['best_value']:.4g}")
+    print("Best parameters: " + ", ".join(f"{k}={_compact(v)}" for k, v in
+                                          result.best_params.items()))
+    if result.test is not None:
+        print(f"Test ({result.test['n_samples']} samples, best configuration refitted on all "
+              f"training data): accuracy {result.test['accuracy']:.4f}, NLL "
+              f"{result.test['nll']:.4f}")
+    print(f"Wrote {os.path.join(result.output_dir, BEST_NAME)} (with a config snippet and the "
+          f"Python call), {TRIALS_NAME}, {JOURNAL_NAME}")
+
+
+def _compact(value):
+    return f"{value:.4g}" if isinstance(value, float) else repr(value)
+
+
+def add_tune_command(commands):
+    """Register ``tune`` on ``commands`` (argparse subparsers)."""
+    p = commands.add_parser(
+        "tune", help="tune a head or a fine-tuning job by Bayesian optimisation from a "
+                     "YAML/JSON config (docs/guide/tuning.md)")
+    p.add_argument("--config", required=True, help="the tuning config (YAML or JSON)")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--resume", action="store_true",
+                       help="continue the study in run.output_dir; finished trials are kept")
+    group.add_argument("--overwrite", action="store_true",
+                       help="start again in a run.output_dir that holds an earlier tuning "
+                            "run (only a tuning run's files are removed)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(run=_run_tune)
