@@ -19,7 +19,18 @@ _SPEC = re.compile(r"^\s*(cpu|gpu)\s*(?:(?::|\()\s*([0-9,\s]*)\)?)?\s*$", re.I)
 
 
 def num_gpus():
-    """Return the number of GPUs MXNet can use on this machine (0 on CPU-only builds)."""
+    """Return the number of GPUs MXNet can use on this machine (0 on CPU-only builds).
+
+    Returns
+    -------
+    int
+        The GPU count; 0, not an error, where MXNet was built without CUDA.
+
+    Examples
+    --------
+    >>> num_gpus() >= 0
+    True
+    """
     try:
         return mx.context.num_gpus()
     except mx.base.MXNetError:  # CPU-only builds raise instead of returning 0

@@ -21,17 +21,46 @@ __all__ = [
 
 
 class RepurposeError(Exception):
-    """Base class of every error raised by ``repurpose`` itself."""
+    """Base class of every error raised by ``repurpose`` itself.
+
+    Examples
+    --------
+    >>> from repurpose.exceptions import RepurposeError
+    >>> try:
+    ...     raise RepurposeError("Something went wrong.")
+    ... except Exception as err:
+    ...     print(type(err).__name__, err)
+    RepurposeError Something went wrong.
+    """
 
 
 class InvalidParameterError(RepurposeError, ValueError, TypeError):
-    """A parameter has a value or type we cannot use."""
+    """A parameter has a value or type we cannot use.
+
+    Examples
+    --------
+    >>> from repurpose.exceptions import InvalidParameterError
+    >>> try:
+    ...     raise InvalidParameterError("n_bins must be a positive int, got 0.")
+    ... except ValueError as err:
+    ...     print(type(err).__name__, err)
+    InvalidParameterError n_bins must be a positive int, got 0.
+    """
 
 
 class UnknownLayerError(RepurposeError, KeyError, ValueError):
     """A layer name that the model does not have.
 
     The message lists the closest names the model does have.
+
+    Examples
+    --------
+    >>> from repurpose.exceptions import UnknownLayerError
+    >>> try:
+    ...     raise UnknownLayerError("Unknown layer 'relu9'. Did you mean 'relu3_fwd'?")
+    ... except KeyError as err:
+    ...     print(type(err).__name__, err)
+    UnknownLayerError Unknown layer 'relu9'. Did you mean 'relu3_fwd'?
     """
 
     def __str__(self):  # KeyError quotes its message; show it as a sentence instead.
@@ -39,29 +68,99 @@ class UnknownLayerError(RepurposeError, KeyError, ValueError):
 
 
 class DataError(RepurposeError, ValueError):
-    """Input data of the wrong shape, dtype or content (empty, NaN, inf)."""
+    """Input data of the wrong shape, dtype or content (empty, NaN, inf).
+
+    Examples
+    --------
+    >>> from repurpose.exceptions import DataError
+    >>> try:
+    ...     raise DataError("X contains NaN.")
+    ... except ValueError as err:
+    ...     print(type(err).__name__, err)
+    DataError X contains NaN.
+    """
 
 
 class ModelFileError(RepurposeError, ValueError):
-    """A model file that is missing, corrupted or does not fit its companion file."""
+    """A model file that is missing, corrupted or does not fit its companion file.
+
+    Examples
+    --------
+    >>> from repurpose.exceptions import ModelFileError
+    >>> try:
+    ...     raise ModelFileError("manifest.json is not valid JSON.")
+    ... except ValueError as err:
+    ...     print(type(err).__name__, err)
+    ModelFileError manifest.json is not valid JSON.
+    """
 
 
 class MissingWeightsError(ModelFileError, FileNotFoundError):
-    """Pretrained weights that are not on disk (``repurpose`` never downloads)."""
+    """Pretrained weights that are not on disk (``repurpose`` never downloads).
+
+    Examples
+    --------
+    >>> from repurpose.exceptions import MissingWeightsError
+    >>> try:
+    ...     raise MissingWeightsError("Weights for 'resnet18_v1' not found.")
+    ... except FileNotFoundError as err:
+    ...     print(type(err).__name__, err)
+    MissingWeightsError Weights for 'resnet18_v1' not found.
+    """
 
 
 class ContextError(RepurposeError, ValueError):
-    """A device context that cannot be parsed or is not present on this machine."""
+    """A device context that cannot be parsed or is not present on this machine.
+
+    Examples
+    --------
+    >>> from repurpose.exceptions import ContextError
+    >>> try:
+    ...     raise ContextError("gpu:3 requested, but 1 GPU found.")
+    ... except ValueError as err:
+    ...     print(type(err).__name__, err)
+    ContextError gpu:3 requested, but 1 GPU found.
+    """
 
 
 class UnsupportedOperatorError(ModelFileError):
-    """An operator (or opset) in an imported model that MXNet cannot run."""
+    """An operator (or opset) in an imported model that MXNet cannot run.
+
+    Examples
+    --------
+    >>> from repurpose.exceptions import UnsupportedOperatorError
+    >>> try:
+    ...     raise UnsupportedOperatorError("ONNX operator 'Foo' is not supported.")
+    ... except ValueError as err:
+    ...     print(type(err).__name__, err)
+    UnsupportedOperatorError ONNX operator 'Foo' is not supported.
+    """
 
 
 class HardwareNotSupportedError(RepurposeError, RuntimeError):
-    """The requested precision needs CPU or GPU features this machine does not have."""
+    """The requested precision needs CPU or GPU features this machine does not have.
+
+    Examples
+    --------
+    >>> from repurpose.exceptions import HardwareNotSupportedError
+    >>> try:
+    ...     raise HardwareNotSupportedError("int8 needs AVX-512 VNNI.")
+    ... except RuntimeError as err:
+    ...     print(type(err).__name__, err)
+    HardwareNotSupportedError int8 needs AVX-512 VNNI.
+    """
 
 
 class CapabilityError(RepurposeError, TypeError):
     """A component was asked for something it does not offer (check its flag first), e.g.
-    a closed-form KL divergence from a prior that has none."""
+    a closed-form KL divergence from a prior that has none.
+
+    Examples
+    --------
+    >>> from repurpose.exceptions import CapabilityError
+    >>> try:
+    ...     raise CapabilityError("LaplacePrior has no closed-form KL.")
+    ... except TypeError as err:
+    ...     print(type(err).__name__, err)
+    CapabilityError LaplacePrior has no closed-form KL.
+    """

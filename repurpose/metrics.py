@@ -43,6 +43,26 @@ def _label_index(y_true, proba, classes):
 def accuracy(y_true, proba, classes=None):
     """Fraction of samples whose most probable class is the true one.
 
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        True labels, values of ``classes``.
+    proba : array-like of shape (n_samples, n_classes)
+        Predicted probabilities; columns follow ``classes``.
+    classes : array-like of shape (n_classes,), default=None
+        The labels of the columns (a model's ``classes_``); None means ``0 .. n_classes - 1``.
+
+    Returns
+    -------
+    float
+        Accuracy in [0, 1].
+
+    Raises
+    ------
+    DataError
+        If the shapes disagree, ``proba`` is not finite, or ``y_true`` holds a label that is
+        not in ``classes``.
+
     Examples
     --------
     >>> accuracy([0, 1], [[0.9, 0.1], [0.8, 0.2]])
@@ -54,6 +74,28 @@ def accuracy(y_true, proba, classes=None):
 
 def negative_log_likelihood(y_true, proba, classes=None, eps=1e-12):
     """Mean negative log probability of the true class (natural log; lower is better).
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        True labels, values of ``classes``.
+    proba : array-like of shape (n_samples, n_classes)
+        Predicted probabilities; columns follow ``classes``.
+    classes : array-like of shape (n_classes,), default=None
+        The labels of the columns (a model's ``classes_``); None means ``0 .. n_classes - 1``.
+    eps : float, default=1e-12
+        Probabilities are clipped to at least ``eps`` so a zero gives a finite value.
+
+    Returns
+    -------
+    float
+        Mean NLL in nats, 0 for certain and correct predictions.
+
+    Raises
+    ------
+    DataError
+        If the shapes disagree, ``proba`` is not finite, or ``y_true`` holds a label that is
+        not in ``classes``.
 
     Examples
     --------
@@ -67,6 +109,26 @@ def negative_log_likelihood(y_true, proba, classes=None, eps=1e-12):
 def brier_score(y_true, proba, classes=None):
     """Mean squared distance between the probability vector and the one-hot truth (0 best, 2
     worst), summed over classes as in Brier (1950).
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        True labels, values of ``classes``.
+    proba : array-like of shape (n_samples, n_classes)
+        Predicted probabilities; columns follow ``classes``.
+    classes : array-like of shape (n_classes,), default=None
+        The labels of the columns (a model's ``classes_``); None means ``0 .. n_classes - 1``.
+
+    Returns
+    -------
+    float
+        Brier score in [0, 2].
+
+    Raises
+    ------
+    DataError
+        If the shapes disagree, ``proba`` is not finite, or ``y_true`` holds a label that is
+        not in ``classes``.
 
     Examples
     --------
@@ -118,6 +180,32 @@ def expected_calibration_error(y_true, proba, classes=None, n_bins=15):
     """Expected calibration error: the count-weighted mean gap between accuracy and
     confidence over equal-width confidence bins (Guo et al., 2017).
 
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        True labels, values of ``classes``.
+    proba : array-like of shape (n_samples, n_classes)
+        Predicted probabilities; columns follow ``classes``.
+    classes : array-like of shape (n_classes,), default=None
+        The labels of the columns (a model's ``classes_``); None means ``0 .. n_classes - 1``.
+    n_bins : int, default=15
+        Number of equal-width confidence bins.
+
+    Returns
+    -------
+    float
+        ECE in [0, 1]; 0 when confidence matches accuracy in every bin.
+
+    Raises
+    ------
+    DataError
+        If the shapes disagree, ``proba`` is not finite, or ``y_true`` holds a label that is
+        not in ``classes``.
+
+    See Also
+    --------
+    reliability_diagram : the per-bin data behind this number.
+
     References
     ----------
     .. [1] C. Guo, G. Pleiss, Y. Sun, K. Q. Weinberger. "On Calibration of Modern Neural
@@ -135,7 +223,36 @@ def expected_calibration_error(y_true, proba, classes=None, n_bins=15):
 
 
 def summary(y_true, proba, classes=None, n_bins=15):
-    """All scalar metrics at once: ``{'accuracy', 'nll', 'brier', 'ece'}``."""
+    """All scalar metrics at once: ``{'accuracy', 'nll', 'brier', 'ece'}``.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        True labels, values of ``classes``.
+    proba : array-like of shape (n_samples, n_classes)
+        Predicted probabilities; columns follow ``classes``.
+    classes : array-like of shape (n_classes,), default=None
+        The labels of the columns (a model's ``classes_``); None means ``0 .. n_classes - 1``.
+    n_bins : int, default=15
+        Number of confidence bins of the ECE.
+
+    Returns
+    -------
+    dict of str -> float
+        ``accuracy``, ``nll`` (:func:`negative_log_likelihood`), ``brier``
+        (:func:`brier_score`) and ``ece`` (:func:`expected_calibration_error`).
+
+    Raises
+    ------
+    DataError
+        If the shapes disagree, ``proba`` is not finite, or ``y_true`` holds a label that is
+        not in ``classes``.
+
+    Examples
+    --------
+    >>> summary([0, 1], [[0.9, 0.1], [0.2, 0.8]])['accuracy']
+    1.0
+    """
     return {"accuracy": accuracy(y_true, proba, classes),
             "nll": negative_log_likelihood(y_true, proba, classes),
             "brier": brier_score(y_true, proba, classes),

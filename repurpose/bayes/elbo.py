@@ -125,6 +125,23 @@ class Estimate(NamedTuple):
 def minibatch_scale(n_total, n_batch):
     """Return ``N / |B|``, the factor of the minibatch log-likelihood in the ELBO estimate.
 
+    Parameters
+    ----------
+    n_total : int
+        Number of training samples ``N``.
+    n_batch : int
+        Number of samples in the minibatch ``|B|``, at most ``n_total``.
+
+    Returns
+    -------
+    float
+        ``n_total / n_batch``; the KL term is not scaled.
+
+    Raises
+    ------
+    InvalidParameterError
+        If either count is not a positive int or ``n_batch > n_total``.
+
     Examples
     --------
     >>> minibatch_scale(1000, 50)

@@ -17,7 +17,7 @@ ACTIVATIONS = ("relu", "tanh", "sigmoid", "softrelu")
 
 
 class BayesianMLP(Model):
-    """Dense network ``layer_sizes[0] -> ... -> layer_sizes[-1]`` with a softmax likelihood.
+    """Dense network with a softmax likelihood, sized by ``layer_sizes`` (inputs first).
 
     Parameters
     ----------

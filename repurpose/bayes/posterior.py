@@ -25,6 +25,16 @@ _LOG_2PI = math.log(2.0 * math.pi)
 def softplus(x):
     """``log(1 + exp(x))`` in numpy, stable for large ``|x|``.
 
+    Parameters
+    ----------
+    x : float or ndarray
+        Any real values.
+
+    Returns
+    -------
+    float or ndarray
+        Positive values of the same shape.
+
     Examples
     --------
     >>> float(softplus(0.0)) == np.log(2.0)
@@ -35,6 +45,16 @@ def softplus(x):
 
 def inverse_softplus(y):
     """The ``x`` with ``softplus(x) == y`` for ``y > 0``, stable for small and large ``y``.
+
+    Parameters
+    ----------
+    y : float or array-like
+        Positive values.
+
+    Returns
+    -------
+    ndarray
+        float64 values of the same shape.
 
     Examples
     --------

@@ -141,6 +141,12 @@ class GaussianPrior(Prior):
     .. math:: \mathrm{KL}(q \| p) = \log\frac{\sigma_p}{s} + \frac{s^2 + m^2}{2\sigma_p^2}
               - \frac12 .
 
+    Parameters
+    ----------
+    scale : float or ndarray, default=1.0
+        Positive scale (the standard deviation): one number for every weight, or an array
+        with the weights' shape.
+
     Examples
     --------
     >>> import mxnet as mx
@@ -185,6 +191,12 @@ class LaplacePrior(Prior):
     (per training set): it pulls small weights to zero harder than a Gaussian of the same
     scale and large ones less. Its KL divergence from the posterior is estimated by Monte
     Carlo (``has_analytic_kl = False``).
+
+    Parameters
+    ----------
+    scale : float or ndarray, default=1.0
+        Positive scale (``b``): one number for every weight, or an array
+        with the weights' shape.
 
     Examples
     --------

@@ -23,6 +23,25 @@ OPTIMIZERS = tuple(sorted(name for name in mx.optimizer.Optimizer.opt_registry
 def make_optimizer(name, learning_rate, grad_scale=1.0):
     """Create an MXNet optimiser by name, with ``rescale_grad=grad_scale``.
 
+    Parameters
+    ----------
+    name : str
+        One of :data:`OPTIMIZERS` (MXNet's registered optimisers, e.g. ``'adam'``).
+    learning_rate : float
+        Positive, finite step size.
+    grad_scale : float, default=1.0
+        Factor MXNet applies to every gradient before the update.
+
+    Returns
+    -------
+    mxnet.optimizer.Optimizer
+        A new optimiser.
+
+    Raises
+    ------
+    InvalidParameterError
+        For an unknown ``name`` or a learning rate that is not positive and finite.
+
     Examples
     --------
     >>> make_optimizer('adam', 0.01).learning_rate

@@ -24,12 +24,13 @@ __all__ = ["BaseHead", "fit_standardizer", "softmax"]
 class BaseHead(ClassifierMixin, BaseEstimator, ABC):
     """Base class of the heads: validation, labels, prediction, scoring and state.
 
-    Attributes set by ``fit`` (in every head)
-    ------------------------------------------
+    Attributes
+    ----------
     classes_ : ndarray of shape (n_classes,)
-        The labels seen in fit, sorted; ``predict_proba`` columns follow them.
+        The labels seen in fit, sorted; ``predict_proba`` columns follow them. Set by ``fit``
+        in every head.
     n_features_in_ : int
-        Number of features seen in fit.
+        Number of features seen in fit. Set by ``fit`` in every head.
     """
 
     #: Fewest training samples of each class the head can fit on.

@@ -16,6 +16,30 @@ def check_writable(paths, overwrite=False):
 
     Call it for every file a save will write, before writing the first one, so a save either
     writes all its files or none.
+
+    Parameters
+    ----------
+    paths : iterable of str or path-like
+        Every file the caller is about to write.
+    overwrite : bool, default=False
+        Allow existing files to be replaced.
+
+    Raises
+    ------
+    FileExistsError
+        If a file exists and ``overwrite`` is False (the message names the first).
+    FileNotFoundError
+        If the folder of a file does not exist.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> check_writable([os.path.join(folder, "new.json")])
+    >>> check_writable([folder])
+    Traceback (most recent call last):
+    ...
+    FileExistsError: ... already exists. Choose another path, remove it, or pass overwrite=True.
     """
     existing = [os.fspath(p) for p in paths if os.path.exists(p)]
     if existing and not overwrite:
@@ -42,6 +66,19 @@ def atomic_write(path, write, overwrite=False):
         Called with a temporary file name in the same folder; must write the whole file there.
     overwrite : bool, default=False
         Replace an existing ``path``; otherwise an existing ``path`` raises ``FileExistsError``.
+
+    Raises
+    ------
+    FileExistsError
+        If ``path`` exists and ``overwrite`` is False; nothing is written.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "note.txt"
+    >>> atomic_write(path, lambda tmp: pathlib.Path(tmp).write_text("hello"))
+    >>> path.read_text()
+    'hello'
     """
     path = os.fspath(path)
     check_writable([path], overwrite)
@@ -61,7 +98,28 @@ def atomic_write(path, write, overwrite=False):
 
 
 def file_sha256(path, chunk_size=1 << 20):
-    """Return the hex SHA-256 of a file, read in chunks."""
+    """Return the hex SHA-256 of a file, read in chunks.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file.
+    chunk_size : int, default=1 << 20
+        Bytes read at a time, so large files need little memory.
+
+    Returns
+    -------
+    str
+        64 lowercase hex digits.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "empty")
+    >>> open(path, "wb").close()
+    >>> file_sha256(path)[:16]
+    'e3b0c44298fc1c14'
+    """
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(chunk_size), b""):

@@ -9,7 +9,29 @@ _REGISTRY = {}
 
 
 def register(cls):
-    """Class decorator: make ``cls`` loadable by :func:`repurpose.load` under its name."""
+    """Class decorator: make ``cls`` loadable by :func:`repurpose.load` under its name.
+
+    Parameters
+    ----------
+    cls : type
+        A class with ``_get_state`` / ``_set_state``; its ``__name__`` is written to files.
+
+    Returns
+    -------
+    type
+        ``cls`` itself, so this works as a decorator.
+
+    Raises
+    ------
+    ValueError
+        If another class is already registered under the same name.
+
+    Examples
+    --------
+    >>> from repurpose.heads import LogisticHead
+    >>> register(LogisticHead) is LogisticHead  # registering a class again changes nothing
+    True
+    """
     name = cls.__name__
     if _REGISTRY.get(name, cls) is not cls:
         raise ValueError(f"Two saveable classes are named {name!r}; names must be unique.")
@@ -18,12 +40,48 @@ def register(cls):
 
 
 def registered_names():
-    """Return the names of every saveable class, sorted."""
+    """Return the names of every saveable class, sorted.
+
+    Returns
+    -------
+    list of str
+        Class names that :func:`repurpose.load` can build.
+
+    Examples
+    --------
+    >>> import repurpose
+    >>> "LogisticHead" in registered_names()
+    True
+    """
     return sorted(_REGISTRY)
 
 
 def registered_class(name, where):
-    """Return the class registered as ``name``; ``where`` names the file for the error."""
+    """Return the class registered as ``name``; ``where`` names the file for the error.
+
+    Parameters
+    ----------
+    name : str
+        A class name read from a file.
+    where : str
+        The file it was read from, for the error message.
+
+    Returns
+    -------
+    type
+        The registered class.
+
+    Raises
+    ------
+    ValueError
+        If no class is registered as ``name`` (the message lists close matches).
+
+    Examples
+    --------
+    >>> import repurpose
+    >>> registered_class("LogisticHead", "manifest.json").__name__
+    'LogisticHead'
+    """
     if name not in _REGISTRY:
         hint = suggest(name, list(_REGISTRY))
         raise ValueError(

@@ -46,7 +46,26 @@ _SOURCE_CLASS = []
 
 
 def register_source_class(cls):
-    """Tell persist which class is the source model (embedded as a checkpoint when saved)."""
+    """Tell persist which class is the source model (embedded as a checkpoint when saved).
+
+    ``repurpose.source`` calls it at import; persist sits below source in the import chain.
+
+    Parameters
+    ----------
+    cls : type
+        The source-model class.
+
+    Returns
+    -------
+    type
+        ``cls`` itself, so this works as a decorator.
+
+    Examples
+    --------
+    >>> from repurpose.source import SourceModel
+    >>> register_source_class(SourceModel) is SourceModel
+    True
+    """
     _SOURCE_CLASS[:] = [cls]
     return cls
 
@@ -116,6 +135,17 @@ def save(estimator, path, overwrite=False):
     ------
     FileExistsError
         If ``path`` exists and ``overwrite`` is False.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from repurpose.heads import LogisticHead
+    >>> head = LogisticHead().fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1])
+    >>> folder = save(head, os.path.join(tempfile.mkdtemp(), "head"))
+    >>> sorted(os.listdir(folder))
+    ['arrays.npz', 'manifest.json']
+    >>> load(folder).predict([[3.0]]).tolist()
+    [1]
     """
     path = os.fspath(path)
     if os.path.exists(path) and not overwrite:
@@ -214,7 +244,35 @@ def _check_manifest(manifest, where):
 
 
 def migrate(manifest, where="manifest"):
-    """Bring ``manifest`` to :data:`FORMAT_VERSION` through :data:`MIGRATIONS`, step by step."""
+    """Bring ``manifest`` to :data:`FORMAT_VERSION` through :data:`MIGRATIONS`, step by step.
+
+    Parameters
+    ----------
+    manifest : dict
+        A manifest as read from ``manifest.json``.
+    where : str, default='manifest'
+        The file it was read from, for error messages.
+
+    Returns
+    -------
+    dict
+        The manifest at :data:`FORMAT_VERSION` (the input itself if it already is).
+
+    Raises
+    ------
+    ModelFileError
+        If ``format_version`` is missing, not an integer >= 1, newer than this code reads,
+        or has no migration step.
+
+    Examples
+    --------
+    >>> migrate({"format_version": FORMAT_VERSION})["format_version"] == FORMAT_VERSION
+    True
+    >>> migrate({"format_version": FORMAT_VERSION + 1}, "m.json")
+    Traceback (most recent call last):
+    ...
+    repurpose.exceptions.ModelFileError: m.json has format_version ..., newer than this ...
+    """
     version = manifest.get("format_version")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise ModelFileError(f"{where} has format_version {version!r}; expected an integer >= 1.")
@@ -248,6 +306,10 @@ def load(path):
     ------
     FileNotFoundError, ModelFileError
         For a missing, corrupted, truncated or future-version folder.
+
+    Examples
+    --------
+    See :func:`save`.
     """
     path = os.fspath(path)
     manifest = _read_manifest(path)
