@@ -10,10 +10,14 @@ MyST-NB as they are stored (never executed here: ``tests/notebooks`` executes th
 reads only files under ``docs/``, so the notebooks are copied to ``docs/demos/`` (ignored by
 git) at the start of every build; ``docs/demos.md`` lists them with a glob.
 """
+import inspect
 import pathlib
 import re
 import shutil
 import sys
+
+from sphinx.errors import PycodeError
+from sphinx.pycode import ModuleAnalyzer
 
 DOCS = pathlib.Path(__file__).resolve().parent
 ROOT = DOCS.parent
@@ -78,9 +82,37 @@ def _skip_sklearn_added(app, what, name, obj, skip, options):
     return True if _SKLEARN_ADDED.match(name) else None
 
 
+def _reexported_constant_doc(app, what, name, obj, options, lines):
+    """Document a constant that a package re-exports (``repurpose.persist.FORMAT_VERSION``)
+    with the ``#:`` comment where a submodule assigns it. autodoc reads ``#:`` comments only
+    in the module it documents, and would otherwise show the docstring of the value's type
+    ("Built-in immutable sequence.")."""
+    if what != "data":
+        return
+    # What numpydoc made of it, less its ".. !! processed by numpydoc !!" comment.
+    text = " ".join(line.strip() for line in lines if line.strip() not in
+                    ("", "..", "!! processed by numpydoc !!"))
+    type_doc = inspect.cleandoc(type(obj).__doc__ or "")
+    if text and not (type_doc and text.startswith(type_doc.splitlines()[0])):
+        return
+    package, _, attr = name.rpartition(".")
+    for module_name in sorted(m for m in sys.modules if m.startswith(package + ".")):
+        if getattr(sys.modules[module_name], attr, None) is not obj:
+            continue
+        try:
+            comments = ModuleAnalyzer.for_module(module_name).find_attr_docs()
+        except PycodeError:
+            continue
+        if ("", attr) in comments:
+            lines[:] = list(comments[("", attr)])
+            return
+    lines[:] = []  # better nothing than the type's docstring
+
+
 def setup(app):
     app.connect("source-read", _drop_empty_demo_toctree)
     app.connect("autodoc-skip-member", _skip_sklearn_added)
+    app.connect("autodoc-process-docstring", _reexported_constant_doc)
 
 # -- API reference -------------------------------------------------------------------------
 autosummary_generate = True

@@ -46,6 +46,30 @@ class Model(ABC):
     Subclasses that can propagate the posterior's means and variances through their linear
     layers set ``supports_local = True`` and implement :meth:`log_likelihood_local`, which
     the reparameterisation estimator uses for local reparameterisation.
+
+    See Also
+    --------
+    BayesianMLP : the model the BNN head trains.
+
+    Examples
+    --------
+    Softmax regression of 2 features on 3 classes; ``w`` holds the weights (3 x 2), then the
+    biases:
+
+    >>> import mxnet as mx
+    >>> class SoftmaxRegression(Model):
+    ...     n_params = 9
+    ...     def log_likelihood(self, F, x, y, w):
+    ...         W = F.reshape(F.slice(w, begin=(0,), end=(6,)), (3, 2))
+    ...         logits = F.broadcast_add(F.dot(x, W, transpose_b=True),
+    ...                                  F.slice(w, begin=(6,), end=(9,)))
+    ...         return total(F, F.pick(F.log_softmax(logits), y))
+    >>> model = SoftmaxRegression()
+    >>> x, y = mx.nd.array([[1.0, 0.0], [0.0, 1.0]]), mx.nd.array([0, 2])
+    >>> model.log_likelihood(mx.nd, x, y, mx.nd.zeros(model.n_params)).asnumpy()  # 2 log(1/3)
+    array([-2.19722], dtype=float32)
+    >>> model.supports_local
+    False
     """
 
     #: Whether :meth:`log_likelihood_local` is available.
@@ -100,7 +124,9 @@ class Model(ABC):
 class Estimate(NamedTuple):
     """What an estimator returns for one minibatch.
 
-    Attributes
+    A named tuple; the fields are also its attributes.
+
+    Parameters
     ----------
     elbo : NDArray of shape (1,)
         Estimate of the full-data ELBO (to report; not differentiated).
@@ -113,6 +139,23 @@ class Estimate(NamedTuple):
         used; their gradient is an unbiased estimate of minus the ELBO's gradient.
     contexts : list of mx.Context
         The context of each surrogate, for summing gradients.
+
+    Examples
+    --------
+    >>> import mxnet as mx
+    >>> import numpy as np
+    >>> from repurpose.bayes import (BayesianMLP, GaussianPrior, MeanFieldNormal,
+    ...                              ReparamEstimator)
+    >>> model = BayesianMLP((2, 3))
+    >>> posterior = MeanFieldNormal.from_init(np.zeros(model.n_params), init_scale=0.1)
+    >>> x, y = mx.nd.array([[1.0, 0.0], [0.0, 1.0]]), mx.nd.array([0, 2])
+    >>> est = ReparamEstimator().estimate(model, posterior, GaussianPrior(1.0),
+    ...                                   [(mx.cpu(), x, y)], data_scale=5.0,
+    ...                                   rng=np.random.default_rng(0))
+    >>> bool(np.allclose(est.elbo.asnumpy(), (est.log_likelihood - est.kl).asnumpy()))
+    True
+    >>> len(est.surrogates), est.contexts
+    (1, [cpu(0)])
     """
 
     elbo: object

@@ -214,9 +214,32 @@ class MeanFieldNormal:
 def sample_mean_field(loc, raw_scale, n_draws, rng, dtype=np.float64):
     """Draw ``loc + softplus(raw_scale) * eps`` with ``eps`` from the numpy ``Generator`` ``rng``.
 
+    The standard-normal ``eps`` are drawn in float32 whatever ``dtype``, so the same ``rng``
+    gives the same draws in float32 and float64.
+
+    Parameters
+    ----------
+    loc : array-like of shape (n_params,)
+        Posterior means.
+    raw_scale : array-like of shape (n_params,)
+        Unconstrained scales; the standard deviations are ``softplus(raw_scale)``.
+    n_draws : int
+        Number of weight vectors to draw.
+    rng : numpy.random.Generator
+        Source of the noise.
+    dtype : numpy dtype, default=np.float64
+        Dtype of the result.
+
     Returns
     -------
     ndarray of shape (n_draws, n_params)
+
+    Examples
+    --------
+    >>> w = sample_mean_field([0.0, 10.0], inverse_softplus(np.array([1.0, 0.01])), 20000,
+    ...                       np.random.default_rng(0))
+    >>> w.shape, w.mean(axis=0).round(1), w.std(axis=0).round(2)
+    ((20000, 2), array([ 0., 10.]), array([1.  , 0.01]))
     """
     loc = np.asarray(loc, dtype=dtype)
     std = softplus(np.asarray(raw_scale, dtype=dtype))

@@ -58,6 +58,27 @@ class Prior(ABC):
     ----------
     scale : float or ndarray, default=1.0
         Positive scale: one number for every weight, or an array with the weights' shape.
+
+    Raises
+    ------
+    InvalidParameterError
+        If ``scale`` is not positive and finite (every element of an array).
+
+    Examples
+    --------
+    A prior implements :meth:`log_prob`; without :meth:`kl_normal` the estimators use a
+    Monte-Carlo KL. A heavy-tailed Cauchy prior (float scale only, for brevity):
+
+    >>> class CauchyPrior(Prior):
+    ...     name = 'cauchy'
+    ...     def log_prob(self, F, w, scale=None):
+    ...         scale = self.scale if scale is None else scale
+    ...         return -F.log1p(F.square(w / scale)) - F.log(math.pi * scale * F.ones_like(w))
+    >>> prior = CauchyPrior(scale=1.0)
+    >>> prior.log_prob(mx.nd, mx.nd.array([0.0, 1.0])).asnumpy()  # -log(pi), -log(2 pi)
+    array([-1.14473  , -1.8378772], dtype=float32)
+    >>> prior, prior.has_analytic_kl
+    (CauchyPrior(scale=1.0), False)
     """
 
     #: Whether :meth:`kl_normal` gives the KL divergence from a Gaussian in closed form.

@@ -60,7 +60,25 @@ def _log_h_slope(z):
 
 
 class Acquisition(abc.ABC):
-    """An acquisition function: maps encoded rows to scores, higher is better."""
+    """An acquisition function: maps encoded rows to scores, higher is better.
+
+    Subclasses implement :meth:`evaluate`; :meth:`evaluate_with_gradient` is optional.
+    Acquisitions compose: ``a + b`` and ``a * b`` are acquisitions too.
+
+    See Also
+    --------
+    AcquisitionOptimizer : maximises an acquisition over a search space.
+
+    Examples
+    --------
+    A custom acquisition that prefers rows whose first column is near 0.3:
+
+    >>> class Closeness(Acquisition):
+    ...     def evaluate(self, X):
+    ...         return -np.abs(X[:, 0] - 0.3)
+    >>> (Closeness() + Closeness()).evaluate(np.array([[0.2], [0.6]]))
+    array([-0.2, -0.6])
+    """
 
     @abc.abstractmethod
     def evaluate(self, X):
@@ -143,6 +161,24 @@ class LogExpectedImprovement(_GPAcquisition):
         Best (lowest) value observed so far.
     xi : float, default=0.0
         Improvement margin: larger values explore more.
+
+    See Also
+    --------
+    ExpectedImprovement : the same, not in log space.
+
+    References
+    ----------
+    Ament, Daulton, Eriksson, Balandat, Bakshy (2023). Unexpected improvements to expected
+    improvement for Bayesian optimization. NeurIPS.
+
+    Examples
+    --------
+    >>> class Toy:  # any model with predict(X) -> (mean, var)
+    ...     def predict(self, X):
+    ...         return X[:, 0], np.full(len(X), 0.25)
+    >>> acq = LogExpectedImprovement(Toy(), best=0.5)
+    >>> acq.evaluate(np.array([[0.0], [0.5], [1.0]])).round(4)
+    array([-0.6131, -1.6121, -3.1783])
     """
 
     def __init__(self, model, best, xi=0.0):
@@ -163,7 +199,26 @@ class LogExpectedImprovement(_GPAcquisition):
 
 class ExpectedImprovement(LogExpectedImprovement):
     """``EI(x) = sigma * (z Phi(z) + phi(z))``, ``z = (best - xi - mu) / sigma``; computed as
-    ``exp`` of :class:`LogExpectedImprovement` (it underflows to 0 far in the tail)."""
+    ``exp`` of :class:`LogExpectedImprovement` (it underflows to 0 far in the tail).
+
+    Parameters
+    ----------
+    model : object with ``predict(X) -> (mean, var)``
+        The surrogate, e.g. a fitted :class:`GPSurrogate`.
+    best : float
+        Best (lowest) value observed so far.
+    xi : float, default=0.0
+        Improvement margin: larger values explore more.
+
+    Examples
+    --------
+    >>> class Toy:  # any model with predict(X) -> (mean, var)
+    ...     def predict(self, X):
+    ...         return X[:, 0], np.full(len(X), 0.25)
+    >>> acq = ExpectedImprovement(Toy(), best=0.5)
+    >>> acq.evaluate(np.array([[0.0], [0.5], [1.0]])).round(4)
+    array([0.5417, 0.1995, 0.0417])
+    """
 
     def evaluate(self, X):
         return np.exp(super().evaluate(X))
@@ -175,7 +230,26 @@ class ExpectedImprovement(LogExpectedImprovement):
 
 
 class ProbabilityOfImprovement(_GPAcquisition):
-    """``log PI(x) = log Phi((best - xi - mu) / sigma)`` (log space, like EI)."""
+    """``log PI(x) = log Phi((best - xi - mu) / sigma)`` (log space, like EI).
+
+    Parameters
+    ----------
+    model : object with ``predict(X) -> (mean, var)``
+        The surrogate, e.g. a fitted :class:`GPSurrogate`.
+    best : float
+        Best (lowest) value observed so far.
+    xi : float, default=0.0
+        Improvement margin: larger values explore more.
+
+    Examples
+    --------
+    >>> class Toy:  # any model with predict(X) -> (mean, var)
+    ...     def predict(self, X):
+    ...         return X[:, 0], np.full(len(X), 0.25)
+    >>> acq = ProbabilityOfImprovement(Toy(), best=0.5)
+    >>> np.exp(acq.evaluate(np.array([[0.0], [0.5], [1.0]]))).round(4)  # PI itself
+    array([0.8413, 0.5   , 0.1587])
+    """
 
     def __init__(self, model, best, xi=0.0):
         super().__init__(model, best)
@@ -193,7 +267,26 @@ class ProbabilityOfImprovement(_GPAcquisition):
 
 
 class UpperConfidenceBound(_GPAcquisition):
-    """``-(mu - beta * sigma)``: the negated lower confidence bound (minimisation)."""
+    """``-(mu - beta * sigma)``: the negated lower confidence bound (minimisation).
+
+    Parameters
+    ----------
+    model : object with ``predict(X) -> (mean, var)``
+        The surrogate, e.g. a fitted :class:`GPSurrogate`.
+    best : float, default=0.0
+        Unused (kept so that every acquisition is built as ``cls(model, best)``).
+    beta : float, default=2.0
+        Weight of the standard deviation: larger values explore more.
+
+    Examples
+    --------
+    >>> class Toy:  # any model with predict(X) -> (mean, var)
+    ...     def predict(self, X):
+    ...         return X[:, 0], np.full(len(X), 0.25)
+    >>> acq = UpperConfidenceBound(Toy(), beta=2.0)
+    >>> acq.evaluate(np.array([[0.0], [0.5]]))  # -(mean - 2 * 0.5)
+    array([1. , 0.5])
+    """
 
     def __init__(self, model, best=0.0, beta=2.0):
         super().__init__(model, best)

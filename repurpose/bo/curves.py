@@ -52,7 +52,33 @@ CURVE_FAMILIES: Dict[str, Tuple] = {
 @dataclasses.dataclass
 class CurvePrediction:
     """Predicted value at the final budget: ``mean``, ``std`` (``inf`` when too few points),
-    the weight of each family used (empty for the fallback) and ``n_points``."""
+    the weight of each family used (empty for the fallback) and ``n_points``.
+
+    Returned by :meth:`LearningCurveModel.predict`; the fields are also its attributes.
+
+    Parameters
+    ----------
+    mean : float
+        Predicted value at the final budget (the last observed value when no family could
+        be fitted).
+    std : float
+        Its standard deviation: within-family (delta method plus residual) and
+        between-family spread; ``inf`` when too few points to fit any family.
+    weights : dict of str to float
+        Weight of each fitted family in the average (``exp(-BIC / 2)``, normalised to sum
+        to 1); empty for the fallback.
+    n_points : int
+        Points of the partial curve the prediction used.
+
+    Examples
+    --------
+    >>> t = np.arange(1, 10)
+    >>> pred = LearningCurveModel().predict(t, 0.2 + np.exp(-t / 4), final_budget=27)
+    >>> pred.n_points, sorted(pred.weights), round(sum(pred.weights.values()), 6)
+    (9, ['exp3', 'logpow4', 'pow3'], 1.0)
+    >>> LearningCurveModel().predict([1, 2], [1.0, 0.8], final_budget=27)
+    CurvePrediction(mean=0.8, std=inf, weights={}, n_points=2)
+    """
 
     mean: float
     std: float

@@ -32,6 +32,18 @@ class AcquisitionOptimizer:
         Sobol candidates scored before the local search.
     n_local : int, default=4
         Best candidates refined by L-BFGS-B and discrete moves.
+
+    Examples
+    --------
+    >>> from repurpose.bo import Acquisition, Real, SearchSpace
+    >>> class Closeness(Acquisition):  # highest where x is 0.3 of the way up the range
+    ...     def evaluate(self, X):
+    ...         return -np.abs(X[:, 0] - 0.3)
+    >>> space = SearchSpace({'x': Real(0.0, 10.0)})
+    >>> optimizer = AcquisitionOptimizer(space, n_candidates=64, n_local=2)
+    >>> row, score = optimizer.maximize(Closeness(), np.random.default_rng(0))
+    >>> round(space.decode(row)['x'], 3)
+    3.0
     """
 
     def __init__(self, space, n_candidates=1024, n_local=4):

@@ -68,7 +68,41 @@ class ScheduledTrial:
     """One configuration's run. ``status``: ``'completed'`` (ran until the objective returned),
     ``'stopped'`` (by the scheduler: ``stop_reason`` is ``'rung'`` or ``'curve'``) or
     ``'failed'`` (raised, or reported nothing). ``told_value`` is what the optimiser was told;
-    ``predicted_final``/``predicted_std`` the extrapolation used for a stopped trial."""
+    ``predicted_final``/``predicted_std`` the extrapolation used for a stopped trial.
+
+    The scheduler builds these (:attr:`HyperbandScheduler.history`,
+    :attr:`EarlyStoppingResult.history`); the fields are also its attributes.
+
+    Parameters
+    ----------
+    params : dict
+        The configuration, by parameter name.
+    bracket : int
+        Its Hyperband bracket ``s`` (rungs at ``max_budget * eta**-k``, ``k = s .. 1``).
+    budgets, values : list of float
+        The reported ``(budget, value)`` points, in order.
+    status : {'completed', 'stopped', 'failed'}, default='completed'
+        How the trial ended.
+    stop_reason : {'rung', 'curve', None}, default=None
+        Why a stopped trial was stopped: successive halving or the learning-curve rule.
+    told_value : float, default=None
+        The value the optimiser was told (the last value, or the predicted final value of a
+        stopped trial); None if it was not told one.
+    predicted_final, predicted_std : float, default=None
+        The extrapolated final value of a stopped trial and its standard deviation.
+    error : str, default=None
+        What went wrong in a failed trial.
+    seconds : float, default=None
+        Wall-clock time of the trial.
+
+    Examples
+    --------
+    >>> trial = ScheduledTrial(params={'lr': 0.1}, bracket=1, budgets=[1.0, 3.0],
+    ...                        values=[0.9, 0.7], status='stopped', stop_reason='rung',
+    ...                        told_value=0.65, predicted_final=0.65)
+    >>> trial.budget_used
+    3.0
+    """
 
     params: Dict[str, Any]
     bracket: int
@@ -91,7 +125,35 @@ class ScheduledTrial:
 @dataclasses.dataclass
 class EarlyStoppingResult:
     """Best completed trial (None if none completed), the history, and the total budget used
-    (sum over trials of the last budget each reported)."""
+    (sum over trials of the last budget each reported).
+
+    Returned by :func:`minimize_with_early_stopping` and :meth:`HyperbandScheduler.run`; the
+    fields are also its attributes.
+
+    Parameters
+    ----------
+    best_params : dict or None
+        Parameters of the best completed trial (judged by its last value).
+    best_value : float or None
+        Its last reported value.
+    history : list of ScheduledTrial
+        Every trial, in the order they finished.
+    total_budget_used : float
+        Sum over trials of the last budget each reported.
+
+    Examples
+    --------
+    >>> from repurpose.bo import Real, SearchSpace
+    >>> def train(params, report):
+    ...     for epoch in range(1, 4):
+    ...         report(epoch, params["x"] ** 2 + 1.0 / epoch)
+    >>> res = minimize_with_early_stopping(train, SearchSpace({"x": Real(-1.0, 1.0)}),
+    ...                                    max_budget=3, n_trials=4, seed=0)
+    >>> [t.status for t in res.history], res.total_budget_used
+    (['completed', 'stopped', 'completed', 'completed'], 10.0)
+    >>> res.best_value == min(t.values[-1] for t in res.history if t.status == 'completed')
+    True
+    """
 
     best_params: Optional[Dict[str, Any]]
     best_value: Optional[float]
@@ -496,6 +558,48 @@ def minimize_with_early_stopping(objective: Callable, space: SearchSpace, max_bu
     With ``state_path``, finished trials are journalled there and an existing journal is
     resumed (same space and settings required): finished trials are not run again and the
     outcome is that of an uninterrupted run. ``callback(trial)`` is called after each trial.
+
+    Parameters
+    ----------
+    objective : callable
+        ``objective(params, report)``: trains with ``params`` (a dict) and calls
+        ``report(budget, value)`` after each epoch, with strictly increasing budgets up to
+        ``max_budget``. Its return value is ignored.
+    space : SearchSpace
+        Parameters to search over.
+    max_budget : float
+        The full budget of a trial (e.g. epochs), >= 1.
+    n_trials : int, default=None
+        Configurations to run (counting trials resumed from ``state_path``).
+    total_budget : float, default=None
+        Stop once the budget used reaches this; give it, ``n_trials`` or both.
+    eta : int, default=3
+        Halving rate: a rung keeps the best ``1/eta`` of its trials; >= 2.
+    seed : int, default=None
+        Seeds the optimiser.
+    maximize : bool, default=False
+        Maximise the reported values instead of minimising them.
+    min_budget : float, default=1
+        The smallest rung budget.
+    kappa : float, default=1.645
+        Width of the optimistic bound of the curve rule; ``inf`` disables the rule.
+    optimizer_options : dict, default=None
+        Further keyword arguments of :class:`BayesianOptimizer`.
+    state_path : str or path-like, default=None
+        JSON-lines journal of finished trials; resumed if it exists.
+    callback : callable, default=None
+        ``callback(trial)`` with each :class:`ScheduledTrial` once it is recorded.
+
+    Returns
+    -------
+    EarlyStoppingResult
+        The best completed trial, every trial and the total budget used.
+
+    Raises
+    ------
+    InvalidParameterError
+        If a setting is invalid, neither ``n_trials`` nor ``total_budget`` is given, or the
+        journal at ``state_path`` holds a run with another space or other settings.
 
     Examples
     --------

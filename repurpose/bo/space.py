@@ -45,10 +45,26 @@ def _check_bounds(kind, low, high, log, integer):
 class Real:
     """A real parameter in ``[low, high]``, searched on a log scale when ``log=True``.
 
+    Parameters
+    ----------
+    low, high : float
+        Finite bounds, ``low < high``; both can be suggested.
+    log : bool, default=False
+        Search ``log(value)`` uniformly (for learning rates, weight decays); needs
+        ``low > 0``.
+
+    Raises
+    ------
+    InvalidParameterError
+        If a bound is not a finite real number, ``low >= high``, ``log`` is not a bool, or
+        ``log=True`` with ``low <= 0``.
+
     Examples
     --------
     >>> Real(1e-4, 1e-1, log=True)
     Real(0.0001, 0.1, log=True)
+    >>> Real(1e-4, 1e-1, log=True).decode([0.5])  # the geometric midpoint
+    0.0031622...
     """
 
     n_columns = 1
@@ -106,10 +122,25 @@ class Integer(Real):
     The surrogate sees it as a real column; suggestions are only ever made (and the
     acquisition only ever evaluated) at integer points.
 
+    Parameters
+    ----------
+    low, high : int
+        Bounds, ``low < high``, both included.
+    log : bool, default=False
+        Search ``log(value)`` uniformly (for widths, batch sizes); needs ``low > 0``.
+
+    Raises
+    ------
+    InvalidParameterError
+        If a bound is not an integer, ``low >= high``, ``log`` is not a bool, or
+        ``log=True`` with ``low <= 0``.
+
     Examples
     --------
     >>> Integer(1, 256, log=True).decode([1.0])
     256
+    >>> Integer(1, 256, log=True).decode([0.5])
+    16
     """
 
     def __init__(self, low: int, high: int, log: bool = False):
@@ -146,10 +177,24 @@ class Integer(Real):
 class Categorical:
     """A choice among distinct objects, encoded one-hot.
 
+    Parameters
+    ----------
+    choices : sequence
+        The distinct values to choose from (compared with ``==``). Keep them to ``str``,
+        ``int``, ``float``, ``bool`` or None when the study has a ``state_path``: the
+        journal stores them as JSON.
+
+    Raises
+    ------
+    InvalidParameterError
+        If ``choices`` is not a sequence, is empty, or holds a value twice.
+
     Examples
     --------
     >>> Categorical(['adam', 'sgd']).encode('sgd')
     array([0., 1.])
+    >>> Categorical(['adam', 'sgd']).decode([0.9, 0.1])
+    'adam'
     """
 
     def __init__(self, choices):

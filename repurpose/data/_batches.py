@@ -38,7 +38,21 @@ class BatchStream:
     """Batches of samples as float32 numpy arrays, with what is known about them up front.
 
     Build it with :func:`as_batch_stream`. Iterating yields ``(start, batch)`` pairs, where
-    ``start`` is the index of the batch's first sample.
+    ``start`` is the index of the batch's first sample. Every batch is checked (numeric,
+    finite, a sample axis, the first batch's sample shape) and converted to contiguous
+    float32; each pass over the stream starts the source again.
+
+    Parameters
+    ----------
+    make_iter : callable
+        ``make_iter()`` returns a new iterator over the raw batches (numpy arrays or
+        ``mx.nd.NDArray`` with the sample axis first).
+    n_samples : int or None
+        Number of samples, if the source tells (arrays, datasets); None for iterators.
+    n_batches : int or None
+        Number of batches, if known.
+    description : str
+        How error messages call the input (e.g. ``'data'``).
 
     Attributes
     ----------
@@ -46,8 +60,35 @@ class BatchStream:
         Number of samples, if the source tells (arrays, datasets); None for iterators.
     n_batches : int or None
         Number of batches, if known.
-    sample_shape : tuple of int
-        Shape of one sample, read from the first batch.
+    sample_shape : tuple of int or None
+        Shape of one sample, read from the first batch (None until :meth:`peek` or the
+        first iteration).
+
+    Raises
+    ------
+    DataError
+        From :meth:`peek` or iteration: no batch at all, an empty batch, a non-numeric
+        dtype, NaN or inf, or a sample shape that differs from the first batch's.
+
+    Examples
+    --------
+    >>> stream = as_batch_stream(np.zeros((5, 1, 8, 8)), batch_size=2)
+    >>> stream.n_samples, stream.n_batches, stream.sample_shape
+    (5, 3, None)
+    >>> stream.peek().dtype, stream.sample_shape
+    (dtype('float32'), (1, 8, 8))
+    >>> [(start, len(batch)) for start, batch in stream]
+    [(0, 2), (2, 2), (4, 1)]
+
+    Any callable giving batches will do:
+
+    >>> def batches():
+    ...     yield np.ones((2, 3))
+    ...     yield np.full((1, 3), np.nan)
+    >>> list(BatchStream(batches, None, None, 'my_loader'))
+    Traceback (most recent call last):
+    ...
+    repurpose.exceptions.DataError: my_loader[2:3] contains NaN values ...
     """
 
     def __init__(self, make_iter, n_samples, n_batches, description):

@@ -9,6 +9,7 @@ from ..exceptions import InvalidParameterError
 
 __all__ = ["load_digits_images", "load_shifted_digits_images", "BUILTIN_DATASETS"]
 
+#: Names of the data sets that ship with the package (no download).
 BUILTIN_DATASETS = ("digits",)
 
 

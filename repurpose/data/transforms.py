@@ -10,7 +10,9 @@ from ..exceptions import InvalidParameterError
 
 __all__ = ["image_transform", "IMAGENET_MEAN", "IMAGENET_STD"]
 
+#: Per-channel (RGB) mean of ImageNet images scaled to [0, 1], for ``mean=``.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
+#: Per-channel (RGB) standard deviation of ImageNet images scaled to [0, 1], for ``std=``.
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 

@@ -31,6 +31,32 @@ class BaseHead(ClassifierMixin, BaseEstimator, ABC):
         in every head.
     n_features_in_ : int
         Number of features seen in fit. Set by ``fit`` in every head.
+
+    Examples
+    --------
+    A head implements four methods on validated features and labels already mapped to
+    ``0 .. n_classes - 1``; ``fit``, ``predict``, ``predict_proba`` and ``score`` come from
+    here:
+
+    >>> class NearestMeanHead(BaseHead):
+    ...     def _fit(self, X, y, n_classes, random_state):
+    ...         self.means_ = np.stack([X[y == k].mean(axis=0) for k in range(n_classes)])
+    ...     def _predict_proba(self, X):
+    ...         return softmax(-((X[:, None, :] - self.means_) ** 2).sum(axis=2))
+    ...     def _get_fitted_state(self):
+    ...         return {}, {'means_': self.means_}
+    ...     def _set_fitted_state(self, state, arrays):
+    ...         self.means_ = arrays['means_']
+    >>> X = np.array([[0.0, 0.0], [0.2, 0.0], [1.0, 1.0], [0.8, 1.0]])
+    >>> head = NearestMeanHead().fit(X, ['cat', 'cat', 'dog', 'dog'])
+    >>> head.classes_, head.n_features_in_
+    (array(['cat', 'dog'], dtype='<U3'), 2)
+    >>> head.predict([[0.9, 0.8], [0.1, 0.2]])
+    array(['dog', 'cat'], dtype='<U3')
+    >>> head.predict([[0.5, 0.5, 0.5]])
+    Traceback (most recent call last):
+    ...
+    ValueError: X has 3 features, but NearestMeanHead is expecting 2 features as input. ...
     """
 
     #: Fewest training samples of each class the head can fit on.

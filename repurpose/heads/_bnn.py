@@ -11,8 +11,8 @@ import numbers
 
 import mxnet as mx
 import numpy as np
-from tqdm.auto import tqdm
 
+from .._progress import tqdm
 from .._validation import check_choice, check_positive_int
 from ..bayes import (ACTIVATIONS, ESTIMATORS, OPTIMIZERS, SVI, BayesianMLP, MeanFieldNormal,
                      ReparamEstimator, ScoreFunctionEstimator, make_prior, minibatch_scale,

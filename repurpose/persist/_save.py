@@ -31,6 +31,8 @@ __all__ = ["save", "load", "migrate", "register_source_class", "FORMAT", "FORMAT
            "MIGRATIONS"]
 
 FORMAT = "repurpose.estimator"
+#: The ``format_version`` that :func:`save` writes; :func:`load` migrates older ones forward
+#: and refuses newer ones.
 FORMAT_VERSION = 1
 #: Ordered ``(from_version, function)`` steps; each turns a manifest of ``from_version`` into
 #: one of ``from_version + 1``. Empty while only version 1 exists.

@@ -38,6 +38,38 @@ class BaseRepurposer(ClassifierMixin, BaseEstimator, ABC):
         The layers features were extracted from.
     layer_dims_ : dict of str -> int
         Number of features of each layer.
+
+    Examples
+    --------
+    A new repurposer names its head class and spells out the extraction parameters
+    (:data:`EXTRACTION_PARAMS`) and the head's hyper-parameters (none here) in its
+    constructor:
+
+    >>> from scipy.special import softmax
+    >>> from repurpose import SourceModel
+    >>> from repurpose.data import load_digits_images
+    >>> from repurpose.heads import BaseHead
+    >>> class NearestMeanHead(BaseHead):
+    ...     def _fit(self, X, y, n_classes, random_state):
+    ...         self.means_ = np.stack([X[y == k].mean(axis=0) for k in range(n_classes)])
+    ...     def _predict_proba(self, X):
+    ...         return softmax(-((X[:, None, :] - self.means_) ** 2).sum(axis=2), axis=1)
+    ...     def _get_fitted_state(self):
+    ...         return {}, {'means_': self.means_}
+    ...     def _set_fitted_state(self, state, arrays):
+    ...         self.means_ = arrays['means_']
+    >>> class NearestMeanRepurposer(BaseRepurposer):
+    ...     _head_class = NearestMeanHead
+    ...     def __init__(self, source, layers=None, pool=None, batch_size=64, ctx='cpu',
+    ...                  precision='float32', cache_features=True, progress=False):
+    ...         self.source, self.layers, self.pool = source, layers, pool
+    ...         self.batch_size, self.ctx, self.precision = batch_size, ctx, precision
+    ...         self.cache_features, self.progress = cache_features, progress
+    >>> X, y = load_digits_images(classes=range(5, 10))
+    >>> model = NearestMeanRepurposer(SourceModel.from_zoo('digits_cnn'),
+    ...                               layers=('fc1_relu_fwd',)).fit(X[:100], y[:100])
+    >>> model.layer_dims_, model.score(X[100:200], y[100:200]) > 0.6
+    ({'fc1_relu_fwd': 64}, True)
     """
 
     #: The head class; its constructor parameters are also this class's.

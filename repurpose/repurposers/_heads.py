@@ -81,6 +81,18 @@ class SvmRepurposer(BaseRepurposer):
     classes_ : ndarray of shape (n_classes,)
     layers_ : list of str
     layer_dims_ : dict of str -> int
+
+    Examples
+    --------
+    >>> from repurpose import SourceModel
+    >>> from repurpose.data import load_digits_images
+    >>> X, y = load_digits_images(classes=range(5, 10))
+    >>> model = SvmRepurposer(SourceModel.from_zoo('digits_cnn'), layers=('fc1_relu_fwd',),
+    ...                       random_state=0)
+    >>> model.fit(X[:100], y[:100]).score(X[100:200], y[100:200]) > 0.7
+    True
+    >>> model.predict_proba(X[:2]).shape  # calibrated on cross-validated decisions
+    (2, 5)
     """
 
     _head_class = SvmHead
@@ -126,6 +138,18 @@ class GpRepurposer(BaseRepurposer):
     classes_ : ndarray of shape (n_classes,)
     layers_ : list of str
     layer_dims_ : dict of str -> int
+
+    Examples
+    --------
+    >>> from repurpose import SourceModel
+    >>> from repurpose.data import load_digits_images
+    >>> X, y = load_digits_images(classes=range(5, 10))
+    >>> model = GpRepurposer(SourceModel.from_zoo('digits_cnn'), layers=('fc1_relu_fwd',),
+    ...                      n_inducing=20, max_iter=20, random_state=0)
+    >>> model.fit(X[:100], y[:100]).score(X[100:200], y[100:200]) > 0.7
+    True
+    >>> model.predict_variance(X[:3]).shape
+    (3,)
     """
 
     _head_class = GpHead
@@ -184,6 +208,18 @@ class BnnRepurposer(BaseRepurposer):
     classes_ : ndarray of shape (n_classes,)
     layers_ : list of str
     layer_dims_ : dict of str -> int
+
+    Examples
+    --------
+    >>> from repurpose import SourceModel
+    >>> from repurpose.data import load_digits_images
+    >>> X, y = load_digits_images(classes=range(5, 10))
+    >>> model = BnnRepurposer(SourceModel.from_zoo('digits_cnn'), layers=('fc1_relu_fwd',),
+    ...                       n_epochs=20, random_state=0)
+    >>> model.fit(X[:100], y[:100]).score(X[100:200], y[100:200]) > 0.7
+    True
+    >>> model.predict_mutual_information(X[:3]).shape  # epistemic uncertainty per sample
+    (3,)
     """
 
     _head_class = BnnHead

@@ -9,7 +9,10 @@ __all__ = ["Layer", "graph_nodes", "layer_outputs", "layer_params"]
 Layer = namedtuple("Layer", ["name", "op", "output_shape", "n_params"])
 Layer.__doc__ = """One operator node of a source model.
 
-Attributes
+A named tuple, as listed by :attr:`SourceModel.layers` and :meth:`SourceModel.layer_table`;
+the fields are also its attributes.
+
+Parameters
 ----------
 name : str
     Node name, as used by ``extract(layers=...)`` and the surgery methods.
@@ -20,6 +23,15 @@ output_shape : tuple of int or None
     model's input shape is unknown.
 n_params : int
     Number of parameters (weights and batch-norm statistics) the node owns.
+
+Examples
+--------
+>>> from repurpose import SourceModel
+>>> layer = SourceModel.from_zoo('digits_cnn').layers[0]
+>>> layer
+Layer(name='conv1_fwd', op='Convolution', output_shape=(1, 16, 8, 8), n_params=160)
+>>> layer.n_params == 16 * 1 * 3 * 3 + 16  # 16 filters of 1x3x3 weights, 16 biases
+True
 """
 
 
