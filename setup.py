@@ -45,7 +45,10 @@ setup(
         "onnx": ["onnx==1.14.1", "protobuf<4"],
         # nbclient + ipykernel execute the demo notebooks (tests/integration/test_notebooks.py).
         "test": ["pytest>=7", "hypothesis>=6",
-                 "nbclient>=0.7", "nbformat>=5.7", "ipykernel>=6"],
+                 "nbclient>=0.7", "nbformat>=5.7", "ipykernel>=6",
+                 "dask[distributed]>=2024.1"],
+        # Scale-out: sharded extraction and parallel tuning on a Dask cluster.
+        "dask": ["dask[distributed]>=2024.1"],
         # The documentation site (docs/conf.py): MyST markdown and notebooks (rendered, not
         # executed; no pandoc needed), the API reference from numpydoc docstrings.
         "docs": ["sphinx>=7.2,<8.2", "myst-nb>=1.1,<1.4", "numpydoc>=1.7,<2"],

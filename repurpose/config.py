@@ -32,7 +32,8 @@ from .exceptions import ContextError, DataError, InvalidParameterError
 logger = logging.getLogger(__name__)
 
 __all__ = ["JobConfig", "SourceConfig", "DataConfig", "ModelConfig", "TrainConfig",
-           "RunConfig", "load_config", "config_from_dict", "parse_overrides", "dump_config",
+           "RunConfig", "DistributedConfig", "load_config", "config_from_dict",
+           "parse_overrides", "dump_config",
            "check_layers", "check_output_dir", "load_job_data", "read_image_folder",
            "make_image_folder", "field_reference", "read_section", "check_paths",
            "read_config_file", "problems_message",
@@ -40,7 +41,9 @@ __all__ = ["JobConfig", "SourceConfig", "DataConfig", "ModelConfig", "TrainConfi
 
 #: The file a job writes to its output folder, and ``--resume`` compares.
 RESOLVED_CONFIG_NAME = "config.resolved.yaml"
+#: The values of ``data.kind``: an image folder, ``{X: x.npy, y: y.npy}``, or a built-in set.
 DATA_KINDS = ("image_folder", "npy", "builtin")
+#: The built-in data sets a job's ``data.train`` may name.
 BUILTIN_JOB_DATASETS = ("digits", "shifted_digits")
 # The choices of FineTuneRepurposer (repurpose.repurposers._training), mirrored so the config
 # validates without building anything; tests/unit/test_config.py checks they agree.
@@ -49,6 +52,8 @@ LR_SCHEDULES = ("constant", "step", "cosine")
 MONITORS = ("val_loss", "val_accuracy", "train_loss", "train_accuracy")
 AUGMENTATIONS = (False, True, "shift", "flip", "shift+flip")
 NORMALIZATIONS = ("none", "imagenet")
+# repurpose.repurposers._distributed.KVSTORE_TYPES, mirrored (tests/unit/test_distributed.py).
+KVSTORES = ("dist_sync", "dist_async")
 
 # Names people type from habit (timm, Keras, PyTorch) -> ours; difflib alone misses them.
 _ALIASES = {"lr": "learning_rate", "epochs": "n_epochs", "num_epochs": "n_epochs",
@@ -242,7 +247,30 @@ def _field(default, check, doc, required=False):
 # ---------------------------------------------------------------------- sections
 @dataclasses.dataclass
 class SourceConfig:
-    """``source``: the pretrained model, as :meth:`repurpose.SourceModel.from_spec` loads it."""
+    """``source``: the pretrained model, as :meth:`repurpose.SourceModel.from_spec` loads it.
+
+    Parameters
+    ----------
+    model : str
+        Required. Zoo name (``repurpose models``), checkpoint prefix, ``-symbol.json`` file
+        or ``.onnx`` file.
+    epoch : int >= 0, default=None
+        Checkpoint epoch; None takes the newest ``.params`` file.
+    input_shape : list of int, default=None
+        Shape of one sample, e.g. ``[3, 224, 224]``.
+    weights : str, default=None
+        Weights file for zoo names (repurpose never downloads).
+
+    Examples
+    --------
+    :func:`read_section` builds a section from its YAML mapping and collects problems:
+
+    >>> problems = []
+    >>> read_section('source', SourceConfig, {'model': 'digits_cnn', 'epoch': -1}, problems)
+    SourceConfig(model='digits_cnn', epoch=None, input_shape=None, weights=None)
+    >>> problems
+    ['source.epoch: expected an integer >= 0, got -1']
+    """
 
     model: Optional[str] = _field(None, _string, "zoo name (`repurpose models`), checkpoint "
                                   "prefix, -symbol.json file or .onnx file", required=True)
@@ -256,7 +284,49 @@ class SourceConfig:
 
 @dataclasses.dataclass
 class DataConfig:
-    """``data``: what to train, validate and test on."""
+    """``data``: what to train, validate and test on.
+
+    Parameters
+    ----------
+    train : str or dict
+        Required. An image folder, a built-in name (``'digits'``, ``'shifted_digits'``) or
+        ``{X: x.npy, y: y.npy}``.
+    validation : str or dict, default=None
+        Same form as ``train``; None holds out ``train.validation_fraction`` of ``train``.
+    test : str or dict, default=None
+        Same form as ``train``; scored into ``metrics.json`` (built-in data: the images
+        not drawn by ``n_per_class``).
+    kind : {'image_folder', 'npy', 'builtin'}, default=None
+        None infers it from ``train``: builtin for a built-in name, npy for ``{X, y}``,
+        image_folder otherwise.
+    classes : list of int, default=None
+        Built-in data: keep only these digits, e.g. ``[5, 6, 7, 8, 9]``.
+    n_per_class : int >= 2, default=None
+        Built-in data: labelled training images per class, the rest is test data; None
+        trains on everything.
+    max_shift : int in 0..3, default=1
+        Built-in ``shifted_digits``: largest shift in pixels.
+    resize : int or [width, height], default=None
+        Image folder: shorter side, or both sides.
+    crop : int or [width, height], default=None
+        Image folder: centre crop after resizing.
+    normalize : {'none', 'imagenet'}, default='none'
+        Image folder: per-channel normalisation.
+    grayscale : bool, default=False
+        Image folder: decode as one channel.
+    seed : int >= 0, default=0
+        Built-in data: seed of the shifts and of the ``n_per_class`` draw.
+
+    Examples
+    --------
+    >>> problems = []
+    >>> data = read_section('data', DataConfig, {'train': 'digits', 'clases': [5, 6]},
+    ...                     problems)
+    >>> data.train, data.classes, data.max_shift
+    ('digits', None, 1)
+    >>> problems
+    ["data.clases: unknown key. Did you mean 'classes' or 'n_per_class'?"]
+    """
 
     train: object = _field(None, _data_source, "image folder, built-in name ('digits', "
                            "'shifted_digits') or {X: x.npy, y: y.npy}", required=True)
@@ -286,7 +356,36 @@ class DataConfig:
 
 @dataclasses.dataclass
 class ModelConfig:
-    """``model``: surgery on the source network and the new head."""
+    """``model``: surgery on the source network and the new head.
+
+    Parameters
+    ----------
+    transfer_layer : str, default=None
+        Last kept source layer; the new head goes on top. None: the model card's feature
+        layer, else the layer feeding the classifier.
+    hidden_units : list of int, default=()
+        Sizes of new hidden dense layers of the head.
+    dropout : float in [0, 1), default=0.0
+        Dropout after each new hidden layer and before the output layer.
+    batchnorm : bool, default=False
+        Batch norm after each new hidden layer.
+    fixed_layers : list of str, default=()
+        Source layers whose weights stay fixed.
+    fixed_below : str, default=None
+        Fix every source layer up to and including this one.
+    random_layers : list of str, default=()
+        Source layers re-initialised at random before training.
+
+    Examples
+    --------
+    >>> problems = []
+    >>> read_section('model', ModelConfig, {'fixed_below': 'relu2_fwd', 'hidden_units': [64],
+    ...                                     'dropout': 1.5}, problems)
+    ModelConfig(transfer_layer=None, hidden_units=[64], dropout=0.0, batchnorm=False,
+                fixed_layers=[], fixed_below='relu2_fwd', random_layers=[])
+    >>> problems
+    ['model.dropout: expected a number in [0, 1), got 1.5']
+    """
 
     transfer_layer: Optional[str] = _field(None, _optional(_string),
                                            "last kept source layer; the new head goes on top. "
@@ -307,7 +406,57 @@ class ModelConfig:
 
 @dataclasses.dataclass
 class TrainConfig:
-    """``train``: hyper-parameters of :class:`repurpose.repurposers.FineTuneRepurposer`."""
+    """``train``: hyper-parameters of :class:`repurpose.repurposers.FineTuneRepurposer`.
+
+    Parameters
+    ----------
+    optimizer : {'sgd', 'nag', 'adam', 'rmsprop', 'adagrad'}, default='sgd'
+        MXNet optimizer.
+    learning_rate : float > 0, default=0.01
+        Base learning rate (of the new layers).
+    momentum : float in [0, 1), default=0.9
+        Momentum of 'sgd' and 'nag'.
+    weight_decay : float >= 0, default=1e-4
+        L2 penalty.
+    transferred_lr_mult : float >= 0, default=1.0
+        Learning-rate multiplier of the transferred layers.
+    lr_schedule : {'constant', 'step', 'cosine'}, default='cosine'
+        Learning-rate schedule.
+    warmup_epochs : int >= 0, default=0
+        Epochs of linear warm-up.
+    step_epochs : list of int, default=()
+        'step' schedule: epochs after which the rate is multiplied by ``step_factor``.
+    step_factor : float in (0, 1], default=0.1
+        'step' schedule factor.
+    n_epochs : int >= 1, default=20
+        Training epochs (at most).
+    batch_size : int >= 1, default=32
+        Images per batch (over all contexts).
+    validation_fraction : float in [0, 1), default=0.2
+        Share of ``train`` held out (stratified, seeded) when ``data.validation`` is None.
+    early_stopping : bool, default=True
+        Stop when ``monitor`` has not improved for ``patience`` epochs; keep the best
+        epoch's weights.
+    patience : int >= 1, default=5
+        Epochs without improvement before stopping.
+    monitor : {'val_loss', 'val_accuracy', 'train_loss', 'train_accuracy'}, default='val_loss'
+        What early stopping watches.
+    freeze_bn_stats : bool, default=True
+        Keep the source's batch-norm statistics in fixed layers.
+    augment : {False, True, 'shift', 'flip', 'shift+flip'}, default=False
+        Random augmentation of training images; True is 'shift' (up to 1 pixel).
+    seed : int >= 0, default=0
+        ``random_state`` of the repurposer; None: not seeded (not reproducible).
+
+    Examples
+    --------
+    >>> problems = []
+    >>> train = read_section('train', TrainConfig, {'lr': 0.1, 'n_epochs': 5}, problems)
+    >>> train.n_epochs, train.learning_rate, train.lr_schedule
+    (5, 0.01, 'cosine')
+    >>> problems
+    ["train.lr: unknown key. Did you mean 'learning_rate'?"]
+    """
 
     optimizer: str = _field("sgd", _choice(OPTIMIZERS), "MXNet optimizer")
     learning_rate: float = _field(0.01, _positive_number(), "base learning rate (new layers)")
@@ -339,15 +488,76 @@ class TrainConfig:
 
 @dataclasses.dataclass
 class RunConfig:
-    """``run``: where the job runs and writes."""
+    """``run``: where the job runs and writes.
+
+    Parameters
+    ----------
+    ctx : str or list of str, default='cpu'
+        ``'cpu'``, ``'gpu'``, ``'gpu:0,1'``, ... or a list of them; the GPUs must exist.
+    output_dir : str
+        Required. Folder for the job's files: new or empty, or this job's own with
+        ``--resume``.
+
+    Examples
+    --------
+    >>> problems = []
+    >>> read_section('run', RunConfig, {'ctx': 'cpu:0,1', 'output_dir': 'out'}, problems)
+    RunConfig(ctx='cpu:0,1', output_dir='out')
+    >>> problems
+    []
+    >>> run = read_section('run', RunConfig, {'ctx': 'tpu'}, problems)
+    >>> [problem.partition(':')[0] for problem in problems]  # where; then what and what to do
+    ['run.ctx', 'run.output_dir']
+    """
 
     ctx: object = _field("cpu", _ctx, "'cpu', 'gpu', 'gpu:0,1', ... or a list of them")
     output_dir: Optional[str] = _field(None, _string, "folder for the job's files; new or "
                                        "empty, or this job's own with --resume", required=True)
 
 
+@dataclasses.dataclass
+class DistributedConfig:
+    """``distributed``: data-parallel training across processes on MXNet's parameter server.
+
+    With ``kvstore`` set, the job runs as ``workers`` processes started by ``repurpose launch``
+    (or MXNet's launcher on several machines) with ``servers`` parameter servers; see
+    ``docs/guide/distributed_finetuning.md``. ``repurpose finetune`` checks that the
+    launcher's ``DMLC_*`` environment agrees with these counts before loading any data.
+
+    Parameters
+    ----------
+    kvstore : {None, 'dist_sync', 'dist_async'}, default=None
+        ``FineTuneRepurposer(kvstore=...)``; None trains in one process.
+    workers : int, default=None
+        Worker processes; required with ``kvstore``.
+    servers : int, default=None
+        Parameter servers, at least 1; required with ``kvstore``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> job = config_from_dict({'source': {'model': 'digits_cnn'},
+    ...                         'data': {'train': 'digits'},
+    ...                         'run': {'output_dir': tempfile.mkdtemp()},
+    ...                         'distributed': {'kvstore': 'dist_sync', 'workers': 2}})
+    Traceback (most recent call last):
+    ...
+    repurpose.exceptions.InvalidParameterError: config has 1 problem: distributed.servers: ...
+    """
+
+    kvstore: Optional[str] = _field(None, _optional(_choice(KVSTORES)),
+                                    "null trains in one process; dist_sync sums the workers' "
+                                    "gradients every step (matches one process); dist_async "
+                                    "lets workers step without waiting")
+    workers: Optional[int] = _field(None, _optional(_integer(1)),
+                                    "worker processes; must equal the launcher's --workers")
+    servers: Optional[int] = _field(None, _optional(_integer(1)),
+                                    "parameter-server processes (at least 1); must equal the "
+                                    "launcher's --servers")
+
+
 _SECTIONS = {"source": SourceConfig, "data": DataConfig, "model": ModelConfig,
-             "train": TrainConfig, "run": RunConfig}
+             "train": TrainConfig, "run": RunConfig, "distributed": DistributedConfig}
 
 
 @dataclasses.dataclass
@@ -355,6 +565,21 @@ class JobConfig:
     """A validated job: one instance of each section.
 
     Build it with :func:`load_config` (a file) or :func:`config_from_dict`.
+
+    Parameters
+    ----------
+    source : SourceConfig
+        The pretrained model.
+    data : DataConfig
+        Training, validation and test data.
+    model : ModelConfig
+        Surgery on the source network and the new head.
+    train : TrainConfig
+        Training hyper-parameters.
+    run : RunConfig
+        Devices and the output folder.
+    distributed : DistributedConfig, default=DistributedConfig()
+        Data-parallel training across processes (off by default).
 
     Examples
     --------
@@ -375,6 +600,7 @@ class JobConfig:
     model: ModelConfig
     train: TrainConfig
     run: RunConfig
+    distributed: DistributedConfig = dataclasses.field(default_factory=DistributedConfig)
 
     def to_dict(self):
         """The config as plain lists, dicts, strings and numbers (what YAML writes)."""
@@ -389,7 +615,8 @@ class JobConfig:
         """Keyword arguments of ``FineTuneRepurposer`` (all but ``source``).
 
         Lists become tuples (immutable defaults, STYLE.md §2), ``train.seed`` becomes
-        ``random_state``, ``run.ctx`` becomes ``ctx``; ``checkpoint_dir`` is
+        ``random_state``, ``run.ctx`` becomes ``ctx``, ``distributed.kvstore`` becomes
+        ``kvstore``; ``checkpoint_dir`` is
         ``<output_dir>/checkpoints`` and ``progress`` is False (the job logs each epoch).
         """
         m, t = self.model, self.train
@@ -408,7 +635,7 @@ class JobConfig:
             "patience": t.patience, "monitor": t.monitor, "freeze_bn_stats": t.freeze_bn_stats,
             "augment": t.augment, "ctx": tuple(ctx) if isinstance(ctx, list) else ctx,
             "checkpoint_dir": self.checkpoint_dir, "progress": False,
-            "random_state": t.seed,
+            "random_state": t.seed, "kvstore": self.distributed.kvstore,
         }
 
 
@@ -417,6 +644,17 @@ def parse_overrides(items):
     """Parse ``['train.n_epochs=3', 'model.hidden_units=[64]']`` into ``{key: value}``.
 
     Values are read as YAML, so ``3`` is an int, ``null`` is None and ``[64, 32]`` a list.
+
+    Parameters
+    ----------
+    items : sequence of str or None
+        ``section.key=value`` items, as ``--set`` gives them (deeper keys such as
+        ``tune.space.lr=...`` too); None or empty gives ``{}``.
+
+    Returns
+    -------
+    dict of str -> object
+        The parsed value of each dotted key, in order.
 
     Raises
     ------
@@ -468,6 +706,18 @@ def _apply_overrides(raw, overrides, problems):
 # schema (_field with the value checkers _choice, _integer, _optional, ..., which raise _Bad).
 def problems_message(name, problems):
     """One message listing every problem of a config.
+
+    Parameters
+    ----------
+    name : str
+        What has the problems (a file name, ``'--set'``, ``'the model section'``).
+    problems : list of str
+        One ``'key: what is wrong'`` sentence per problem.
+
+    Returns
+    -------
+    str
+        ``'<name> has <n> problem(s): <problems joined by "; ">.'``
 
     Examples
     --------
@@ -736,7 +986,26 @@ def _check_data(data, base, problems):
                                 f"sub-folder per class")
 
 
+def _check_distributed(d, problems):
+    if d.kvstore is None:
+        for key in ("workers", "servers"):
+            if getattr(d, key) is not None:
+                problems.append(f"distributed.{key}: set to {getattr(d, key)}, but "
+                                f"distributed.kvstore is null (one process). Set kvstore: "
+                                f"dist_sync to train across processes, or remove {key}")
+        return
+    if d.servers is None:
+        problems.append(f"distributed.servers: missing. distributed.kvstore {d.kvstore!r} "
+                        f"needs parameter servers to sum the workers' gradients; give "
+                        f"servers: 1 (or more) and start the job with `repurpose launch "
+                        f"--workers N --servers M -- repurpose finetune --config ...`")
+    if d.workers is None:
+        problems.append(f"distributed.workers: missing. Give the number of worker processes "
+                        f"of the {d.kvstore} job (the launcher's --workers)")
+
+
 def _check_cross(job, problems):
+    _check_distributed(job.distributed, problems)
     t = job.train
     if t.warmup_epochs >= t.n_epochs and t.warmup_epochs > 0:
         problems.append(f"train.warmup_epochs: {t.warmup_epochs} warm-up epochs leave none of "
@@ -775,6 +1044,23 @@ def config_from_dict(raw, name="config", base_dir=None, overrides=None):
     ------
     InvalidParameterError
         Listing every problem: ``'<name> has 3 problems: train.lr: unknown key. ...'``.
+
+    Returns
+    -------
+    JobConfig
+        Every default filled in and every path absolute.
+
+    Examples
+    --------
+    >>> job = config_from_dict({'source': {'model': 'digits_cnn'},
+    ...                         'data': {'train': 'digits'}, 'run': {'output_dir': 'out'}},
+    ...                        base_dir='/jobs', overrides=['train.n_epochs=3'])
+    >>> job.train.n_epochs, job.run.output_dir, job.data.kind
+    (3, '/jobs/out', 'builtin')
+    >>> config_from_dict({'source': {}, 'train': {'epochs': 3}}, name='job.yaml')
+    Traceback (most recent call last):
+    ...
+    repurpose.exceptions.InvalidParameterError: job.yaml has 4 problems: source.model: missing. ...
     """
     base_dir = os.path.abspath(base_dir or os.getcwd())
     problems = []
@@ -832,6 +1118,18 @@ def load_config(path, overrides=None):
     InvalidParameterError
         If the file is not YAML, or for any problem in it: all of them in one message,
         ``'job.yaml has 3 problems: train.lr: unknown key. Did you mean ...'``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = os.path.join(tmp, 'job.yaml')
+    ...     with open(path, 'w') as handle:
+    ...         yaml.safe_dump({'source': {'model': 'digits_cnn'}, 'data': {'train': 'digits'},
+    ...                         'run': {'output_dir': 'out'}}, handle)
+    ...     job = load_config(path, overrides=['train.n_epochs=3'])
+    ...     job.run.output_dir == os.path.join(tmp, 'out'), job.train.n_epochs
+    (True, 3)
     """
     path = os.fspath(path)
     raw = read_config_file(path, "the job's")
@@ -840,7 +1138,26 @@ def load_config(path, overrides=None):
 
 
 def dump_config(job):
-    """The resolved config as YAML text (what ``config.resolved.yaml`` holds)."""
+    """The resolved config as YAML text (what ``config.resolved.yaml`` holds).
+
+    Parameters
+    ----------
+    job : JobConfig
+
+    Returns
+    -------
+    str
+        YAML of :meth:`JobConfig.to_dict`, sections and keys in schema order.
+
+    Examples
+    --------
+    >>> job = config_from_dict({'source': {'model': 'digits_cnn'},
+    ...                         'data': {'train': 'digits'}, 'run': {'output_dir': '/out'}})
+    >>> dump_config(job).splitlines()[:4]
+    ['source:', '  model: digits_cnn', '  epoch: null', '  input_shape: null']
+    >>> config_from_dict(yaml.safe_load(dump_config(job))) == job
+    True
+    """
     return yaml.safe_dump(job.to_dict(), sort_keys=False, default_flow_style=False)
 
 
@@ -848,10 +1165,27 @@ def dump_config(job):
 def check_layers(job, layer_names):
     """Check every layer the ``model`` section names against the source's ``layer_names``.
 
+    Parameters
+    ----------
+    job : JobConfig
+    layer_names : list of str
+        The source model's layers (``SourceModel.layer_names``).
+
     Raises
     ------
     InvalidParameterError
         Listing every unknown layer with close matches.
+
+    Examples
+    --------
+    >>> job = config_from_dict({'source': {'model': 'digits_cnn'},
+    ...                         'data': {'train': 'digits'}, 'run': {'output_dir': '/out'},
+    ...                         'model': {'fixed_layers': ['conv1_fwd', 'conv9_fwd']}})
+    >>> check_layers(job, ['conv1_fwd', 'conv2_fwd', 'conv3_fwd'])
+    Traceback (most recent call last):
+    ...
+    repurpose.exceptions.InvalidParameterError: the model section has 1 problem:
+    model.fixed_layers[1]: unknown layer 'conv9_fwd'. Did you mean 'conv3_fwd', ...
     """
     m = job.model
     named = [("model.transfer_layer", m.transfer_layer), ("model.fixed_below", m.fixed_below)]
@@ -886,6 +1220,17 @@ def check_output_dir(job, resume=False):
     A new or empty folder starts a new job. A folder holding this job's files (its
     ``config.resolved.yaml`` equals this config) is continued with ``resume=True``.
 
+    Parameters
+    ----------
+    job : JobConfig
+    resume : bool, default=False
+        Whether the job is to continue an earlier, unfinished run (``--resume``).
+
+    Returns
+    -------
+    {'new', 'resume'}
+        Start a new job, or continue the one in the folder.
+
     Raises
     ------
     FileExistsError
@@ -893,6 +1238,18 @@ def check_output_dir(job, resume=False):
         files without ``resume``, or a finished job.
     FileNotFoundError
         With ``resume`` but nothing to resume.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     job = config_from_dict({'source': {'model': 'digits_cnn'},
+    ...                             'data': {'train': 'digits'}, 'run': {'output_dir': tmp}})
+    ...     first = check_output_dir(job)
+    ...     with open(os.path.join(tmp, RESOLVED_CONFIG_NAME), 'w') as handle:
+    ...         _ = handle.write(dump_config(job))  # what a started job writes first
+    ...     first, check_output_dir(job, resume=True)
+    ('new', 'resume')
     """
     out = job.run.output_dir
     entries = sorted(os.listdir(out)) if os.path.isdir(out) else []
@@ -937,11 +1294,34 @@ def check_output_dir(job, resume=False):
 def read_image_folder(folder):
     """Decode every image of an :class:`~repurpose.data.ImageFolder` into memory.
 
+    Parameters
+    ----------
+    folder : ImageFolder
+        Its transforms must give every image the same shape.
+
     Returns
     -------
     X : ndarray of shape (n_samples, C, H, W), float32
     y : ndarray of shape (n_samples,) of str
         Class folder names.
+
+    Raises
+    ------
+    DataError
+        If the folder holds no images, or two images differ in shape after the transforms.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from PIL import Image
+    >>> from repurpose.data import ImageFolder
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     for name in ('cat', 'dog'):
+    ...         os.makedirs(os.path.join(tmp, name))
+    ...         Image.new('RGB', (6, 4)).save(os.path.join(tmp, name, '0.png'))
+    ...     X, y = read_image_folder(ImageFolder(tmp, resize=8, crop=4))
+    >>> X.shape, X.dtype, y.tolist()
+    ((2, 3, 4, 4), dtype('float32'), ['cat', 'dog'])
     """
     if len(folder) == 0:
         raise DataError(f"Image folder {folder.root!r} holds no images.")
@@ -959,7 +1339,34 @@ def read_image_folder(folder):
 
 
 def make_image_folder(data, path):
-    """The :class:`~repurpose.data.ImageFolder` at ``path`` with ``data``'s transforms."""
+    """The :class:`~repurpose.data.ImageFolder` at ``path`` with ``data``'s transforms.
+
+    Parameters
+    ----------
+    data : DataConfig
+        Gives ``resize``, ``crop``, ``normalize`` and ``grayscale``.
+    path : str
+        A folder with one subfolder of images per class.
+
+    Returns
+    -------
+    ImageFolder
+        Lazily decodes and transforms the images (ImageNet mean and standard deviation for
+        ``normalize='imagenet'``, averaged over the channels for grayscale images).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from PIL import Image
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     for name in ('cat', 'dog'):
+    ...         os.makedirs(os.path.join(tmp, name))
+    ...         Image.new('RGB', (6, 4)).save(os.path.join(tmp, name, '0.png'))
+    ...     data = DataConfig(train=tmp, kind='image_folder', resize=8, crop=4, grayscale=True)
+    ...     folder = make_image_folder(data, tmp)
+    ...     len(folder), folder.classes, folder[0][0].shape
+    (2, ['cat', 'dog'], (1, 4, 4))
+    """
     from .data import ImageFolder
     from .data.transforms import IMAGENET_MEAN, IMAGENET_STD
 
@@ -1010,6 +1417,16 @@ def load_job_data(data):
     DataError
         For unreadable files, X/y of different lengths, images of different sizes, or more
         ``n_per_class`` than a class has.
+
+    Examples
+    --------
+    >>> job = config_from_dict({'source': {'model': 'digits_cnn'},
+    ...                         'data': {'train': 'shifted_digits', 'classes': [5, 6, 7, 8, 9],
+    ...                                  'n_per_class': 10},
+    ...                         'run': {'output_dir': '/out'}})
+    >>> loaded = load_job_data(job.data)
+    >>> loaded['train'][0].shape, loaded['validation'], len(loaded['test'][1])
+    ((50, 1, 8, 8), None, 846)
     """
     from .data import load_digits_images, load_shifted_digits_images
 
@@ -1049,7 +1466,22 @@ def load_job_data(data):
 
 
 def field_reference():
-    """Rows ``(key, default, accepts, description)`` of every key, for the docs."""
+    """Rows ``(key, default, accepts, description)`` of every key, for the docs.
+
+    Returns
+    -------
+    list of tuple
+        One ``(dotted key, default or 'required', what values it accepts, description)``
+        per key of every section, in schema order.
+
+    Examples
+    --------
+    >>> key, default, accepts, description = field_reference()[1]
+    >>> key, default, accepts
+    ('source.epoch', None, 'an integer >= 0 or null')
+    >>> description
+    'checkpoint epoch; null takes the newest .params file'
+    """
     rows = []
     for section, cls in _SECTIONS.items():
         for f in dataclasses.fields(cls):

@@ -16,6 +16,8 @@ __all__ = [
     "UnsupportedOperatorError",
     "HardwareNotSupportedError",
     "CapabilityError",
+    "StoreMismatchError",
+    "ClusterError",
     "NotFittedError",
 ]
 
@@ -163,4 +165,36 @@ class CapabilityError(RepurposeError, TypeError):
     ... except TypeError as err:
     ...     print(type(err).__name__, err)
     CapabilityError LaplacePrior has no closed-form KL.
+    """
+
+
+class StoreMismatchError(RepurposeError, ValueError):
+    """An existing feature store was written for another model, layer set or input, or is
+    unfinished or damaged.
+
+    Examples
+    --------
+    >>> from repurpose.exceptions import StoreMismatchError
+    >>> try:
+    ...     raise StoreMismatchError("Store 'f' holds layers ['a'], not ['b'].")
+    ... except ValueError as err:
+    ...     print(type(err).__name__, err)
+    StoreMismatchError Store 'f' holds layers ['a'], not ['b'].
+    """
+
+
+class ClusterError(RepurposeError, ConnectionError, RuntimeError):
+    """A Dask scheduler that does not answer, or workers that cannot run repurpose.
+
+    Also a ``ConnectionError`` (an unreachable scheduler) and a ``RuntimeError`` (workers
+    without repurpose or with another version), so either ``except`` clause catches it.
+
+    Examples
+    --------
+    >>> from repurpose.exceptions import ClusterError
+    >>> try:
+    ...     raise ClusterError("No Dask scheduler answered at 'tcp://10.0.0.1:8786'.")
+    ... except ConnectionError as err:
+    ...     print(type(err).__name__, err)
+    ClusterError No Dask scheduler answered at 'tcp://10.0.0.1:8786'.
     """

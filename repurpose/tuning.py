@@ -32,7 +32,7 @@ import numpy as np
 import yaml
 
 from . import metrics
-from ._validation import brief_list, suggest
+from ._validation import brief_list, check_positive_int, suggest
 from .bo import Categorical, Integer, Real, SearchSpace, minimize
 from .bo.scheduler import minimize_with_early_stopping
 from .config import (DataConfig, JobConfig, ModelConfig, RunConfig, SourceConfig, TrainConfig,
@@ -50,10 +50,15 @@ __all__ = ["TuneConfig", "TuneSection", "TuneResult", "load_tune_config",
            "tune_config_from_dict", "check_tune_output_dir", "run_tuning", "ESTIMATORS",
            "RESOLVED_TUNE_CONFIG_NAME", "JOURNAL_NAME", "TRIALS_NAME", "BEST_NAME"]
 
-#: Files a tuning run writes to ``run.output_dir``.
+#: The resolved config a tuning run writes to ``run.output_dir``; ``--resume`` compares it.
 RESOLVED_TUNE_CONFIG_NAME = "tune.resolved.yaml"
+#: The study's BO journal in ``run.output_dir``, one fsynced JSON line per trial; a killed
+#: study resumes from it.
 JOURNAL_NAME = "journal.jsonl"
+#: One readable JSON line per finished trial, in ``run.output_dir``.
 TRIALS_NAME = "trials.jsonl"
+#: Written to ``run.output_dir`` at the end: the best parameters and value, test-set metrics
+#: of the best configuration and a config snippet to use it.
 BEST_NAME = "best.json"
 _OUTPUT_FILES = (RESOLVED_TUNE_CONFIG_NAME, JOURNAL_NAME, TRIALS_NAME, BEST_NAME)
 
@@ -111,7 +116,47 @@ _early_stopping.what = "{max_budget: EPOCHS, eta: 3, min_budget: 1}"
 
 @dataclasses.dataclass
 class TuneSection:
-    """``tune``: what to tune and how."""
+    """``tune``: what to tune and how.
+
+    Parameters
+    ----------
+    estimator : {'logistic', 'svm', 'gp', 'bnn', 'finetune'}
+        Required. A head on the source's features, or fine-tuning.
+    search_space : dict
+        Required. Parameter name -> ``{type: real|integer|categorical, low, high, log,
+        choices}``.
+    params : dict, default=None
+        Heads: fixed constructor parameters (``layers``, ``pool``, ...); ``finetune`` takes
+        them from the ``model`` and ``train`` sections.
+    n_trials : int >= 1, default=20
+        Configurations to evaluate (over all runs of a resumed study).
+    cv : int >= 2, default=3
+        Heads: folds of the stratified cross-validation.
+    scoring : {'accuracy', 'neg_log_loss'}, default='accuracy'
+        What to maximise (fine-tuning: ``val_accuracy`` or ``val_loss``).
+    seed : int >= 0, default=0
+        Seeds the optimiser, the folds and (heads) ``random_state``.
+    acquisition : {'ei', 'ucb', 'pi'}, default='ei'
+        Acquisition function of :class:`~repurpose.bo.BayesianOptimizer`.
+    n_initial : int >= 1, default=None
+        Size of the Sobol initial design; None: ``max(2 d + 1, 5)``.
+    early_stopping : dict, default=None
+        ``finetune``: ``{max_budget: EPOCHS, eta: 3, min_budget: 1}`` stops poor trials
+        early (Hyperband).
+
+    Examples
+    --------
+    >>> from repurpose.config import read_section
+    >>> problems = []
+    >>> tune = read_section('tune', TuneSection, {
+    ...     'estimator': 'finetune', 'n_trial': 5, 'early_stopping': {'max_budget': 9},
+    ...     'search_space': {'learning_rate': {'type': 'real', 'low': 1e-3, 'high': 0.1}}},
+    ...     problems)
+    >>> tune.n_trials, tune.early_stopping
+    (20, {'max_budget': 9, 'eta': 3, 'min_budget': 1})
+    >>> problems
+    ["tune.n_trial: unknown key. Did you mean 'n_trials' or 'n_initial'?"]
+    """
 
     estimator: Optional[str] = _field(None, _choice(tuple(ESTIMATORS)),
                                       "logistic, svm, gp, bnn (a head on the source's "
@@ -143,6 +188,23 @@ class TuneConfig:
     and ``tune``; ``space`` is the parsed :class:`~repurpose.bo.SearchSpace`.
 
     Build it with :func:`load_tune_config` (a file) or :func:`tune_config_from_dict`.
+
+    Parameters
+    ----------
+    source : SourceConfig
+        The pretrained model.
+    data : DataConfig
+        Training (and test) data; ``train: demo`` is the demo task.
+    run : RunConfig
+        Devices and the output folder.
+    tune : TuneSection
+        What to tune and how.
+    space : SearchSpace
+        ``tune.search_space``, parsed.
+    model : ModelConfig, default=None
+        Fine-tuning only: the fixed surgery.
+    train : TrainConfig, default=None
+        Fine-tuning only: the fixed hyper-parameters.
 
     Examples
     --------
@@ -493,6 +555,20 @@ def check_tune_output_dir(cfg, resume=False, overwrite=False):
     ``resume=True``, or started again with ``overwrite=True`` (which removes only the files a
     tuning run writes).
 
+    Parameters
+    ----------
+    cfg : TuneConfig
+    resume : bool, default=False
+        Continue the study in the folder (``--resume``).
+    overwrite : bool, default=False
+        Start again in a folder that holds an earlier run of this or another study
+        (``--overwrite``); not with ``resume``.
+
+    Returns
+    -------
+    {'new', 'resume'}
+        Start a new study, or continue the one in the folder.
+
     Raises
     ------
     FileExistsError
@@ -500,6 +576,8 @@ def check_tune_output_dir(cfg, resume=False, overwrite=False):
         ``overwrite``.
     FileNotFoundError
         With ``resume`` but nothing to resume.
+    InvalidParameterError
+        With both ``resume`` and ``overwrite``.
 
     Examples
     --------
@@ -570,7 +648,45 @@ class TuneResult:
     """What :func:`run_tuning` found: the best parameters and value (None if every trial
     failed), the history (:class:`~repurpose.bo.Trial` or
     :class:`~repurpose.bo.ScheduledTrial` objects), test-set metrics of the best
-    configuration (None without test data), the ``best.json`` content, and the folder."""
+    configuration (None without test data), the ``best.json`` content, and the folder.
+
+    Parameters
+    ----------
+    best_params : dict or None
+        The best configuration found.
+    best_value : float or None
+        Its value (the CV score, or the validation metric for fine-tuning).
+    history : list of Trial or ScheduledTrial
+        Every trial, resumed ones included.
+    test : dict or None
+        ``n_samples``, ``accuracy``, ``nll``, ``brier``, ``ece`` of the best configuration
+        refitted on all training data, on the test data.
+    report : dict
+        What ``best.json`` holds (also a config snippet and the Python call for the best
+        configuration).
+    output_dir : str
+        The study's folder.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     cfg = tune_config_from_dict({
+    ...         'source': {'model': 'digits_cnn'},
+    ...         'data': {'train': 'demo', 'n_per_class': 6},
+    ...         'run': {'output_dir': os.path.join(tmp, 'study')},
+    ...         'tune': {'estimator': 'logistic', 'n_trials': 3, 'cv': 2,
+    ...                  'params': {'layers': ['fc1_relu_fwd']},
+    ...                  'search_space': {'C': {'type': 'real', 'low': 0.01, 'high': 100,
+    ...                                         'log': True}}}})
+    ...     result = run_tuning(cfg)
+    ...     sorted(os.listdir(result.output_dir))
+    ['best.json', 'journal.jsonl', 'trials.jsonl', 'tune.resolved.yaml']
+    >>> result.best_value == max(trial.value for trial in result.history)
+    True
+    >>> result.report['python']
+    "LogisticRepurposer(source, layers=('fc1_relu_fwd',), random_state=0, C=...)"
+    """
 
     best_params: Optional[Dict[str, Any]]
     best_value: Optional[float]
@@ -829,7 +945,8 @@ def _test_score(cfg, source, data, best_params):
     return {"n_samples": int(len(y_test)), **metrics.summary(y_test, proba, model.classes_)}
 
 
-def run_tuning(cfg, resume=False, overwrite=False, progress=False):
+def run_tuning(cfg, resume=False, overwrite=False, progress=False, scheduler=None,
+               n_workers=None):
     """Run (or resume) the study of a tuning config and write its files.
 
     Parameters
@@ -844,6 +961,14 @@ def run_tuning(cfg, resume=False, overwrite=False, progress=False):
         a tuning run writes are removed).
     progress : bool, default=False
         A tqdm bar over trials (stderr).
+    scheduler : str, default=None
+        Run the trials on the Dask cluster of this scheduler (``'tcp://HOST:8786'``),
+        ``n_workers`` (default: all its worker threads) at a time, each told as it finishes.
+        Connected to, and its workers checked to import this version of repurpose, before
+        anything is written.
+    n_workers : int, default=None
+        Trials running at once; more than 1 without ``scheduler`` starts a local Dask
+        cluster of that many processes. Not with ``tune.early_stopping``.
 
     Returns
     -------
@@ -860,6 +985,9 @@ def run_tuning(cfg, resume=False, overwrite=False, progress=False):
     RuntimeError
         If every trial failed, or if refitting the best configuration for the test score
         failed (``best.json`` is written first, its ``test_error`` holding the cause).
+    ClusterError
+        If no scheduler answers at ``scheduler`` within 5 s, or Dask workers lack repurpose
+        or have another version (naming them).
 
     Examples
     --------
@@ -876,7 +1004,27 @@ def run_tuning(cfg, resume=False, overwrite=False, progress=False):
     >>> len(result.history), sorted(result.best_params), result.test['n_samples']
     (3, ['C'], 866)
     """
-    from tqdm.auto import tqdm
+    parallel = scheduler is not None or (n_workers is not None and n_workers != 1)
+    if n_workers is not None:
+        n_workers = check_positive_int(n_workers, "n_workers")
+    if parallel and cfg.is_finetune and cfg.tune.early_stopping is not None:
+        raise InvalidParameterError(
+            "tune.early_stopping runs its trials one at a time, so it cannot use --scheduler "
+            "or --workers. Remove tune.early_stopping, or run without those options.")
+    if scheduler is None:
+        return _run_tuning(cfg, resume, overwrite, progress, None, n_workers)
+    from ._dask import check_workers, connect_scheduler
+
+    # Before anything is written, so that a wrong address leaves no run to --resume.
+    with connect_scheduler(scheduler) as client:
+        n_threads = check_workers(client)
+        logger.info("Running trials on the Dask cluster at %s (%d worker threads)",
+                    scheduler, n_threads)
+        return _run_tuning(cfg, resume, overwrite, progress, client, n_workers)
+
+
+def _run_tuning(cfg, resume, overwrite, progress, client, n_workers):
+    from ._progress import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
 
     started = time.perf_counter()
@@ -926,7 +1074,7 @@ def run_tuning(cfg, resume=False, overwrite=False, progress=False):
                     objective = _head_objective(cfg, source, X, y)
                 res = minimize(objective, cfg.space, n_trials, seed=t.seed,
                                maximize=cfg.maximize, state_path=journal, callback=trial_log,
-                               **options)
+                               n_workers=n_workers, client=client, **options)
     finally:
         bar.close()
     history = list(res.history)

@@ -30,7 +30,33 @@ __all__ = ["BayesianOptimizer", "minimize", "OptimizeResult", "Trial"]
 @dataclasses.dataclass
 class Trial:
     """One evaluation: ``status`` is ``'ok'`` or ``'failed'`` (NaN/inf value or exception,
-    described in ``error``; ``value`` is then None)."""
+    described in ``error``; ``value`` is then None).
+
+    :meth:`BayesianOptimizer.tell` returns one and appends it to
+    :attr:`BayesianOptimizer.trials`; the fields are also its attributes.
+
+    Parameters
+    ----------
+    params : dict
+        The evaluated parameters, by name.
+    value : float or None
+        The objective's value; None for a failed trial.
+    status : {'ok', 'failed'}
+        Whether the evaluation gave a finite number.
+    seconds : float, default=None
+        Wall-clock time of the evaluation, if known.
+    error : str, default=None
+        Why a failed trial failed (the exception, ``'nan'``, ``'no value'``).
+
+    Examples
+    --------
+    >>> from repurpose.bo import Real, SearchSpace
+    >>> opt = BayesianOptimizer(SearchSpace({'x': Real(0.0, 1.0)}), seed=0)
+    >>> params = opt.ask()
+    >>> trial = opt.tell(params, float('nan'))
+    >>> trial.status, trial.value, trial.error
+    ('failed', None, 'nan')
+    """
 
     params: Dict[str, Any]
     value: Optional[float]
@@ -41,7 +67,30 @@ class Trial:
 
 @dataclasses.dataclass
 class OptimizeResult:
-    """Best parameters and value (None if every trial failed) and the full history."""
+    """Best parameters and value (None if every trial failed) and the full history.
+
+    Returned by :func:`minimize`, :meth:`BayesianOptimizer.run` and
+    :meth:`BayesianOptimizer.result`; the fields are also its attributes.
+
+    Parameters
+    ----------
+    best_params : dict or None
+        Parameters of the best successful trial (lowest value, or highest when maximising).
+    best_value : float or None
+        Its value.
+    history : list of Trial
+        Every trial told, in order, failed ones included.
+
+    Examples
+    --------
+    >>> from repurpose.bo import Real, SearchSpace
+    >>> opt = BayesianOptimizer(SearchSpace({'x': Real(0.0, 1.0)}), seed=0)
+    >>> for value in (3.0, 1.0, 2.0):
+    ...     _ = opt.tell(opt.ask(), value)
+    >>> res = opt.result()
+    >>> res.best_value, [t.value for t in res.history]
+    (1.0, [3.0, 1.0, 2.0])
+    """
 
     best_params: Optional[Dict[str, Any]]
     best_value: Optional[float]
@@ -280,6 +329,11 @@ class BayesianOptimizer:
             raise InvalidParameterError(
                 f"value must be a real number (or NaN/None/an exception for a failed trial), "
                 f"got {value!r} of type {type(value).__name__}.")
+        return self._record(params, value, status, seconds, error)
+
+    def _record(self, params, value, status, seconds, error):
+        """Append a told trial (``params`` checked, ``value`` parsed): no longer pending,
+        logged, journalled."""
         x = self.space.encode(params)
         for i, row in enumerate(self._pending):
             if np.max(np.abs(row - x)) < 1e-12:
@@ -353,14 +407,80 @@ class BayesianOptimizer:
 def minimize(objective: Callable[[Dict[str, Any]], float], space: SearchSpace, n_trials: int,
              seed: Optional[int] = None, maximize: bool = False, acquisition: str = "ei",
              n_initial: Optional[int] = None, state_path=None,
-             callback: Optional[Callable[[Trial], None]] = None) -> OptimizeResult:
+             callback: Optional[Callable[[Trial], None]] = None,
+             n_workers: Optional[int] = None, client=None) -> OptimizeResult:
     """Minimise (or maximise) ``objective(params)`` with ``n_trials`` evaluations.
 
-    With ``state_path``, every trial is appended to a JSON-lines journal there (see
-    :mod:`repurpose.bo.state`) and an existing journal is resumed: trials already recorded
-    are not repeated, so the objective is called ``n_trials`` times over all runs together,
-    and the suggestions are those of an uninterrupted study. Resuming with another space or
-    other settings is an error.
+    Trials run one after another, or with ``n_workers`` (or a ``client``) several at once
+    on a pool of workers: each new suggestion is conditioned on the trials still running
+    (:meth:`BayesianOptimizer.ask`), and each result is told as soon as it arrives, so no
+    worker waits for a batch to finish (:func:`repurpose.bo.parallel.run_parallel`).
+
+    Parameters
+    ----------
+    objective : callable
+        ``objective(params) -> float`` for a dict of parameter values. An exception or a
+        NaN/inf/None value records a failed trial and the study goes on; any other return
+        type is an error. Run in parallel, it is sent to the workers, so it must pickle
+        (closures do, through Dask).
+    space : SearchSpace
+        The parameters to search.
+    n_trials : int
+        Trials recorded in total, counting those of a resumed study.
+    seed : int, default=None
+        Seeds the initial design and the optimiser; None draws one (kept in the journal).
+    maximize : bool, default=False
+        Maximise the objective instead.
+    acquisition : {'ei', 'ucb', 'pi'}, default='ei'
+        See :class:`BayesianOptimizer`.
+    n_initial : int, default=None
+        Size of the Sobol initial design; ``max(2 * n_dims + 1, 5)`` if None.
+    state_path : str or path-like, default=None
+        A JSON-lines journal (:mod:`repurpose.bo.state`): every finished trial is appended
+        there as it is told, and an existing journal is resumed.
+    callback : callable, default=None
+        ``callback(trial)`` with each :class:`Trial` once it is told.
+    n_workers : int, default=None
+        Trials running at once. None: 1 without ``client``, else every worker thread of the
+        Dask cluster. More than 1 without ``client`` starts a local Dask cluster of that
+        many single-threaded processes for the run (``pip install repurpose[dask]``).
+    client : distributed.Client, str or concurrent.futures.Executor, default=None
+        Where the trials run: a Dask client, the address of a Dask scheduler
+        (``'tcp://HOST:8786'``), or an executor (then ``n_workers`` is required). Dask
+        workers are first checked to import this version of repurpose.
+
+    Returns
+    -------
+    OptimizeResult
+        The best parameters and value (None if every trial failed) and every trial, in the
+        order they were told.
+
+    Raises
+    ------
+    InvalidParameterError
+        For a bad setting, a resumed journal with another space or other settings, or an
+        objective that returns a non-number.
+    ModelFileError
+        If ``state_path`` holds a corrupted or foreign file.
+    ClusterError
+        If no scheduler answers at the ``client`` address within 5 s (also a
+        ``ConnectionError``), or Dask workers lack repurpose or have another version of it,
+        naming them (also a ``RuntimeError``).
+
+    See Also
+    --------
+    BayesianOptimizer : The ask/tell interface this runs.
+    minimize_with_early_stopping : Trials that report as they go and may be stopped early.
+
+    Notes
+    -----
+    With ``state_path``, trials already in the journal are not repeated, so the objective is
+    called ``n_trials`` times over all runs together; run sequentially, the suggestions are
+    those of an uninterrupted study. A parallel run is reproducible only up to the order in
+    which trials finish (each suggestion depends on the results told before it). Trials that
+    were running when the driver died are not in the journal: the resumed study asks afresh
+    for them, so only unfinished trials run again. Resuming with another space or other
+    settings is an error.
 
     Examples
     --------
@@ -369,7 +489,18 @@ def minimize(objective: Callable[[Dict[str, Any]], float], space: SearchSpace, n
     ...                n_trials=8, seed=0)
     >>> len(res.history), res.best_value < 0.01
     (8, True)
+
+    Two trials at a time on a pool of threads (a Dask cluster is used the same way):
+
+    >>> from concurrent.futures import ThreadPoolExecutor
+    >>> with ThreadPoolExecutor(2) as pool:
+    ...     res = minimize(lambda p: (p['x'] - 0.5) ** 2, SearchSpace({'x': Real(0.0, 1.0)}),
+    ...                    n_trials=8, seed=0, n_workers=2, client=pool)
+    >>> len(res.history)
+    8
     """
+    if n_workers is not None:
+        n_workers = check_positive_int(n_workers, "n_workers")
     if state_path is not None and os.path.exists(state_path):
         opt = BayesianOptimizer.load(state_path)
         if opt.space != space:
@@ -388,4 +519,9 @@ def minimize(objective: Callable[[Dict[str, Any]], float], space: SearchSpace, n
     else:
         opt = BayesianOptimizer(space, acquisition=acquisition, n_initial=n_initial, seed=seed,
                                 maximize=maximize, state_path=state_path)
-    return opt.run(objective, n_trials, callback=callback)
+    if client is None and (n_workers is None or n_workers == 1):
+        return opt.run(objective, n_trials, callback=callback)
+    from .parallel import run_parallel  # imports Dask only when it is used
+
+    return run_parallel(opt, objective, n_trials, n_workers=n_workers, client=client,
+                        callback=callback)

@@ -8,7 +8,7 @@ import logging
 import sys
 
 from .._version import __version__
-from ..exceptions import RepurposeError
+from ..exceptions import ClusterError, RepurposeError
 from . import _commands
 
 logger = logging.getLogger(__name__)
@@ -16,10 +16,25 @@ logger = logging.getLogger(__name__)
 __all__ = ["main", "build_parser"]
 
 USAGE_ERRORS = (RepurposeError, FileNotFoundError, FileExistsError, TypeError, ValueError)
+#: Our errors that are failures of the run's environment, not of its input: exit 1.
+RUN_FAILURES = (ClusterError,)
 
 
 def build_parser():
-    """Return the ``argparse`` parser with every subcommand."""
+    """Return the ``argparse`` parser with every subcommand.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        Parses the global options (``--verbose``, ``--debug``, ``--version``) and one
+        subcommand; the parsed namespace's ``run(args)`` runs that subcommand.
+
+    Examples
+    --------
+    >>> args = build_parser().parse_args(['layers', 'digits_cnn', '--json'])
+    >>> args.command, args.model, args.json, args.verbose
+    ('layers', 'digits_cnn', True, False)
+    """
     parser = argparse.ArgumentParser(
         prog="repurpose", description="Transfer learning on Apache MXNet.")
     parser.add_argument("--version", action="version", version=f"repurpose {__version__}")
@@ -42,7 +57,39 @@ def _setup_logging(verbose, debug):
 
 
 def main(argv=None):
-    """Run the command line; returns the exit status."""
+    """Run the command line; returns the exit status.
+
+    Sets up logging on the ``repurpose`` logger (stderr; WARNING, or INFO with
+    ``--verbose``, DEBUG with ``--debug``), runs the subcommand, and turns exceptions into
+    a one-line cause on stderr (the traceback only with ``--debug``).
+
+    Parameters
+    ----------
+    argv : list of str, default=None
+        The arguments after the program name; None reads ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        0 on success, 2 on bad usage or input, 1 on a failure during the run, 130 when
+        interrupted. (Bad usage that ``argparse`` itself catches raises ``SystemExit(2)``.)
+
+    Examples
+    --------
+    >>> main(['layers', 'digits_cnn'])
+     #  layer         operator        output shape  params
+     0  conv1_fwd     Convolution     16x8x8           160
+    ...
+    15 layers, 28,229 parameters, input shape (1, 8, 8)
+    0
+    >>> main(['layers', 'no_such_model'])  # the cause goes to stderr
+    2
+
+    ``main`` configured the ``repurpose`` logger, as the command line does; undo it here:
+
+    >>> logger = logging.getLogger('repurpose')
+    >>> logger.handlers.clear(); logger.setLevel(logging.NOTSET)
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     _setup_logging(args.verbose, args.debug)
@@ -51,6 +98,10 @@ def main(argv=None):
     except USAGE_ERRORS as err:
         if args.debug:
             raise
+        if isinstance(err, RUN_FAILURES):  # not the user's input: a failure (exit 1)
+            print(f"repurpose {args.command}: failed: {type(err).__name__}: {err}",
+                  file=sys.stderr)
+            return 1
         print(f"repurpose {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

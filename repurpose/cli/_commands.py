@@ -1,5 +1,5 @@
 """Subcommands: ``models``, ``layers``, ``extract``, ``demo``; ``finetune`` and ``predict``
-(``_finetune``), ``tune`` (``_tune``)."""
+(``_finetune``), ``tune`` (``_tune``), ``launch`` (``_launch``)."""
 import json
 import os
 
@@ -10,6 +10,7 @@ from ..data import BUILTIN_DATASETS, ImageFolder, load_digits_images
 from ..exceptions import InvalidParameterError
 from ..source import SourceModel
 from ._finetune import add_finetune_commands
+from ._launch import add_launch_command
 from ._tune import add_tune_command
 
 __all__ = ["add_commands"]
@@ -23,9 +24,15 @@ def _shape(text):
             f"--input-shape must look like 3,224,224; got {text!r}.") from None
 
 
-def _add_model_args(parser):
-    parser.add_argument("model", help="zoo name (see `repurpose models`), checkpoint prefix, "
-                                      "-symbol.json file or .onnx file")
+def _add_model_args(parser, model_option=False):
+    help_text = ("zoo name (see `repurpose models`), checkpoint prefix, -symbol.json file or "
+                 ".onnx file")
+    if model_option:  # `extract MODEL ...` or `extract --model MODEL ...`
+        parser.add_argument("model", nargs="?", default=None, help=help_text)
+        parser.add_argument("--model", dest="model_option", default=None, metavar="MODEL",
+                            help="the model, as an option (same as the positional MODEL)")
+    else:
+        parser.add_argument("model", help=help_text)
     parser.add_argument("--epoch", type=int, default=None,
                         help="checkpoint epoch (default: the newest)")
     parser.add_argument("--input-shape", type=_shape, default=None,
@@ -66,7 +73,26 @@ def _load_data(spec):
         f"({', '.join(BUILTIN_DATASETS)}).")
 
 
+def _model_from_option(args):
+    if args.model_option is not None:
+        if args.model is not None and args.model != args.model_option:
+            raise InvalidParameterError(
+                f"Two models given: {args.model!r} and --model {args.model_option!r}. Give "
+                f"one.")
+        args.model = args.model_option
+    if args.model is None:
+        raise InvalidParameterError("No model given: pass MODEL or --model MODEL (a zoo name, "
+                                    "checkpoint prefix, -symbol.json or .onnx file).")
+
+
 def _run_extract(args):
+    _model_from_option(args)
+    store = args.store or args.scheduler is not None or args.shard_size is not None
+    if store and args.precision != "float32":
+        raise InvalidParameterError(
+            f"--precision {args.precision} cannot be used with a sharded store (--store, "
+            f"--scheduler, --shard-size): int8 calibration would differ between shards. Use "
+            f"float32, or extract without --store.")
     model = _load_model(args)
     layers = [l.strip() for l in args.layers.split(",") if l.strip()]
     if os.path.isdir(args.data):
@@ -77,8 +103,21 @@ def _run_extract(args):
             mean, std = IMAGENET_MEAN, IMAGENET_STD
         data = ImageFolder(args.data, resize=args.resize, crop=args.crop, mean=mean, std=std,
                            grayscale=args.grayscale)
+    elif store and args.data.endswith(".npy") and os.path.isfile(args.data):
+        data = args.data  # read by each task where it runs, not shipped
     else:
         data = _load_data(args.data)
+    if store:
+        from ..features import extract_to_store
+
+        result = extract_to_store(
+            model, data, layers, args.out, client=args.scheduler,
+            shard_size=args.shard_size or 1024, batch_size=args.batch_size, pool=args.pool,
+            ctx=args.ctx, overwrite=args.overwrite, progress=not args.no_progress)
+        for layer in result.layers:
+            print(f"{layer}\t{result[layer].shape[0]} x {result.dims[layer]}")
+        print(f"feature store written to {args.out} ({result.n_shards} shards)")
+        return
     features = model.extract(data, layers, batch_size=args.batch_size, ctx=args.ctx,
                              pool=args.pool, out=args.out, overwrite=args.overwrite,
                              progress=not args.no_progress, precision=args.precision)
@@ -124,14 +163,27 @@ def add_commands(commands):
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(run=_run_layers)
 
-    p = commands.add_parser("extract", help="extract features to a folder of .npy files")
-    _add_model_args(p)
+    p = commands.add_parser("extract", help="extract features to a folder of .npy files, or "
+                                            "to a sharded, resumable store (on Dask with "
+                                            "--scheduler)")
+    _add_model_args(p, model_option=True)
     p.add_argument("--data", required=True,
                    help="a .npy file (n, c, h, w), an image folder (one sub-folder per class), "
                         "or 'digits' (scikit-learn's digits as 1x8x8 images)")
     p.add_argument("--layers", required=True, help="comma-separated layer names")
-    p.add_argument("--out", required=True, help="output folder (must not exist)")
+    p.add_argument("--out", required=True,
+                   help="output folder (must not exist; with --store an existing store of "
+                        "the same command is resumed)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    p.add_argument("--store", action="store_true",
+                   help="write a sharded, resumable feature store (one .npy per shard and "
+                        "layer, manifest with checksums); implied by --scheduler and "
+                        "--shard-size")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="extract on a Dask cluster: its scheduler address, e.g. "
+                        "tcp://10.0.0.5:8786 (--data and --out must be paths the workers see)")
+    p.add_argument("--shard-size", type=int, default=None,
+                   help="samples per shard of a store (default 1024)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--ctx", default="cpu", help="'cpu', 'gpu', 'gpu:0,1', ...")
     p.add_argument("--pool", choices=("avg", "max"), default=None,
@@ -147,3 +199,4 @@ def add_commands(commands):
 
     add_finetune_commands(commands)
     add_tune_command(commands)
+    add_launch_command(commands)

@@ -111,12 +111,48 @@ def _check_splits(data):
                             f"predicts classes it was trained on.")
 
 
+def _launch_command(job, args):
+    d = job.distributed
+    return (f"repurpose launch --workers {d.workers} --servers {d.servers} -- repurpose "
+            f"finetune --config {args.config}{' --resume' if args.resume else ''}")
+
+
+def _join_distributed_job(job, args):
+    """Check the launcher's environment against ``distributed``, join the job, return its kv.
+
+    Every worker checks the output folder before the barrier that follows, and only rank 0
+    writes to it afterwards, so all of them see the folder as it was before the job.
+    """
+    from ..repurposers._distributed import DMLC_VARIABLES, get_kvstore, launch_environment
+
+    d = job.distributed
+    if not os.environ.get("DMLC_ROLE"):
+        raise InvalidParameterError(
+            f"{args.config} sets distributed.kvstore: {d.kvstore}, but this process was not "
+            f"started by a launcher ({', '.join(DMLC_VARIABLES)} are not set). Run "
+            f"`{_launch_command(job, args)}` on one machine, or MXNet's tools/launch.py on "
+            f"several (docs/guide/distributed_finetuning.md).")
+    env = launch_environment(kvstore=d.kvstore)
+    for key, ours, theirs in (("workers", d.workers, env["n_workers"]),
+                              ("servers", d.servers, env["n_servers"])):
+        if ours != theirs:
+            raise InvalidParameterError(
+                f"{args.config} sets distributed.{key}: {ours}, but the launcher started "
+                f"{theirs} (DMLC_NUM_{key[:-1].upper()}={theirs}). Launch with "
+                f"`{_launch_command(job, args)}` or change distributed.{key}.")
+    return get_kvstore(d.kvstore)
+
+
 def _run_finetune(args):
     _ensure_info_logging()
     started = time.perf_counter()
     # 1. Everything cheap first: the config (keys, types, choices, paths), the output folder.
     job = load_config(args.config, overrides=args.set)
+    kv = _join_distributed_job(job, args) if job.distributed.kvstore else None
+    rank = 0 if kv is None else kv.rank
     state = check_output_dir(job, resume=args.resume)
+    if kv is not None:
+        kv._barrier()  # every worker has checked the folder; now rank 0 may write to it
     # 2. The source model and the layers the config names.
     src = job.source
     source = SourceModel.from_spec(src.model, epoch=src.epoch,
@@ -134,8 +170,9 @@ def _run_finetune(args):
 
     model = FineTuneRepurposer(source, **job.to_repurposer_kwargs())
     out = job.run.output_dir
-    os.makedirs(out, exist_ok=True)
-    if state == "new":
+    if rank == 0:
+        os.makedirs(out, exist_ok=True)
+    if state == "new" and rank == 0:
         _write_text(os.path.join(out, RESOLVED_CONFIG_NAME), dump_config(job))
     logger.info("Job %s: %s %s on %d images (%d classes) for up to %d epochs, output %s",
                 args.config, "resuming" if args.resume else "fine-tuning", src.model, len(y),
@@ -147,10 +184,17 @@ def _run_finetune(args):
     except _CONFIG_ERRORS:
         raise
     except Exception as err:  # noqa: BLE001 - reported as a failed run, cause chained
+        again = f"repurpose finetune --config {args.config} --resume"
+        if kv is not None:
+            again = f"{_launch_command(job, args).replace(' --resume', '')} --resume"
         raise JobFailedError(
             f"training failed ({type(err).__name__}: {err}). The checkpoints in "
-            f"{job.checkpoint_dir} let `repurpose finetune --config {args.config} --resume` "
-            f"continue after the last finished epoch.") from err
+            f"{job.checkpoint_dir} let `{again}` continue after the last finished "
+            f"epoch.") from err
+    if rank != 0:
+        print(f"Worker {rank} of {kv.num_workers} finished; worker 0 writes the outputs to "
+              f"{out}")
+        return
     # 5. Outputs.
     try:
         _write_outputs(job, model, data, args, started)

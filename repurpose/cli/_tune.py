@@ -1,5 +1,6 @@
 """Subcommand ``tune``: Bayesian optimisation of a head or a fine-tuning job from a config
-file (:mod:`repurpose.tuning`); prints a summary of the best configuration (the whole of it,
+file (:mod:`repurpose.tuning`), its trials one at a time or several at once on a Dask cluster
+(``--scheduler``, ``--workers``); prints a summary of the best configuration (the whole of it,
 with a config snippet, is in ``best.json``)."""
 import logging
 import os
@@ -19,7 +20,8 @@ def _run_tune(args):
             logging.getLogger(name).setLevel(logging.INFO)
     cfg = load_tune_config(args.config)
     result = run_tuning(cfg, resume=args.resume, overwrite=args.overwrite,
-                        progress=not args.no_progress)
+                        progress=not args.no_progress, scheduler=args.scheduler,
+                        n_workers=args.workers)
     report = result.report
     failed = f", {report['n_failed']} failed" if report["n_failed"] else ""
     print(f"Best {report['metric']} of {report['n_trials']} trials{failed}: "
@@ -50,5 +52,12 @@ def add_tune_command(commands):
     group.add_argument("--overwrite", action="store_true",
                        help="start again in a run.output_dir that holds an earlier tuning "
                             "run (only a tuning run's files are removed)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run the trials on the Dask cluster of this scheduler "
+                        "(tcp://HOST:8786), each told as it finishes")
+    p.add_argument("--workers", metavar="K", type=int,
+                   help="trials running at once (default: 1, or every worker thread of "
+                        "--scheduler's cluster); K > 1 without --scheduler starts a local "
+                        "Dask cluster of K processes")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(run=_run_tune)

@@ -13,8 +13,8 @@ import time
 
 import mxnet as mx
 import numpy as np
-from tqdm.auto import tqdm
 
+from .._progress import tqdm
 from .._validation import brief_list, check_choice, check_layer_names
 from ..context import resolve_contexts, split_batch
 from ..data import as_batch_stream
@@ -78,6 +78,22 @@ def feature_block(source, layers, pool, contexts, precision="float32", calib_bat
     Returns
     -------
     mx.gluon.HybridBlock
+        Maps a batch of inputs to one ``(batch, n_features)`` output per layer (a list for
+        several layers). Cached on ``source`` by layers, pooling, contexts and precision
+        (and calibration data), so later calls return the same block.
+
+    Examples
+    --------
+    >>> from repurpose import SourceModel
+    >>> from repurpose.context import resolve_contexts
+    >>> source = SourceModel.from_zoo('digits_cnn')
+    >>> block = feature_block(source, ['conv3_fwd', 'fc1_relu_fwd'], 'avg',
+    ...                       resolve_contexts('cpu'))
+    >>> [out.shape for out in block(mx.nd.ones((2, 1, 8, 8)))]
+    [(2, 64), (2, 64)]
+    >>> block is feature_block(source, ['conv3_fwd', 'fc1_relu_fwd'], 'avg',
+    ...                        resolve_contexts('cpu'))
+    True
     """
     key = ("feature_block", tuple(layers), pool, tuple(str(c) for c in contexts), precision)
     if precision == "int8":

@@ -32,6 +32,7 @@ from ..persist import save as _save
 from ..source import SourceModel
 from ..source._graph import graph_nodes
 from ._checkpoint import data_fingerprint, read_checkpoint
+from ._distributed import LOCAL, WorkerGroup, check_kvstore, get_kvstore, launch_environment
 from ._training import (AUGMENTATIONS, LR_SCHEDULES, MONITORS, OPTIMIZERS,
                         freeze_batchnorm_stats, train_network)
 
@@ -45,7 +46,7 @@ OUTPUT_LAYER = "ft_out_fwd"
 _SOFTMAX_OPS = ("SoftmaxOutput", "SoftmaxActivation", "softmax", "log_softmax")
 
 #: Constructor parameters that do not change the result (left out of the fingerprint).
-_NOT_FINGERPRINTED = ("ctx", "checkpoint_dir", "progress")
+_NOT_FINGERPRINTED = ("ctx", "checkpoint_dir", "progress", "kvstore")
 
 
 def _is_number(value):
@@ -159,6 +160,12 @@ class _NetworkRepurposer(ClassifierMixin, BaseEstimator, ABC):
                                                               (str, os.PathLike)):
             raise InvalidParameterError(f"checkpoint_dir must be a folder path or None, got "
                                         f"{self.checkpoint_dir!r}.")
+        if check_kvstore(self.kvstore) == "dist_async" and self.transferred_lr_mult != 1:
+            raise InvalidParameterError(
+                f"kvstore='dist_async' runs the optimizer on the parameter servers, which "
+                f"apply one learning rate to every layer, but transferred_lr_mult is "
+                f"{self.transferred_lr_mult!r}. Use transferred_lr_mult=1.0, or "
+                f"kvstore='dist_sync'.")
 
     def _check_layer_sets(self, trunk):
         """Fixed / random layers exist in the trunk and do not overlap; return both sets."""
@@ -282,6 +289,8 @@ class _NetworkRepurposer(ClassifierMixin, BaseEstimator, ABC):
             self.__dict__.pop(attr, None)
         self.__dict__.pop("_block_cache", None)
         self._validate_params()
+        if check_kvstore(self.kvstore) is not None:
+            launch_environment(kvstore=self.kvstore)  # before any work: started by a launcher?
         contexts = resolve_contexts(self.ctx)
         if resume and self.checkpoint_dir is None:
             raise InvalidParameterError("resume=True needs checkpoint_dir= (the folder of the "
@@ -314,8 +323,13 @@ class _NetworkRepurposer(ClassifierMixin, BaseEstimator, ABC):
                 f"early_stopping monitors {self.monitor!r}, but there is no validation data "
                 f"(validation_fraction=0 and no X_val). Pass X_val/y_val, set "
                 f"validation_fraction > 0, monitor='train_loss', or early_stopping=False.")
+        group = LOCAL
+        if check_kvstore(self.kvstore) is not None:
+            group = WorkerGroup(get_kvstore(self.kvstore))
         rng = check_random_state(self.random_state)
         seeds = {k: seeding.derive_seed(rng) for k in ("head", "random", "split", "train")}
+        # Rank 0's seeds everywhere (they differ between processes if random_state=None).
+        seeds = dict(zip(seeds, group.broadcast_ints("seeds", list(seeds.values()))))
         if X_val is None and self.validation_fraction > 0:
             from ._training import stratified_split
 
@@ -346,9 +360,11 @@ class _NetworkRepurposer(ClassifierMixin, BaseEstimator, ABC):
         block.hybridize(static_alloc=True)
         block_params = list(block.collect_params().values())
         logger.info("%s: training %d of %d parameters (%d frozen layers) on %d samples, %d "
-                    "classes, contexts %s", type(self).__name__,
+                    "classes, contexts %s%s", type(self).__name__,
                     sum(p.grad_req != "null" for p in block_params), len(block_params),
-                    len(network.frozen_layers), len(X_train), len(classes), contexts)
+                    len(network.frozen_layers), len(X_train), len(classes), contexts,
+                    f", worker {group.rank} of {group.n_workers} ({self.kvstore})"
+                    if group.distributed else "")
         config = {k: getattr(self, k) for k in (
             "optimizer", "learning_rate", "momentum", "weight_decay", "transferred_lr_mult",
             "lr_schedule", "warmup_epochs", "step_epochs", "step_factor", "n_epochs",
@@ -357,7 +373,7 @@ class _NetworkRepurposer(ClassifierMixin, BaseEstimator, ABC):
         result = train_network(block, contexts, X_train, y_train_idx, X_val_arr, y_val_idx,
                                config, new_params=new_params, checkpoint=checkpoint,
                                progress=bool(self.progress), description=type(self).__name__,
-                               epoch_callback=epoch_callback)
+                               epoch_callback=epoch_callback, group=group)
         values = {name: p.data(contexts[0]).asnumpy()
                   for name, p in block.collect_params().items()}
         self.network_ = self._with_params(network, values)
@@ -560,6 +576,15 @@ class FineTuneRepurposer(_NetworkRepurposer):
         Random 1-pixel shifts and/or horizontal flips of image batches (True = 'shift').
     ctx : str, mx.Context or list, default='cpu'
         Contexts; each batch is split over them (data parallel).
+    kvstore : {None, 'local', 'dist_sync', 'dist_async'}, default=None
+        None / 'local' trains in this process. 'dist_sync' trains data-parallel across the
+        worker processes of a job started by ``repurpose launch`` (or MXNet's launcher):
+        every worker calls ``fit`` with the same data and parameters, computes rows
+        ``rank::n_workers`` of each batch of ``batch_size`` (the global batch), and the
+        parameter servers sum the gradients, so the result matches one process. Only rank
+        0 writes checkpoints. 'dist_async' lets workers step without waiting for each other
+        (optimizer on the servers; needs ``transferred_lr_mult=1``). See
+        docs/guide/distributed_finetuning.md.
     checkpoint_dir : str or path-like, default=None
         Write a checkpoint there after each epoch; ``fit(..., resume=True)`` continues it.
     progress : bool, default=False
@@ -598,7 +623,7 @@ class FineTuneRepurposer(_NetworkRepurposer):
                  step_epochs=(), step_factor=0.1, n_epochs=20, batch_size=32,
                  validation_fraction=0.2, early_stopping=True, patience=5,
                  monitor="val_loss", freeze_bn_stats=True, augment=False, ctx="cpu",
-                 checkpoint_dir=None, progress=False, random_state=None):
+                 kvstore=None, checkpoint_dir=None, progress=False, random_state=None):
         self.source = source
         self.transfer_layer = transfer_layer
         self.hidden_units = hidden_units
@@ -625,6 +650,7 @@ class FineTuneRepurposer(_NetworkRepurposer):
         self.freeze_bn_stats = freeze_bn_stats
         self.augment = augment
         self.ctx = ctx
+        self.kvstore = kvstore
         self.checkpoint_dir = checkpoint_dir
         self.progress = progress
         self.random_state = random_state
@@ -740,6 +766,15 @@ class RandomFreezeRepurposer(_NetworkRepurposer):
         Random 1-pixel shifts and/or horizontal flips of image batches (True = 'shift').
     ctx : str, mx.Context or list, default='cpu'
         Contexts; each batch is split over them (data parallel).
+    kvstore : {None, 'local', 'dist_sync', 'dist_async'}, default=None
+        None / 'local' trains in this process. 'dist_sync' trains data-parallel across the
+        worker processes of a job started by ``repurpose launch`` (or MXNet's launcher):
+        every worker calls ``fit`` with the same data and parameters, computes rows
+        ``rank::n_workers`` of each batch of ``batch_size`` (the global batch), and the
+        parameter servers sum the gradients, so the result matches one process. Only rank
+        0 writes checkpoints. 'dist_async' lets workers step without waiting for each other
+        (optimizer on the servers; needs ``transferred_lr_mult=1``). See
+        docs/guide/distributed_finetuning.md.
     checkpoint_dir : str or path-like, default=None
         Write a checkpoint there after each epoch; ``fit(..., resume=True)`` continues it.
     progress : bool, default=False
@@ -752,6 +787,22 @@ class RandomFreezeRepurposer(_NetworkRepurposer):
     ----------
     classes_, network_, history_, best_epoch_, n_epochs_run_
         As in :class:`FineTuneRepurposer`.
+
+    Examples
+    --------
+    Keep the first two convolutions, re-initialise the third, train the rest:
+
+    >>> from repurpose import SourceModel
+    >>> from repurpose.demo import make_demo_task
+    >>> X, y, X_test, y_test = make_demo_task(n_per_class=10)
+    >>> model = RandomFreezeRepurposer(SourceModel.from_zoo('digits_cnn'),
+    ...                                fixed_layers=('conv1_fwd', 'conv2_fwd'),
+    ...                                random_layers=('conv3_fwd',), n_epochs=5,
+    ...                                random_state=0).fit(X, y)
+    >>> model.classes_, len(model.history_)
+    (array([5, 6, 7, 8, 9]), 5)
+    >>> model.predict_proba(X_test[:3]).shape
+    (3, 5)
     """
 
     def __init__(self, source, fixed_layers=(), random_layers=(), optimizer="sgd",
@@ -759,7 +810,8 @@ class RandomFreezeRepurposer(_NetworkRepurposer):
                  lr_schedule="cosine", warmup_epochs=0, step_epochs=(), step_factor=0.1,
                  n_epochs=20, batch_size=32, validation_fraction=0.2, early_stopping=True,
                  patience=5, monitor="val_loss", freeze_bn_stats=True, augment=False,
-                 ctx="cpu", checkpoint_dir=None, progress=False, random_state=None):
+                 ctx="cpu", kvstore=None, checkpoint_dir=None, progress=False,
+                 random_state=None):
         self.source = source
         self.fixed_layers = fixed_layers
         self.random_layers = random_layers
@@ -781,6 +833,7 @@ class RandomFreezeRepurposer(_NetworkRepurposer):
         self.freeze_bn_stats = freeze_bn_stats
         self.augment = augment
         self.ctx = ctx
+        self.kvstore = kvstore
         self.checkpoint_dir = checkpoint_dir
         self.progress = progress
         self.random_state = random_state

@@ -13,6 +13,14 @@ context and several give the same weights up to float rounding (layers computing
 statistics, i.e. trainable batch norm, see per-context batches, as in any data-parallel
 training without synchronised batch norm).
 
+Across processes (``kvstore='dist_sync'``, :mod:`._distributed`): every worker draws the same
+epoch permutation and global batches and computes rows ``rank::n_workers`` of each batch;
+gradients are summed by the kvstore, and every worker applies the same optimizer step, so the
+weights equal the single-process ones up to float rounding. Training and validation metrics
+are summed over the workers too, so early-stopping decisions are the same on every worker;
+only rank 0 writes checkpoints. With ``'dist_async'`` the optimizer runs on the servers
+(MXNet's asynchronous server applies each push as it arrives) and workers pull weights.
+
 Reproducibility and resume: each epoch draws its shuffle, augmentation and dropout randomness
 from seeds derived from ``(seed, epoch)`` only, so a run resumed after epoch ``k`` from its
 checkpoint (weights, optimizer state, best weights, history) continues exactly as the
@@ -27,13 +35,14 @@ import time
 import mxnet as mx
 import numpy as np
 from mxnet import autograd
-from tqdm.auto import tqdm
 
 from .. import seeding
+from .._progress import tqdm
 from ..context import split_batch
 from ..exceptions import InvalidParameterError
 from ._checkpoint import (decode_optimizer_state, encode_optimizer_state, read_checkpoint,
                           write_checkpoint)
+from ._distributed import LOCAL, worker_rows
 
 logger = logging.getLogger(__name__)
 
@@ -223,14 +232,14 @@ class _Parallel:
                 p.data(ctx)[:] = mx.nd.array(values[p.name], ctx=ctx, dtype=p.dtype)
 
 
-def _loss_and_accuracy(logits, y_idx):
+def _loss_and_hit_sums(logits, y_idx):
+    """Summed cross-entropy and number of correct predictions (sums add up over workers)."""
     if len(y_idx) == 0:
-        return float("nan"), float("nan")
+        return 0.0, 0.0
     shifted = logits - logits.max(axis=1, keepdims=True)
     log_proba = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-    loss = float(-log_proba[np.arange(len(y_idx)), y_idx].mean())
-    accuracy = float((logits.argmax(axis=1) == y_idx).mean())
-    return loss, accuracy
+    return (float(-log_proba[np.arange(len(y_idx)), y_idx].sum()),
+            float((logits.argmax(axis=1) == y_idx).sum()))
 
 
 def _is_better(value, best, larger_is_better):
@@ -242,7 +251,8 @@ def _is_better(value, best, larger_is_better):
 
 
 def train_network(block, contexts, X, y_idx, X_val, y_val_idx, config, new_params=(),
-                  checkpoint=None, progress=False, description="fine-tune", epoch_callback=None):
+                  checkpoint=None, progress=False, description="fine-tune", epoch_callback=None,
+                  group=None):
     """Train ``block`` (a Gluon SymbolBlock whose output is class scores) in place.
 
     Parameters
@@ -270,7 +280,12 @@ def train_network(block, contexts, X, y_idx, X_val, y_val_idx, config, new_param
         Called as ``epoch_callback(row)`` after each epoch (and its checkpoint) with a copy of
         that epoch's history row; returning ``False`` ends training after this epoch.
         Exceptions it raises propagate (an early-stopping scheduler uses this to end a
-        trial).
+        trial). Across processes it runs on every worker, and training ends when any
+        worker's callback returns ``False``.
+    group : repurpose.repurposers._distributed.WorkerGroup, default=None
+        The workers of a distributed job; None trains in this process alone. Every worker
+        passes the same data and config; each computes its rows of every batch, and only
+        rank 0 writes checkpoints (every worker reads them on resume).
 
     Returns
     -------
@@ -278,6 +293,13 @@ def train_network(block, contexts, X, y_idx, X_val, y_val_idx, config, new_param
         ``history`` (list of dicts), ``best_epoch`` (1-based or None), ``n_epochs_run``.
     """
     cfg = dict(config)
+    group = LOCAL if group is None else group
+    rank, n_workers = group.rank, group.n_workers
+    # dist_async servers apply every push to the weights, so they cannot sum metrics: there
+    # each worker reports its own rows and scores the whole validation set itself.
+    sync = group.type != "dist_async"
+    collective = group if sync else LOCAL
+    val_rank, val_workers = (rank, n_workers) if sync else (0, 1)
     par = _Parallel(block, contexts)
     new_params = set(new_params)
     for p in par.trainable:
@@ -307,6 +329,13 @@ def train_network(block, contexts, X, y_idx, X_val, y_val_idx, config, new_param
             _restore(found, par, updater, optimizer, state)
             logger.info("Resumed %s from %s after epoch %d", description, checkpoint["dir"],
                         state["epoch"])
+    if group.distributed:
+        # Every worker starts from rank 0's weights (the same when seeded; this also covers
+        # random_state=None), then each step keeps them equal.
+        group.broadcast("init", [p.data(contexts[0]) for p in par.params])
+        par.broadcast()
+        if group.type == "dist_async":
+            _init_async(group, par, optimizer, cfg, n, batch_size, state["epoch"])
 
     redirect = contextlib.nullcontext()
     if progress:
@@ -328,25 +357,36 @@ def train_network(block, contexts, X, y_idx, X_val, y_val_idx, config, new_param
                 rng, mx_seed = _epoch_seeds(cfg["seed"], epoch)
                 mx.random.seed(mx_seed)
                 order = rng.permutation(n)
-                X_epoch = augment_images(X[order], augment, rng) if augment else X[order]
+                # Augmentation draws its randomness for all n rows, so every worker (and a
+                # single process) gives a row the same shift whoever computes it.
+                X_epoch = augment_images(X[order], augment, rng) if augment else None
                 y_epoch = y_idx[order].astype(np.float32)
                 losses, hits = [], []
+                n_mine = 0
                 for start in range(0, n, batch_size):
-                    xb = X_epoch[start:start + batch_size]
-                    yb = y_epoch[start:start + batch_size]
+                    stop = min(start + batch_size, n)
+                    rows = worker_rows(np.arange(start, stop), rank, n_workers)
+                    xb = X_epoch[rows] if augment else X[order[rows]]
+                    yb = y_epoch[rows]
+                    n_mine += len(rows)
                     x_parts = split_batch(xb, contexts)
                     y_parts = split_batch(yb, contexts)
-                    with autograd.record():
-                        outs = [block(x) for _, x in x_parts]
-                        batch_losses = [loss_fn(o, t) for o, (_, t) in zip(outs, y_parts)]
-                    for loss in batch_losses:
-                        loss.backward()
-                    _step(par, updater, optimizer, len(xb))
+                    if x_parts:
+                        with autograd.record():
+                            outs = [block(x) for _, x in x_parts]
+                            batch_losses = [loss_fn(o, t) for o, (_, t) in zip(outs, y_parts)]
+                        for loss in batch_losses:
+                            loss.backward()
+                    else:
+                        outs, batch_losses = [], []
+                    _step(par, updater, optimizer, stop - start, len(x_parts), group)
                     for o, loss, (_, t) in zip(outs, batch_losses, y_parts):
                         losses.append(loss.sum().as_in_context(contexts[0]))
                         hits.append((o.argmax(axis=1) == t).sum().as_in_context(contexts[0]))
-                train_loss = float(mx.nd.add_n(*losses).asscalar()) / n
-                train_accuracy = float(mx.nd.add_n(*hits).asscalar()) / n
+                sums = [float(mx.nd.add_n(*v).asscalar()) if v else 0.0 for v in (losses, hits)]
+                loss_sum, hit_sum = collective.sum_numpy("train", sums)
+                n_scored = n if sync else max(n_mine, 1)
+                train_loss, train_accuracy = loss_sum / n_scored, hit_sum / n_scored
                 if not math.isfinite(train_loss):
                     raise FloatingPointError(
                         f"The training loss became {train_loss} in epoch {epoch + 1}; lower "
@@ -355,9 +395,15 @@ def train_network(block, contexts, X, y_idx, X_val, y_val_idx, config, new_param
                        "train_accuracy": train_accuracy, "val_loss": None,
                        "val_accuracy": None}
                 if has_val:
-                    logits = par.predict_logits(X_val, batch_size)
-                    row["val_loss"], row["val_accuracy"] = _loss_and_accuracy(logits,
-                                                                              y_val_idx)
+                    # Each worker scores its rows; the sums make one result on every worker,
+                    # so all of them take the same early-stopping decision.
+                    X_mine = X_val[val_rank::val_workers]
+                    logits = par.predict_logits(X_mine, batch_size)
+                    sums = _loss_and_hit_sums(logits, y_val_idx[val_rank::val_workers]) \
+                        if len(X_mine) else (0.0, 0.0)
+                    loss_sum, hit_sum = collective.sum_numpy("val", sums)
+                    row["val_loss"] = loss_sum / len(X_val)
+                    row["val_accuracy"] = hit_sum / len(X_val)
                 row["seconds"] = time.perf_counter() - started
                 state["history"].append(row)
                 state["epoch"] = epoch + 1
@@ -379,9 +425,12 @@ def train_network(block, contexts, X, y_idx, X_val, y_val_idx, config, new_param
                     f"{row['val_accuracy']:.4f}" if has_val else "", row["seconds"])
                 bar.update(1)
                 bar.set_postfix(loss=f"{train_loss:.4g}", refresh=False)
-                if checkpoint:
+                if checkpoint and group.is_root:
                     _save(checkpoint, par, updater, optimizer, state, cfg["seed"])
-                if epoch_callback is not None and epoch_callback(dict(row)) is False:
+                go_on = epoch_callback is None or epoch_callback(dict(row)) is not False
+                if collective.distributed:  # one worker's "stop" stops all of them
+                    go_on = collective.sum_numpy("go_on", [0.0 if go_on else 1.0])[0] == 0
+                if not go_on:
                     logger.info("%s: epoch_callback ended training after epoch %d",
                                 description, epoch + 1)
                     break
@@ -392,28 +441,93 @@ def train_network(block, contexts, X, y_idx, X_val, y_val_idx, config, new_param
                                 state["best_epoch"])
     finally:
         bar.close()
+    if not sync:  # the servers' newest weights
+        group.kv.pull(group.async_keys, out=[p.data(contexts[0]) for p in par.trainable])
+        par.broadcast(par.trainable)
     if cfg["early_stopping"] and state["best_params"] is not None:
         par.set_values(state["best_params"])
     return {"history": state["history"], "best_epoch": state["best_epoch"],
             "n_epochs_run": state["epoch"]}
 
 
-def _step(par, updater, optimizer, batch_size):
-    """Sum gradients onto the first context, update there, copy weights to the others."""
+def _step(par, updater, optimizer, batch_size, n_parts=None, group=LOCAL):
+    """Sum gradients onto the first context (and over workers), update, copy to the others.
+
+    ``batch_size`` is the global batch (all workers); only the first ``n_parts`` contexts
+    computed a part of it (a small last batch leaves the others out, and a worker may get
+    no row at all: it then adds zeros to the sum).
+    """
     optimizer.rescale_grad = 1.0 / batch_size
     first = par.contexts[0]
+    n_parts = len(par.contexts) if n_parts is None else n_parts
     indices, grads, weights = [], [], []
     for i, p in enumerate(par.trainable):
-        grad_list = p.list_grad()
-        grad = grad_list[0]
+        grad_list = p.list_grad()[:n_parts]
+        if not grad_list:
+            grad = p.list_grad()[0]
+            grad[:] = 0
+        else:
+            grad = grad_list[0]
         if len(grad_list) > 1:
             grad = mx.nd.add_n(grad, *[g.as_in_context(first) for g in grad_list[1:]])
         indices.append(i)
         grads.append(grad)
         weights.append(p.data(first))
-    if indices:
-        updater(indices, grads, weights)
+    if group.type == "dist_async":
+        # The servers apply each worker's gradient as it arrives; pull the new weights.
+        group.kv.push(group.async_keys, grads)
+        group.kv.pull(group.async_keys, out=weights)
+    else:
+        group.sum("grad", grads)
+        if indices:
+            updater(indices, grads, weights)
     par.broadcast(par.trainable)
+
+
+def _server_schedule(cfg, steps_per_epoch):
+    """MXNet's own scheduler closest to :func:`learning_rate_at`, per update (or None).
+
+    A 'dist_async' server unpickles the optimizer while MXNet is still being imported, so it
+    can only hold MXNet's classes: warm-up becomes linear over ``warmup_epochs`` epochs,
+    'cosine' decays per update rather than per epoch, 'step' steps at the same epochs.
+    """
+    base = float(cfg["learning_rate"])
+    warmup = int(cfg["warmup_epochs"]) * steps_per_epoch
+    kwargs = {"base_lr": base, "warmup_steps": warmup,
+              "warmup_begin_lr": base / (int(cfg["warmup_epochs"]) + 1)}
+    if cfg["lr_schedule"] == "cosine":
+        total = max(int(cfg["n_epochs"]) * steps_per_epoch, warmup + 1)
+        return mx.lr_scheduler.CosineScheduler(total, final_lr=0.0, **kwargs)
+    if cfg["lr_schedule"] == "step" and cfg["step_epochs"]:
+        steps = sorted({max((int(e) - 1) * steps_per_epoch, 1) for e in cfg["step_epochs"]})
+        return mx.lr_scheduler.MultiFactorScheduler(steps, factor=float(cfg["step_factor"]),
+                                                    **kwargs)
+    if warmup:
+        return mx.lr_scheduler.FactorScheduler(2**31 - 1, factor=1.0, **kwargs)
+    return None
+
+
+def _init_async(group, par, optimizer, cfg, n, batch_size, start_epoch):
+    """'dist_async': weights live on the servers, which run the optimizer.
+
+    MXNet's asynchronous server needs an optimizer (it applies each worker's push as it
+    arrives), so the learning-rate schedule travels with it (:func:`_server_schedule`). Each
+    push is a worker's gradient sum over its rows scaled by ``1 / batch_size``: the pushes of
+    one global batch add up to the single-process step. Momentum and other optimizer state
+    live on the servers and are not in the checkpoints (a resumed run restarts them).
+    """
+    weights = [p.data(par.contexts[0]) for p in par.trainable]
+    group.async_keys = group._keys("weights", weights)
+    steps = -(-n // batch_size) * group.n_workers
+    kwargs = {"learning_rate": float(cfg["learning_rate"]), "wd": float(cfg["weight_decay"]),
+              "rescale_grad": 1.0 / batch_size, "lr_scheduler": _server_schedule(cfg, steps)}
+    if cfg["optimizer"] in ("sgd", "nag"):
+        kwargs["momentum"] = float(cfg["momentum"])
+    server_optimizer = mx.optimizer.create(cfg["optimizer"], **kwargs)
+    server_optimizer.begin_num_update = server_optimizer.num_update = start_epoch * steps
+    if group.is_root:
+        group.kv.set_optimizer(server_optimizer)
+    group.barrier()
 
 
 # ---------------------------------------------------------------------- checkpoints

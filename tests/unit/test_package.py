@@ -4,6 +4,8 @@ import doctest
 import importlib
 import pathlib
 import pkgutil
+import subprocess
+import sys
 
 import pytest
 
@@ -13,8 +15,8 @@ PACKAGE_DIR = pathlib.Path(repurpose.__file__).parent
 
 # Lower ranks may not import higher ones (STYLE.md §1): data flows source -> features -> heads.
 RANKS = {
-    "exceptions": 0, "_version": 0, "_validation": 0, "context": 0, "seeding": 0, "persist": 0,
-    "zoo": 0, "model_zoo": 0, "bo": 0, "metrics": 0,
+    "exceptions": 0, "_version": 0, "_dask": 0, "_validation": 0, "_progress": 0, "context": 0,
+    "seeding": 0, "persist": 0, "zoo": 0, "model_zoo": 0, "bo": 0, "metrics": 0,
     "data": 1, "source": 2, "features": 3, "heads": 4, "bayes": 4, "repurposers": 5,
     "config": 5, "demo": 5, "tuning": 5, "cli": 6,
 }
@@ -100,3 +102,27 @@ def test_library_installs_no_logging_handlers():
     assert not any(isinstance(h, logging.StreamHandler) and h.stream is not None
                    for h in logging.getLogger().handlers
                    if type(h).__module__.startswith("repurpose"))
+
+
+# What tqdm.autonotebook looks at to decide it runs in a Jupyter kernel, faked in a fresh
+# interpreter; then the IProgress warnings that importing each module emits.
+_IN_JUPYTER_KERNEL = """
+import sys, types, warnings
+sys.modules["ipykernel.zmqshell"] = types.ModuleType("ipykernel.zmqshell")
+ipython = sys.modules["IPython"] = types.ModuleType("IPython")
+shell = type("ZMQInteractiveShell", (), {})()
+ipython.get_ipython = lambda: shell
+for module in ("repurpose", "tqdm.auto"):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        __import__(module)
+    print(sum("IProgress" in str(w.message) for w in caught))
+"""
+
+
+def test_progress_bars_do_not_warn_in_a_notebook_without_ipywidgets():
+    out = subprocess.run([sys.executable, "-c", _IN_JUPYTER_KERNEL], capture_output=True,
+                         text=True, check=True).stdout.split()
+    has_widgets = importlib.util.find_spec("ipywidgets") is not None
+    # tqdm.auto itself warns without ipywidgets (the fake kernel works); repurpose does not.
+    assert out == ["0", "0" if has_widgets else "1"]
