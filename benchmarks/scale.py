@@ -2,7 +2,11 @@
 processes (1 thread each) against in-process extraction, on the same images.
 
     python benchmarks/scale.py [--n-images 2000] [--model mobilenet0.25] [--shard-size 100]
-                               [--workers 1 2] [--repeats 2] [--json PATH]
+                               [--workers 1 2] [--repeats 2] [--json PATH] [--all]
+
+``--all`` then runs the tuning and fine-tuning parts (``benchmarks/scale_tuning.py``,
+``benchmarks/scale_finetune.py``), so one command gives the three figures of the scale-out
+issue.
 
 The images: ``--n-images`` seeded 256x256 RGB JPEG files in an image folder (10 class
 folders), decoded, resized to 224 and centre-cropped by each task, as
@@ -11,8 +15,9 @@ model zoo with random seeded weights (no download), features of its global avera
 Every variant is :func:`repurpose.features.extract_to_store` into a fresh store folder,
 timed from the call to its return (manifest and every shard file written, the store
 reopened). MXNet runs 1 OpenMP thread per process everywhere (``OMP_NUM_THREADS=1``, set
-before MXNet is imported here and in the workers), so 1 worker = 1 core: the in-process run
-is the single-core baseline, and the 2-worker run can use both cores of a 2-core machine.
+before MXNet is imported here and in the workers), so a worker computes on 1 core; the
+in-process run still overlaps image decoding with MXNet's engine thread and so uses both
+cores of a 2-core machine (measured: the same throughput as 2 workers).
 
 Each cluster is started beforehand; its first extraction (``cold``: each worker loads the
 model and builds its network) is reported apart from the following ``warm`` ones (the model
@@ -169,12 +174,23 @@ def main():
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--json", default=None)
+    parser.add_argument("--all", action="store_true",
+                        help="then also run benchmarks/scale_tuning.py (20 trials, 1 vs 2 "
+                             "Dask workers) and benchmarks/scale_finetune.py (dist_sync "
+                             "seconds per epoch, 2 workers vs 1 process) with their defaults")
     args = parser.parse_args()
     results = run_extraction(args)
     print(json.dumps(results, indent=2))
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(results, handle, indent=2)
+    if args.all:  # separate processes: each part sets up its own cluster or launcher
+        import subprocess
+
+        here = os.path.dirname(os.path.abspath(__file__))
+        for script in ("scale_tuning.py", "scale_finetune.py"):
+            print(f"== {script}", flush=True)
+            subprocess.run([sys.executable, os.path.join(here, script)], check=True)
 
 
 if __name__ == "__main__":

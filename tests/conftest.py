@@ -58,6 +58,13 @@ def build_tiny_cnn(seed=0, n_classes=3, in_channels=1):
 
 
 @pytest.fixture
+def make_tiny_cnn():
+    """``build_tiny_cnn`` itself, for tests that need several distinct networks (test
+    modules cannot import conftest when the installed package is tested)."""
+    return build_tiny_cnn
+
+
+@pytest.fixture
 def tiny_net():
     """A fresh tiny CNN (HybridBlock) for inputs of shape (1, 8, 8)."""
     return build_tiny_cnn()

@@ -24,10 +24,8 @@ def model(tiny_net):
 
 
 @pytest.fixture
-def other_model():
-    from tests.conftest import build_tiny_cnn
-
-    return SourceModel.from_gluon(build_tiny_cnn(seed=1), input_shape=(1, 8, 8))
+def other_model(make_tiny_cnn):
+    return SourceModel.from_gluon(make_tiny_cnn(seed=1), input_shape=(1, 8, 8))
 
 
 @pytest.fixture
