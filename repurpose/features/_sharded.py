@@ -31,7 +31,6 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 import threading
 import time
 import uuid
@@ -49,6 +48,7 @@ from ..context import resolve_contexts
 from ..data import ImageFolder, as_batch_stream, image_transform
 from ..exceptions import (ClusterError, DataError, InvalidParameterError, RepurposeError,
                           StoreMismatchError, UnknownLayerError)
+from ..persist import atomic_write
 from ._extract import POOLS, _check_input_shape, _check_layers, extract_features
 from ._store import layer_file_name
 
@@ -244,18 +244,11 @@ def _folder_input(folder):
 
 # ---------------------------------------------------------------------- manifest
 def _write_json_atomic(path, obj):
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
-                               dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+    def write(tmp):
+        with open(tmp, "w", encoding="utf-8") as handle:
             json.dump(obj, handle, indent=1, sort_keys=True)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+
+    atomic_write(path, write, overwrite=True)
 
 
 def _read_manifest(out):
@@ -346,21 +339,17 @@ def _worker_source(prefix, sha256):
 
 
 def _save_npy(path, array):
-    """Write ``array`` to ``path`` via a temporary sibling + fsync + os.replace."""
+    """Write ``array`` to ``path`` via a temporary sibling + fsync + os.replace; return its
+    size and SHA-256."""
     buffer = io.BytesIO()
     np.save(buffer, np.ascontiguousarray(array, dtype=np.float32), allow_pickle=False)
     payload = buffer.getvalue()
-    folder = os.path.dirname(path)
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.{uuid.uuid4().hex[:12]}.tmp")
-    try:
+
+    def write(tmp):
         with open(tmp, "wb") as handle:
             handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+
+    atomic_write(path, write, overwrite=True)
     return len(payload), hashlib.sha256(payload).hexdigest()
 
 
