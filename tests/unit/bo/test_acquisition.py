@@ -120,3 +120,24 @@ def test_optimizer_refines_an_acquisition_without_gradient():
     x, score = AcquisitionOptimizer(space, n_candidates=16, n_local=2).maximize(
         Bump(), np.random.default_rng(0))
     np.testing.assert_allclose(x, [0.3141, 0.3141], atol=1e-4)
+
+
+def test_local_search_starts_best_first_then_drawn_by_acquisition():
+    from repurpose.bo import Real, SearchSpace
+    from repurpose.bo.optimizer import AcquisitionOptimizer
+
+    opt = AcquisitionOptimizer(SearchSpace({"a": Real(0.0, 1.0)}), n_local=4)
+    scores = np.log(np.array([1e-9, 0.5, 1.0, 0.3, 1e-300, 0.2]))
+    order = np.argsort(-scores)
+    starts = opt._starts(scores, order, np.random.default_rng(0))
+    assert starts[0] == 2 and len(set(starts.tolist())) == 4
+    again = opt._starts(scores, order, np.random.default_rng(0))
+    np.testing.assert_array_equal(starts, again)
+    # Draws follow the acquisition: the nearly-zero candidates are (almost) never picked.
+    picked = np.concatenate([opt._starts(scores, order, np.random.default_rng(s))[1:]
+                             for s in range(200)])
+    assert np.mean(np.isin(picked, [0, 4])) < 0.01
+    # No finite score: fall back to the order itself.
+    flat = np.full(6, -np.inf)
+    np.testing.assert_array_equal(opt._starts(flat, np.arange(6), np.random.default_rng(0)),
+                                  np.arange(4))
