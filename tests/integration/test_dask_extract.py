@@ -127,6 +127,16 @@ def _worker(address, env, cwd):
         env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def _missing_package(root):
+    """A folder whose ``repurpose`` fails to import as an absent package does, so a worker
+    started with it first on its path behaves as one without repurpose installed."""
+    package = root / "repurpose"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'repurpose'\", name='repurpose')\n")
+    return root
+
+
 def _other_version_package(root):
     """A copy of repurpose (links to its files) that says it is version 0.0.0+other."""
     package = root / "repurpose"
@@ -150,6 +160,8 @@ def test_workers_without_the_same_package_are_named(tmp_path, data_file, kind, m
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     if kind == "other_version":
         env["PYTHONPATH"] = str(_other_version_package(tmp_path / "site"))
+    else:  # repurpose may be installed in this interpreter: shadow it with a failing import
+        env["PYTHONPATH"] = str(_missing_package(tmp_path / "site"))
     with distributed.LocalCluster(n_workers=0, processes=True, dashboard_address=":0") as cl, \
             distributed.Client(cl, set_as_default=False) as client:
         worker = _worker(cl.scheduler_address, env, cwd=str(tmp_path))
