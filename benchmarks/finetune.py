@@ -26,14 +26,6 @@ import mxnet as mx
 import numpy as np
 
 
-def _fine_tune_class():
-    try:
-        from repurpose import FineTuneRepurposer
-    except ImportError:  # before the public export is added
-        from repurpose.repurposers._finetune import FineTuneRepurposer
-    return FineTuneRepurposer
-
-
 def digits_data(n, seed=0):
     from repurpose.data import load_shifted_digits_images
 
@@ -77,7 +69,8 @@ def plain_gluon_epochs(model, X, y, n_epochs, seed):
 
 
 def overhead(source, X, y, batch_size, n_epochs, n_rounds, label):
-    FineTuneRepurposer = _fine_tune_class()
+    from repurpose import FineTuneRepurposer
+
     ours, plain = [], []
     for r in range(n_rounds):
         model = FineTuneRepurposer(source, n_epochs=n_epochs, batch_size=batch_size,
@@ -100,7 +93,8 @@ def transfer_vs_scratch(seeds, n_epochs):
     from repurpose import SourceModel
     from repurpose.demo import make_demo_task
 
-    FineTuneRepurposer = _fine_tune_class()
+    from repurpose import FineTuneRepurposer
+
     pretrained = SourceModel.from_zoo("digits_cnn")
     X, y, X_test, y_test = make_demo_task(n_per_class=10, random_state=0)
     # 50 labels: holding 10 out for early stopping costs more than it saves (see the docs).

@@ -24,22 +24,10 @@ import sys
 import tempfile
 import time
 
-import numpy as np
+from finetune import digits_data  # same data as benchmarks/finetune.py (same folder)
 
 PARAMS = dict(transfer_layer="fc1_relu_fwd", learning_rate=0.01, validation_fraction=0.0,
               early_stopping=False, random_state=0)
-
-
-def digits_data(n, seed=0):
-    from repurpose.data import load_shifted_digits_images
-
-    X, y = load_shifted_digits_images(max_shift=1, random_state=seed)
-    reps = -(-n // len(X))
-    rng = np.random.RandomState(seed)
-    X = np.concatenate([X] * reps)[:n]
-    y = np.concatenate([y] * reps)[:n]
-    X = np.clip(X + rng.normal(0, 0.05, X.shape).astype(np.float32), 0, 1)
-    return X.astype(np.float32), y
 
 
 def fit(args, kvstore):

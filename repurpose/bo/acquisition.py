@@ -138,12 +138,16 @@ class _GPAcquisition(Acquisition):
         sigma = np.sqrt(var)
         return (self.best - mean) / sigma, sigma
 
-    def _moments_with_gradient(self, X, shift=0.0):
-        """``z = (best - shift - mean) / sigma``, sigma and their gradients."""
+    def _predict_with_gradient(self, X):
+        """The model's mean, variance and their gradients; NotImplementedError without."""
         predict = getattr(self.model, "predict_with_gradient", None)
         if predict is None:
             raise NotImplementedError(f"{type(self.model).__name__} gives no gradients.")
-        mean, var, dmean, dvar = predict(np.atleast_2d(np.asarray(X, dtype=float)))
+        return predict(np.atleast_2d(np.asarray(X, dtype=float)))
+
+    def _moments_with_gradient(self, X, shift=0.0):
+        """``z = (best - shift - mean) / sigma``, sigma and their gradients."""
+        mean, var, dmean, dvar = self._predict_with_gradient(X)
         sigma = np.sqrt(var)
         dsigma = dvar / (2.0 * sigma[:, None])
         z = (self.best - shift - mean) / sigma
@@ -297,10 +301,7 @@ class UpperConfidenceBound(_GPAcquisition):
         return -(mean - self.beta * np.sqrt(var))
 
     def evaluate_with_gradient(self, X):
-        predict = getattr(self.model, "predict_with_gradient", None)
-        if predict is None:
-            raise NotImplementedError(f"{type(self.model).__name__} gives no gradients.")
-        mean, var, dmean, dvar = predict(np.atleast_2d(np.asarray(X, dtype=float)))
+        mean, var, dmean, dvar = self._predict_with_gradient(X)
         sigma = np.sqrt(var)
         return -(mean - self.beta * sigma), -(dmean - self.beta * dvar / (2 * sigma[:, None]))
 
