@@ -149,6 +149,22 @@ def _outcome(res):
              t.predicted_final) for t in res.history]
 
 
+def _same(a, b):
+    """Equal structure and values, floats up to round-off: under a loaded full-suite run one
+    suggestion once differed in the 14th digit (a BLAS/L-BFGS-B round-off, not a change of
+    state), so a resumed run is compared with the uninterrupted one at 1e-9."""
+    if isinstance(a, float) or isinstance(b, float):
+        return (a is not None and b is not None
+                and math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12))
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k])
+                                                                     for k in a)
+    if isinstance(a, (list, tuple)):
+        return (isinstance(b, (list, tuple)) and len(a) == len(b)
+                and all(_same(x, y) for x, y in zip(a, b)))
+    return a == b
+
+
 def test_resume_after_keyboard_interrupt_equals_uninterrupted_run(tmp_path):
     n, kill_at = 12, 8
     calls, interrupted = [], []
@@ -171,13 +187,13 @@ def test_resume_after_keyboard_interrupt_equals_uninterrupted_run(tmp_path):
     assert len(calls) == n + 1 and calls[kill_at - 1] == calls[kill_at]
     straight = minimize_with_early_stopping(train, SPACE, MAX_EPOCHS, n_trials=n, seed=0,
                                             optimizer_options=FAST)
-    assert _outcome(resumed) == _outcome(straight)
+    assert _same(_outcome(resumed), _outcome(straight))
     assert resumed.total_budget_used == straight.total_budget_used
     assert any(t.status == "stopped" for t in resumed.history[kill_at - 1:])
     # A finished run resumes to itself without calling the objective.
     again = minimize_with_early_stopping(objective, SPACE, MAX_EPOCHS, n_trials=n,
                                          state_path=path)
-    assert len(calls) == n + 1 and _outcome(again) == _outcome(straight)
+    assert len(calls) == n + 1 and _same(_outcome(again), _outcome(straight))
 
 
 def test_same_scheduler_continues_after_interrupt():
@@ -199,7 +215,7 @@ def test_same_scheduler_continues_after_interrupt():
     continued = sched.run(objective, n_trials=n)
     straight = HyperbandScheduler(SPACE, MAX_EPOCHS, seed=2, optimizer_options=FAST).run(
         train, n_trials=n)
-    assert _outcome(continued) == _outcome(straight)
+    assert _same(_outcome(continued), _outcome(straight))
 
 
 @pytest.mark.parametrize("kwargs, words", [
