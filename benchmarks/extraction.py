@@ -1,23 +1,39 @@
 """Benchmark of the extraction engine, in one process and one run.
 
-1. float32 throughput of ``SourceModel.extract`` against the ceiling for this engine: a raw
-   hybridized Gluon forward of the same network truncated at the same layer (same numpy
-   batches in, numpy out). resnet18_v1, random seeded weights, 224x224, batch 32, CPU.
+1. float32 throughput of ``SourceModel.extract`` (whose float32 block MXNet's MKLDNN backend
+   fuses on CPU) against the ceiling a user would write by hand: a raw hybridized Gluon
+   forward of the same network truncated at the same layer (same numpy batches in, numpy
+   out), and against the engine with fusion turned off. resnet18_v1, random seeded weights,
+   224x224, batch 32, CPU.
 2. Three layers from one pass against one layer.
 3. Peak memory growth while streaming many samples to disk with ``out=`` (each in a fresh
    subprocess, so earlier steps do not raise the high-water mark), against in-memory.
 4. int8 and bf16: throughput against the raw float32 forward (resnet18), and on the zoo model
    ``digits_cnn``: cosine similarity of features to float32, and a logistic-regression head
    on its target task (digits 5-9) trained on int8 / bf16 vs float32 features.
+5. ONNX, side by side with 1-4: onnxruntime running an ONNX file of the same network (the
+   Gluon resnet18_v1 exported by MXNet's own ``mx.onnx.export_model`` into a temporary
+   folder, or ``--onnx FILE``), and ``SourceModel.from_onnx`` of that file through
+   ``extract`` (float32 and int8). onnxruntime gets the same threads as MXNet
+   (``intra_op_num_threads``, one inter-op thread).
 
-The timed variants run interleaved (raw, extract x1, extract x3, int8, bf16, raw, ...) after
-a warm-up round, and medians are reported, so drifts of a shared machine hit all alike.
+The timed variants run interleaved (raw, extract x1, extract unfused, extract x3, int8, bf16,
+onnxruntime, imported, raw, ...) after a warm-up round, and medians are reported, so drifts
+of a shared machine hit all alike. MXNet and onnxruntime both use ``--threads`` threads
+(default 2: ``OMP_NUM_THREADS`` is set before MXNet is imported).
+
+``--isa-table`` instead measures int8 against float32 (and bf16 where it runs) once per
+instruction-set level, each in a subprocess whose oneDNN is capped with ``DNNL_MAX_CPU_ISA``
+(checked with ``DNNL_VERBOSE``, which prints the level oneDNN uses and the kernels).
 
 Usage::
 
     PYTHONPATH=. python benchmarks/extraction.py [--quick] [--json results.json]
+    PYTHONPATH=. python benchmarks/extraction.py --onnx /path/to/resnet18.onnx
+    PYTHONPATH=. python benchmarks/extraction.py --isa-table [--json isa.json]
 """
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -26,13 +42,41 @@ import sys
 import tempfile
 import time
 
-import mxnet as mx
-import numpy as np
-from mxnet.gluon.data import Dataset
+
+def _threads_from_argv(argv):
+    for i, arg in enumerate(argv):
+        if arg == "--threads" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--threads="):
+            return arg.split("=", 1)[1]
+    return "2"
+
+
+# MXNet reads its thread count when it is imported: set it first.
+os.environ["OMP_NUM_THREADS"] = _threads_from_argv(sys.argv[1:])
+
+import mxnet as mx  # noqa: E402
+import numpy as np  # noqa: E402
+from mxnet.gluon.data import Dataset  # noqa: E402
 
 LAYER = "resnetv10_pool1_fwd"  # the global average pool before the classifier
 LAYERS3 = ["resnetv10_stage2_activation1", "resnetv10_stage3_activation1", LAYER]
 STREAM_LAYERS = ["relu2_fwd", "relu1_fwd", "fc1_relu_fwd"]  # 2048 + 1024 + 64 floats/sample
+FUSION_ENV = "REPURPOSE_MKLDNN_FUSION"
+
+#: oneDNN instruction-set caps (DNNL_MAX_CPU_ISA values) and the CPU flags each needs, from
+#: the oldest to the newest. oneDNN 2.4.4 (MXNet 1.9.1) stops at AVX512_CORE_BF16 unless
+#: asked for AMX, which Linux also has to allow the process (see request_amx).
+ISA_LEVELS = [
+    ("SSE41", ("sse4_1",)),
+    ("AVX", ("avx",)),
+    ("AVX2", ("avx2",)),
+    ("AVX2_VNNI", ("avx2", "avx_vnni")),
+    ("AVX512_CORE", ("avx512f", "avx512bw", "avx512vl", "avx512dq")),
+    ("AVX512_CORE_VNNI", ("avx512_vnni",)),
+    ("AVX512_CORE_BF16", ("avx512_bf16",)),
+    ("AVX512_CORE_AMX", ("amx_int8", "amx_bf16", "amx_tile")),
+]
 
 
 # ---------------------------------------------------------------------- machine
@@ -40,14 +84,22 @@ def machine_info():
     from repurpose.features._quantize import read_cpu_flags, _cpu_model
 
     flags = read_cpu_flags()
-    wanted = ["avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile",
-              "amx_int8", "amx_bf16"]
+    wanted = ["sse4_1", "avx", "avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16",
+              "amx_tile", "amx_int8", "amx_bf16"]
+    try:
+        import onnxruntime
+
+        ort_version = onnxruntime.__version__
+    except ImportError:
+        ort_version = None
     return {
         "cpu": _cpu_model(), "n_cpus": os.cpu_count(),
         "cpu_flags": [f for f in wanted if f in flags],
         "python": platform.python_version(), "mxnet": mx.__version__,
         "mkldnn": mx.runtime.Features().is_enabled("MKLDNN"),
-        "omp_num_threads": os.environ.get("OMP_NUM_THREADS", "unset"),
+        "onnxruntime": ort_version,
+        "threads": int(os.environ["OMP_NUM_THREADS"]),
+        "load_average_start": os.getloadavg(),
     }
 
 
@@ -58,6 +110,20 @@ def vm_status(field):
             if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024.0
     raise KeyError(field)
+
+
+@contextlib.contextmanager
+def fusion_off():
+    """Run the engine with its float32 MKLDNN fusion turned off (its own switch)."""
+    previous = os.environ.get(FUSION_ENV)
+    os.environ[FUSION_ENV] = "0"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(FUSION_ENV, None)
+        else:
+            os.environ[FUSION_ENV] = previous
 
 
 # ---------------------------------------------------------------------- 1, 2, 4: timing
@@ -71,7 +137,7 @@ def build_resnet18(seed):
     if LAYER not in model.layer_names:
         raise SystemExit(f"{LAYER} is not a layer of resnet18_v1 here: {model.layer_names[-4:]}")
     # The raw ceiling: Gluon's own truncated network (net.features ends with the global
-    # average pool), hybridized like the engine's block.
+    # average pool), hybridized as a user would (static memory, no MKLDNN partitioning).
     raw = net.features
     raw.hybridize(static_alloc=True, static_shape=True)
     return model, raw
@@ -90,65 +156,362 @@ def time_call(fn):
     return time.perf_counter() - started, result
 
 
+def cosine(a, b):
+    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    return (a * b).sum(axis=1) / np.maximum(norms, 1e-12)
+
+
+def max_relative_difference(a, b):
+    """max |a - b| over max |b|: the differences on the features' own scale."""
+    a, b = np.asarray(a).reshape(len(a), -1), np.asarray(b).reshape(len(b), -1)
+    return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30))
+
+
+def first_line(err):
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0] if text else ''}"[:300]
+
+
+# ---------------------------------------------------------------------- 5: ONNX
+def export_onnx(raw, folder, batch_size):
+    """Export ``raw`` (hybridized, run once) with MXNet's own exporter; return the file.
+
+    MXNet's exporter lists every weight among the graph inputs as well as the
+    initializers, so onnxruntime treats the weights as inputs a caller may override: it then
+    folds no constant (batch norm stays apart from the convolutions) and warns once per
+    weight. As its warning suggests, the weights are taken off the input list; the file
+    computes the same, and onnxruntime runs it at its best (here about 1.8x faster).
+    """
+    import onnx
+
+    prefix = os.path.join(folder, "resnet18_v1_features")
+    raw.export(prefix)
+    exported = mx.onnx.export_model(
+        f"{prefix}-symbol.json", f"{prefix}-0000.params", in_shapes=[(batch_size, 3, 224, 224)],
+        in_types=[np.float32], onnx_file_path=f"{prefix}.onnx", dynamic=True,
+        dynamic_input_shapes=[(None, 3, 224, 224)])
+    model = onnx.load(exported)
+    weights = {init.name for init in model.graph.initializer}
+    inputs = [i for i in model.graph.input if i.name not in weights]
+    del model.graph.input[:]
+    model.graph.input.extend(inputs)
+    onnx.checker.check_model(model)
+    path = f"{prefix}.onnx"
+    onnx.save(model, path)
+    return path
+
+
+def ort_session(path, threads):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+
+
+def ort_forward(session, X, batch_size):
+    name = session.get_inputs()[0].name
+    return [session.run(None, {name: X[start:start + batch_size]})[0]
+            for start in range(0, len(X), batch_size)]
+
+
+def onnx_variants(args, raw, X, variants, results, folder):
+    """Add onnxruntime and from_onnx variants for the ONNX file; say what could not run."""
+    from repurpose import SourceModel
+
+    onnx_info = results["onnx"] = {}
+    if args.onnx:
+        path, origin = args.onnx, "given with --onnx"
+    else:
+        try:
+            path = export_onnx(raw, folder, args.batch_size)
+            origin = "resnet18_v1 features exported by mx.onnx.export_model (same weights)"
+        except Exception as err:  # noqa: BLE001 - a benchmark reports and goes on
+            onnx_info["export_error"] = first_line(err)
+            return
+    onnx_info.update({"file": path, "origin": origin, "same_weights": not args.onnx})
+    bs = args.batch_size
+    try:
+        session = ort_session(path, args.threads)
+        variants["ort_fp32"] = lambda: ort_forward(session, X, bs)
+    except ImportError as err:
+        onnx_info["ort_error"] = first_line(err)
+    except Exception as err:  # noqa: BLE001
+        onnx_info["ort_error"] = first_line(err)
+    try:
+        imported = SourceModel.from_onnx(path, input_shape=(3, 224, 224))
+        layer = imported.output_layers[0]
+        onnx_info["imported_layer"] = layer
+        probe = imported.extract(X[:2], [layer], batch_size=2, pool="avg", progress=False)
+        onnx_info["imported_features"] = int(probe[layer].shape[1])
+    except Exception as err:  # noqa: BLE001 - the importer is being rewritten
+        onnx_info["import_error"] = first_line(err)
+        return
+    variants["imported_fp32"] = lambda: imported.extract(X, [layer], batch_size=bs,
+                                                         pool="avg", progress=False)
+    if "extract_int8_1layer" in variants:
+        variants["imported_int8"] = lambda: imported.extract(
+            X, [layer], batch_size=bs, pool="avg", precision="int8", progress=False)
+
+
 def timing_section(args, results):
     model, raw = build_resnet18(args.seed)
     n = args.batches * args.batch_size
     X = np.random.RandomState(args.seed).rand(n, 3, 224, 224).astype(np.float32)
     bs = args.batch_size
+
+    def extract_unfused():
+        with fusion_off():
+            return model.extract(X, [LAYER], batch_size=bs, pool="avg", progress=False)
+
     variants = {
         "raw_fp32": lambda: raw_forward(raw, X, bs),
         "extract_fp32_1layer": lambda: model.extract(X, [LAYER], batch_size=bs, pool="avg",
                                                      progress=False),
+        "extract_fp32_unfused": extract_unfused,
         "extract_fp32_3layers": lambda: model.extract(X, LAYERS3, batch_size=bs, pool="avg",
                                                       progress=False),
     }
-    from repurpose.features._quantize import missing_instructions, read_cpu_flags
+    from repurpose.exceptions import HardwareNotSupportedError
+    from repurpose.features._quantize import check_precision_supported
 
-    low = [p for p in ("int8", "bf16") if missing_instructions(p, read_cpu_flags()) is None]
-    for precision in low:
+    low = []
+    for precision in ("int8", "bf16"):
+        try:
+            check_precision_supported(precision, [mx.cpu()])
+        except HardwareNotSupportedError as err:
+            results["skipped"].append(f"{precision}: {err}")
+            continue
+        low.append(precision)
         variants[f"extract_{precision}_1layer"] = (
             lambda p=precision: model.extract(X, [LAYER], batch_size=bs, pool="avg",
                                               precision=p, progress=False))
-    for precision in ("int8", "bf16"):
-        if precision not in low:
-            results["skipped"].append(f"{precision}: CPU lacks "
-                                      f"{missing_instructions(precision, read_cpu_flags())}")
-    # Warm-up round (also builds, calibrates and caches the blocks; timed apart).
-    warm = {}
-    outputs = {}
-    for name, fn in variants.items():
-        warm[name], outputs[name] = time_call(fn)
+    with tempfile.TemporaryDirectory() as folder:
+        # The exporter needs the hybridized graph, which the first forward builds.
+        raw(mx.nd.array(X[:bs]))
+        onnx_variants(args, raw, X, variants, results, folder)
+        # Warm-up round (also builds, fuses, calibrates and caches the blocks; timed apart).
+        warm, outputs = {}, {}
+        for name, fn in variants.items():
+            warm[name], outputs[name] = time_call(fn)
+        times = {name: [] for name in variants}
+        for _ in range(args.repeats):
+            for name, fn in variants.items():
+                times[name].append(time_call(fn)[0])
     reference = np.concatenate(outputs["raw_fp32"]).reshape(n, -1)
-    checks = {"max_abs_diff_extract_vs_raw":
-              float(np.abs(outputs["extract_fp32_1layer"][LAYER] - reference).max())}
+    checks = {
+        "max_abs_diff_extract_vs_raw":
+            float(np.abs(outputs["extract_fp32_1layer"][LAYER] - reference).max()),
+        "max_rel_diff_extract_vs_raw":
+            max_relative_difference(outputs["extract_fp32_1layer"][LAYER], reference),
+        "max_abs_diff_unfused_vs_raw":
+            float(np.abs(outputs["extract_fp32_unfused"][LAYER] - reference).max()),
+    }
     for precision in low:
         got = outputs[f"extract_{precision}_1layer"][LAYER]
         checks[f"resnet18_cosine_{precision}_min"] = float(cosine(got, reference).min())
-    times = {name: [] for name in variants}
-    for _ in range(args.repeats):
-        for name, fn in variants.items():
-            times[name].append(time_call(fn)[0])
+    onnx_info = results.get("onnx", {})
+    if "ort_fp32" in outputs:
+        ort_out = np.concatenate(outputs["ort_fp32"]).reshape(n, -1)
+        if onnx_info.get("same_weights"):
+            checks["max_rel_diff_ort_vs_raw"] = max_relative_difference(ort_out, reference)
+    if "imported_fp32" in outputs:
+        layer = onnx_info["imported_layer"]
+        imported = outputs["imported_fp32"][layer]
+        if "ort_fp32" in outputs:
+            checks["max_rel_diff_imported_vs_ort"] = max_relative_difference(imported, ort_out)
+        if onnx_info.get("same_weights"):
+            checks["max_rel_diff_imported_vs_raw"] = max_relative_difference(imported,
+                                                                             reference)
+        if "imported_int8" in outputs:
+            checks["imported_cosine_int8_min"] = float(
+                cosine(outputs["imported_int8"][layer], imported).min())
     rates = {name: [n / t for t in ts] for name, ts in times.items()}
     med = {name: float(np.median(r)) for name, r in rates.items()}
-    paired = {name: float(np.median(np.array(rates[name]) / np.array(rates["raw_fp32"])))
-              for name in variants}
+
+    def paired(a, b):
+        return float(np.median(np.array(rates[a]) / np.array(rates[b])))
+
+    pairs = {"extract/raw": ("extract_fp32_1layer", "raw_fp32"),
+             "extract/unfused": ("extract_fp32_1layer", "extract_fp32_unfused"),
+             "unfused/raw": ("extract_fp32_unfused", "raw_fp32"),
+             "extract/ort": ("extract_fp32_1layer", "ort_fp32"),
+             "imported/native": ("imported_fp32", "extract_fp32_1layer"),
+             "imported/ort": ("imported_fp32", "ort_fp32"),
+             "int8/ort_fp32": ("extract_int8_1layer", "ort_fp32"),
+             "int8/raw_fp32": ("extract_int8_1layer", "raw_fp32"),
+             "bf16/raw_fp32": ("extract_bf16_1layer", "raw_fp32"),
+             "imported_int8/ort_fp32": ("imported_int8", "ort_fp32")}
+    pairs = {k: v for k, v in pairs.items() if v[0] in med and v[1] in med}
     t1, t3 = np.array(times["extract_fp32_1layer"]), np.array(times["extract_fp32_3layers"])
     results["timing"] = {
         "model": "resnet18_v1 (random seeded weights)", "input": "3x224x224",
         "batch_size": bs, "images_per_repeat": n, "repeats": args.repeats,
-        "layer": LAYER, "layers3": LAYERS3, "pool": "avg",
+        "threads": args.threads, "layer": LAYER, "layers3": LAYERS3, "pool": "avg",
         "images_per_s_median": med, "images_per_s_all": rates,
-        "ratio_to_raw_of_medians": {k: v / med["raw_fp32"] for k, v in med.items()},
-        "ratio_to_raw_paired_median": paired,
+        "ratio_of_medians": {k: med[a] / med[b] for k, (a, b) in pairs.items()},
+        "ratio_paired_median": {k: paired(a, b) for k, (a, b) in pairs.items()},
         "time_ratio_3layers_vs_1layer": float(np.median(t3) / np.median(t1)),
         "time_ratio_3layers_vs_1layer_paired_median": float(np.median(t3 / t1)),
         "warmup_s": warm, "checks": checks,
     }
 
 
-def cosine(a, b):
-    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
-    return (a * b).sum(axis=1) / np.maximum(norms, 1e-12)
+# ---------------------------------------------------------------------- 6: per instruction set
+def request_amx():
+    """Ask Linux (>= 5.16) to let this process use AMX tiles, as oneDNN 2.4.4 does not.
+
+    Without this, oneDNN capped at AVX512_CORE_AMX dies of SIGILL at its first AMX
+    instruction. ``arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA)``; returns whether
+    the kernel granted it.
+    """
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    sys_arch_prctl, arch_req_xcomp_perm, xfeature_xtiledata = 158, 0x1023, 18
+    return libc.syscall(sys_arch_prctl, arch_req_xcomp_perm, xfeature_xtiledata) == 0
+
+
+def isa_probe_child():
+    """Run under DNNL_VERBOSE=1: one float32 and one int8 extraction of ``digits_cnn``.
+
+    The parent reads oneDNN's ``isa:`` line and the convolution kernels from stderr.
+    """
+    from repurpose import SourceModel
+    from repurpose.data import load_digits_images
+
+    if "AMX" in os.environ.get("DNNL_MAX_CPU_ISA", ""):
+        request_amx()
+    model = SourceModel.from_zoo("digits_cnn")
+    X, _ = load_digits_images()
+    for precision in ("float32", "int8"):
+        model.extract(X[:64], ["fc1_relu_fwd"], batch_size=32, precision=precision,
+                      progress=False)
+
+
+def isa_timing_child(args):
+    """resnet18 features at one instruction-set cap: float32, int8 (and bf16), as JSON."""
+    if "AMX" in os.environ.get("DNNL_MAX_CPU_ISA", ""):
+        request_amx()
+    model, _ = build_resnet18(args.seed)
+    n = args.batches * args.batch_size
+    X = np.random.RandomState(args.seed).rand(n, 3, 224, 224).astype(np.float32)
+    bs = args.batch_size
+    variants = {p: (lambda p=p: model.extract(X, [LAYER], batch_size=bs, pool="avg",
+                                              precision=p, progress=False)[LAYER])
+                for p in ("float32", "int8", "bf16")}
+    out = {"isa": os.environ.get("DNNL_MAX_CPU_ISA", "default"), "errors": {}}
+    warm, outputs = {}, {}
+    for name in list(variants):
+        try:
+            warm[name], outputs[name] = time_call(variants[name])
+        except Exception as err:  # noqa: BLE001 - e.g. bf16 has no kernels below AVX-512
+            out["errors"][name] = first_line(err)
+            del variants[name]
+            # The engine had launched the next batch before the error surfaced; its own
+            # error would otherwise surface later, in another variant's call.
+            with contextlib.suppress(mx.base.MXNetError):
+                mx.nd.waitall()
+    times = {name: [] for name in variants}
+    for _ in range(args.repeats):
+        for name, fn in variants.items():
+            times[name].append(time_call(fn)[0])
+    rates = {name: [n / t for t in ts] for name, ts in times.items()}
+    out["images_per_s_median"] = {k: float(np.median(v)) for k, v in rates.items()}
+    out["images_per_s_all"] = rates
+    out["ratio_to_float32_paired_median"] = {
+        k: float(np.median(np.array(v) / np.array(rates["float32"]))) for k, v in rates.items()}
+    out["cosine_min"] = {k: float(cosine(v, outputs["float32"]).min())
+                         for k, v in outputs.items() if k != "float32"}
+    out["warmup_s"] = warm
+    print(json.dumps(out))
+
+
+def _verbose_summary(stderr):
+    """oneDNN's instruction-set line and the convolution kernels, from DNNL_VERBOSE output."""
+    isa, kernels = None, {"float32": set(), "int8": set()}
+    for line in stderr.splitlines():
+        fields = line.split(",")
+        if len(fields) > 3 and fields[:3] == ["dnnl_verbose", "info", "cpu"] and \
+                fields[3].startswith("isa:"):
+            isa = fields[3][4:]
+        elif len(fields) > 6 and fields[1] == "exec" and fields[3] == "convolution":
+            src = fields[6].split()[0] if fields[6] else ""
+            kind = "int8" if src.startswith(("src_u8", "src_s8")) else "float32"
+            kernels[kind].add(fields[4])
+    return isa, {k: sorted(v) for k, v in kernels.items()}
+
+
+def isa_section(args, results):
+    from repurpose.features._quantize import read_cpu_flags
+
+    flags = read_cpu_flags()
+    script = os.path.abspath(__file__)
+    import repurpose
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(repurpose.__file__)))
+    rows = []
+    levels = [("default", ())] + ISA_LEVELS
+    for isa, needed in levels:
+        if not set(needed) <= set(flags):
+            rows.append({"isa": isa, "skipped": f"CPU lacks {', '.join(needed)}"})
+            continue
+        env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MXNET_SUBGRAPH_VERBOSE="0")
+        env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+        for name in ("DNNL_MAX_CPU_ISA", "MKLDNN_MAX_CPU_ISA"):
+            if isa == "default":
+                env.pop(name, None)
+            else:
+                env[name] = isa
+        probe = subprocess.run(
+            [sys.executable, script, "--isa-probe-child"],
+            env=dict(env, DNNL_VERBOSE="1", MKLDNN_VERBOSE="1"), capture_output=True,
+            text=True, check=False)
+        used, kernels = _verbose_summary(probe.stdout + probe.stderr)
+        row = {"isa": isa, "onednn_isa": used, "kernels": kernels}
+        if probe.returncode != 0:
+            row["probe_error"] = f"exit {probe.returncode}: {probe.stderr.strip()[-300:]}"
+        timing = subprocess.run(
+            [sys.executable, script, "--isa-timing-child", "--repeats", str(args.repeats),
+             "--batches", str(args.batches), "--batch-size", str(args.batch_size),
+             "--seed", str(args.seed), "--threads", str(args.threads)],
+            env=env, capture_output=True, text=True, check=False)
+        if timing.returncode != 0:
+            row["error"] = f"exit {timing.returncode}: {timing.stderr.strip()[-300:]}"
+        else:
+            row.update(json.loads(timing.stdout.strip().splitlines()[-1]))
+        row["load_average"] = os.getloadavg()
+        rows.append(row)
+        print(isa_line(row), flush=True)
+    results["isa_table"] = {"model": "resnet18_v1 (random seeded weights)",
+                            "input": "3x224x224", "batch_size": args.batch_size,
+                            "images_per_repeat": args.batches * args.batch_size,
+                            "repeats": args.repeats, "threads": args.threads, "rows": rows}
+
+
+def isa_line(row):
+    if "skipped" in row:
+        return f"{row['isa']:<17} skipped: {row['skipped']}"
+    if "error" in row:
+        return f"{row['isa']:<17} oneDNN: {row.get('onednn_isa')}; failed: {row['error']}"
+    med, ratio = row["images_per_s_median"], row["ratio_to_float32_paired_median"]
+    parts = [f"{row['isa']:<17} fp32 {med['float32']:6.1f} img/s",
+             f"int8 {med.get('int8', float('nan')):6.1f} img/s "
+             f"({ratio.get('int8', float('nan')):.2f}x, cos {row['cosine_min'].get('int8', float('nan')):.4f})"]
+    if "bf16" in med:
+        parts.append(f"bf16 {med['bf16']:6.1f} img/s ({ratio['bf16']:.2f}x, "
+                     f"cos {row['cosine_min']['bf16']:.4f})")
+    else:
+        parts.append(f"bf16 -- ({row['errors'].get('bf16', 'not run')[:60]})")
+    parts.append(f"load {row['load_average'][0]:.1f}")
+    kernels = row.get("kernels", {})
+    parts.append(f"oneDNN: {row.get('onednn_isa')}; int8 conv kernels "
+                 f"{'/'.join(kernels.get('int8', [])) or '?'}")
+    return "  ".join(parts)
 
 
 # ---------------------------------------------------------------------- 3: memory
@@ -209,7 +572,7 @@ def memory_section(args, results):
     for mode in ("stream", "memory"):
         proc = subprocess.run(
             [sys.executable, os.path.abspath(__file__), "--rss-child", mode,
-             "--stream-samples", str(args.stream_samples)],
+             "--stream-samples", str(args.stream_samples), "--threads", str(args.threads)],
             env=env, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             raise SystemExit(f"memory child ({mode}) failed:\n{proc.stderr}")
@@ -227,15 +590,21 @@ def zoo_section(args, results):
 
     from repurpose import SourceModel
     from repurpose.data import load_digits_images
-    from repurpose.features._quantize import missing_instructions, read_cpu_flags
+    from repurpose.exceptions import HardwareNotSupportedError
+    from repurpose.features._quantize import check_precision_supported
 
     model = SourceModel.from_zoo("digits_cnn")
     layer = model.metadata["feature_layer"]
     X, y = load_digits_images(classes=model.metadata["target_classes"])
     X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.3, stratify=y,
                                               random_state=args.seed)
-    precisions = ["float32"] + [p for p in ("int8", "bf16")
-                                if missing_instructions(p, read_cpu_flags()) is None]
+    precisions = ["float32"]
+    for precision in ("int8", "bf16"):
+        try:
+            check_precision_supported(precision, [mx.cpu()])
+            precisions.append(precision)
+        except HardwareNotSupportedError:
+            pass
     zoo = {"model": "digits_cnn", "layer": layer, "task": "digits 5-9",
            "n_train": len(X_tr), "n_test": len(X_te), "split_seed": args.seed}
     feats = {}
@@ -265,28 +634,66 @@ def report(results):
 
     t = results.get("timing")
     if t:
-        med, ratio = t["images_per_s_median"], t["ratio_to_raw_of_medians"]
-        row("raw hybridized Gluon fp32 (ceiling), img/s", f"{med['raw_fp32']:.1f}")
-        row("SourceModel.extract fp32, 1 layer, img/s", f"{med['extract_fp32_1layer']:.1f}")
-        row("  extract / raw (ratio of medians)", f"{ratio['extract_fp32_1layer']:.3f}",
-            ">= 0.95", ratio["extract_fp32_1layer"] >= 0.95)
-        row("  extract / raw (median of paired)",
-            f"{t['ratio_to_raw_paired_median']['extract_fp32_1layer']:.3f}")
-        row("  max |extract - raw| (same features)",
-            f"{t['checks']['max_abs_diff_extract_vs_raw']:.1e}")
+        med, ratio, paired = (t["images_per_s_median"], t["ratio_of_medians"],
+                              t["ratio_paired_median"])
+        checks = t["checks"]
+
+        def ratio_row(what, key, target=None):
+            if key in ratio:
+                row(what, f"{ratio[key]:.3f} (paired {paired[key]:.3f})",
+                    f">= {target}" if target else "",
+                    ratio[key] >= target if target else None)
+
+        row("raw hybridized Gluon fp32 (no fusion), img/s", f"{med['raw_fp32']:.1f}")
+        row("SourceModel.extract fp32 (MKLDNN-fused), img/s",
+            f"{med['extract_fp32_1layer']:.1f}")
+        ratio_row("  extract / raw", "extract/raw", 0.95)
+        row("  max |extract - raw| (relative to feature scale)",
+            f"{checks['max_rel_diff_extract_vs_raw']:.1e}")
+        row("extract fp32 with fusion off, img/s", f"{med['extract_fp32_unfused']:.1f}")
+        ratio_row("  fused / unfused", "extract/unfused")
+        ratio_row("  unfused / raw", "unfused/raw")
         row("SourceModel.extract fp32, 3 layers, img/s", f"{med['extract_fp32_3layers']:.1f}")
         row("  time 3 layers / 1 layer", f"{t['time_ratio_3layers_vs_1layer']:.3f}",
             "<= 1.1", t["time_ratio_3layers_vs_1layer"] <= 1.1)
-        for p, target in (("int8", 2.5), ("bf16", None)):
+        for p in ("int8", "bf16"):
             name = f"extract_{p}_1layer"
             if name in med:
-                row(f"SourceModel.extract {p}, 1 layer, img/s", f"{med[name]:.1f}")
-                row(f"  {p} / raw fp32", f"{ratio[name]:.2f}x",
-                    f">= {target}x" if target else "", ratio[name] >= target if target else None)
+                row(f"SourceModel.extract {p}, img/s", f"{med[name]:.1f}")
+                ratio_row(f"  {p} / raw fp32", f"{p}/raw_fp32")
                 row(f"  resnet18 cosine {p} vs fp32 (min)",
-                    f"{t['checks'][f'resnet18_cosine_{p}_min']:.4f}")
+                    f"{checks[f'resnet18_cosine_{p}_min']:.4f}")
                 row(f"  {p} first call (build/calibrate + extract), s",
                     f"{t['warmup_s'][name]:.2f}")
+    o = results.get("onnx")
+    if o is not None:
+        row("ONNX file", os.path.basename(o.get("file", "-")) + f" ({o.get('origin', '-')})")
+        for key in ("export_error", "ort_error", "import_error"):
+            if key in o:
+                row(f"  {key.replace('_', ' ')}", o[key])
+    if t and o is not None:
+        if "ort_fp32" in med:
+            row(f"onnxruntime fp32 ({t['threads']} intra-op threads), img/s",
+                f"{med['ort_fp32']:.1f}")
+            ratio_row("  extract fp32 / onnxruntime", "extract/ort", 1.0)
+            if "max_rel_diff_ort_vs_raw" in checks:
+                row("  max |onnxruntime - raw| (relative)",
+                    f"{checks['max_rel_diff_ort_vs_raw']:.1e}")
+        if "imported_fp32" in med:
+            row(f"from_onnx + extract fp32 ({o['imported_layer']}), img/s",
+                f"{med['imported_fp32']:.1f}")
+            ratio_row("  imported / native extract", "imported/native", 0.95)
+            ratio_row("  imported / onnxruntime", "imported/ort", 1.0)
+            if "max_rel_diff_imported_vs_ort" in checks:
+                row("  max |imported - onnxruntime| (relative)",
+                    f"{checks['max_rel_diff_imported_vs_ort']:.1e}")
+        vnni = {"avx512_vnni", "avx_vnni", "amx_int8"} & set(results["machine"]["cpu_flags"])
+        ratio_row("native int8 / onnxruntime fp32", "int8/ort_fp32", 2.5 if vnni else None)
+        if "imported_int8" in med:
+            row("from_onnx + extract int8, img/s", f"{med['imported_int8']:.1f}")
+            ratio_row("  imported int8 / onnxruntime fp32", "imported_int8/ort_fp32")
+            row("  cosine imported int8 vs imported fp32 (min)",
+                f"{checks['imported_cosine_int8_min']:.4f}")
     m = results.get("memory")
     if m:
         s, mem = m["stream"], m["memory"]
@@ -321,16 +728,25 @@ def report(results):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
-                        help="fewer repeats, batches and streamed samples (about 1 minute)")
+                        help="fewer repeats, batches and streamed samples (about 2 minutes)")
     parser.add_argument("--json", metavar="PATH", help="write all figures to this JSON file")
     parser.add_argument("--repeats", type=int, default=None, help="timed rounds (default 5)")
     parser.add_argument("--batches", type=int, default=None,
                         help="batches per timed call (default 4)")
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2,
+                        help="threads for MXNet (OMP_NUM_THREADS) and onnxruntime (default 2)")
+    parser.add_argument("--onnx", metavar="FILE",
+                        help="ONNX file of a resnet18 for onnxruntime and from_onnx "
+                             "(default: export the benchmark's own resnet18_v1)")
+    parser.add_argument("--isa-table", action="store_true",
+                        help="only measure int8 vs float32 per oneDNN instruction-set cap")
     parser.add_argument("--stream-samples", type=int, default=None,
                         help="samples streamed in the memory test (default 20000)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--rss-child", choices=("stream", "memory"), help=argparse.SUPPRESS)
+    parser.add_argument("--isa-probe-child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--isa-timing-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.repeats = args.repeats or (3 if args.quick else 5)
     args.batches = args.batches or (2 if args.quick else 4)
@@ -338,20 +754,33 @@ def main(argv=None):
     if args.rss_child:
         rss_child(args.rss_child, args.stream_samples, 256)
         return
+    if args.isa_probe_child:
+        isa_probe_child()
+        return
+    if args.isa_timing_child:
+        isa_timing_child(args)
+        return
     results = {"machine": machine_info(), "args": vars(args), "skipped": []}
-    started = time.perf_counter()
-    memory_section(args, results)  # first: its subprocesses then share the CPUs with nobody
-    timing_section(args, results)
-    zoo_section(args, results)
-    results["total_seconds"] = time.perf_counter() - started
     info = results["machine"]
     print(f"CPU: {info['cpu']} ({info['n_cpus']} cores), flags: {' '.join(info['cpu_flags'])}")
     print(f"MXNet {info['mxnet']} (MKLDNN {'on' if info['mkldnn'] else 'off'}), "
-          f"Python {info['python']}, OMP_NUM_THREADS={info['omp_num_threads']}")
-    print(report(results))
+          f"onnxruntime {info['onnxruntime']}, Python {info['python']}, "
+          f"threads {info['threads']}, load average at start "
+          f"{' '.join(f'{x:.2f}' for x in info['load_average_start'])}", flush=True)
+    started = time.perf_counter()
+    if args.isa_table:
+        isa_section(args, results)
+    else:
+        memory_section(args, results)  # first: its subprocesses share the CPUs with nobody
+        timing_section(args, results)
+        zoo_section(args, results)
+        print(report(results))
+    results["total_seconds"] = time.perf_counter() - started
+    results["load_average_end"] = os.getloadavg()
     for line in results["skipped"]:
         print(f"skipped: {line}")
-    print(f"total {results['total_seconds']:.0f} s")
+    print(f"load average at end {' '.join(f'{x:.2f}' for x in results['load_average_end'])}; "
+          f"total {results['total_seconds']:.0f} s")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
             json.dump(results, handle, indent=2)

@@ -43,7 +43,9 @@ extensions = [
 source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-nb"}
 root_doc = "index"
 templates_path = ["_templates"]
-exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "**.ipynb_checkpoints"]
+# benchmarks/tables: tables the benchmark scripts write, included by the benchmark pages.
+exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "**.ipynb_checkpoints",
+                    "benchmarks/tables"]
 
 # -- MyST / notebooks ----------------------------------------------------------------------
 myst_enable_extensions = ["colon_fence", "deflist"]

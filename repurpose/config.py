@@ -259,7 +259,11 @@ class SourceConfig:
     input_shape : list of int, default=None
         Shape of one sample, e.g. ``[3, 224, 224]``.
     weights : str, default=None
-        Weights file for zoo names (repurpose never downloads).
+        Weights file for zoo names, instead of the library's cached file.
+    download : bool, default=False
+        Gluon / gluoncv zoo names: download the weights into the library's cache folder if
+        they are not there (``SourceModel.from_zoo(name, download=True)``). False never
+        touches the network. Not with ``weights`` or a model file.
 
     Examples
     --------
@@ -267,7 +271,7 @@ class SourceConfig:
 
     >>> problems = []
     >>> read_section('source', SourceConfig, {'model': 'digits_cnn', 'epoch': -1}, problems)
-    SourceConfig(model='digits_cnn', epoch=None, input_shape=None, weights=None)
+    SourceConfig(model='digits_cnn', epoch=None, input_shape=None, weights=None, download=False)
     >>> problems
     ['source.epoch: expected an integer >= 0, got -1']
     """
@@ -279,7 +283,9 @@ class SourceConfig:
     input_shape: Optional[list] = _field(None, _optional(_list_of(
         _integer(1), "a list of positive integers")), "shape of one sample, e.g. [3, 224, 224]")
     weights: Optional[str] = _field(None, _optional(_string),
-                                    "weights file for zoo names (repurpose never downloads)")
+                                    "weights file for zoo names, instead of the cached one")
+    download: bool = _field(False, _boolean, "zoo names: download missing weights from the "
+                            "library's model store (MXNET_GLUON_REPO picks a mirror)")
 
 
 @dataclasses.dataclass
@@ -884,6 +890,7 @@ def _resolve(path, base):
 
 def _check_source_paths(source, base, problems):
     spec = source.model
+    model_file = None
     if spec is not None:
         base_dir = base("source.model")
         names = _zoo_names()
@@ -896,7 +903,7 @@ def _check_source_paths(source, base, problems):
             else:
                 exists = os.path.isfile(prefix + "-symbol.json")
             if exists:
-                source.model = resolved
+                source.model = model_file = resolved
             else:
                 hint = suggest(spec, names)
                 problems.append(
@@ -907,6 +914,14 @@ def _check_source_paths(source, base, problems):
         source.weights = _resolve(source.weights, base("source.weights"))
         if not os.path.isfile(source.weights):
             problems.append(f"source.weights: file {source.weights!r} does not exist")
+    if source.download is True:
+        if source.weights is not None:
+            problems.append("source.download: true, but source.weights names a file: there "
+                            "is nothing to download. Drop one of them")
+        elif model_file is not None:
+            problems.append(f"source.download: true, but source.model {spec!r} is a model "
+                            f"file; only zoo weights are downloaded. Drop download or name "
+                            f"a zoo model")
 
 
 _ZOO_NAMES = []

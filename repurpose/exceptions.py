@@ -12,6 +12,7 @@ __all__ = [
     "DataError",
     "ModelFileError",
     "MissingWeightsError",
+    "DownloadError",
     "ContextError",
     "UnsupportedOperatorError",
     "HardwareNotSupportedError",
@@ -98,7 +99,7 @@ class ModelFileError(RepurposeError, ValueError):
 
 
 class MissingWeightsError(ModelFileError, FileNotFoundError):
-    """Pretrained weights that are not on disk (``repurpose`` never downloads).
+    """Pretrained weights that are not on disk (fetched only on request: ``download=True``).
 
     Examples
     --------
@@ -108,6 +109,24 @@ class MissingWeightsError(ModelFileError, FileNotFoundError):
     ... except FileNotFoundError as err:
     ...     print(type(err).__name__, err)
     MissingWeightsError Weights for 'resnet18_v1' not found.
+    """
+
+
+class DownloadError(RepurposeError, OSError):
+    """A download that failed; nothing of it is left in the cache folder.
+
+    No connection, an HTTP error, a transfer that broke off, or a file whose checksum is
+    wrong; the message names the URL and the file to place by hand. Also an ``OSError``,
+    the class of network and file errors (``requests``' errors, too).
+
+    Examples
+    --------
+    >>> from repurpose.exceptions import DownloadError
+    >>> try:
+    ...     raise DownloadError("Could not download https://example.org/w.zip: Connection refused.")
+    ... except OSError as err:
+    ...     print(type(err).__name__, err)
+    DownloadError Could not download https://example.org/w.zip: Connection refused.
     """
 
 

@@ -773,7 +773,7 @@ def _source_model(cfg):
     src = cfg.source
     return SourceModel.from_spec(src.model, epoch=src.epoch,
                                  input_shape=tuple(src.input_shape) if src.input_shape else None,
-                                 weights=src.weights)
+                                 weights=src.weights, download=src.download)
 
 
 def _fixed_params(cfg):

@@ -15,27 +15,38 @@ Three families of names:
     only when one of its names is needed.
 
 A bare name is looked up in that order, so ``'resnet50_v1'`` (in both Gluon and gluoncv, with
-different weights) means Gluon's network; ``'gluoncv:resnet50_v1'`` picks gluoncv's. Nothing is
-ever downloaded: pretrained weights must already be on disk, where the library itself would
-have cached them, or be passed as ``weights=PATH``.
+different weights) means Gluon's network; ``'gluoncv:resnet50_v1'`` picks gluoncv's.
+
+Nothing is downloaded unless asked: pretrained weights must already be on disk, where the
+library itself would have cached them, or be passed as ``weights=PATH``. With
+``download=True`` (or :func:`fetch_weights`, ``repurpose fetch NAME``) a missing Gluon /
+gluoncv file is fetched from the library's own model store: its URL scheme, its SHA-1 table,
+its ``MXNET_GLUON_REPO`` mirror variable and its cache folder. The project's own models ship
+their weights inside the package, so for them there is nothing to fetch.
 """
 import copy
 import functools
+import hashlib
 import importlib.resources
 import json
 import logging
 import os
 import pathlib
+import re
+import shutil
+import tempfile
+import zipfile
 
 import mxnet as mx
 
+from ._progress import tqdm
 from ._validation import brief_list, suggest
-from .exceptions import InvalidParameterError, MissingWeightsError, ModelFileError
+from .exceptions import DownloadError, InvalidParameterError, MissingWeightsError, ModelFileError
 from .persist import file_sha256
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["list_models", "get_model_card", "resolve_zoo_model", "SOURCES"]
+__all__ = ["list_models", "get_model_card", "resolve_zoo_model", "fetch_weights", "SOURCES"]
 
 #: The families of zoo names, in lookup order.
 SOURCES = ("repurpose", "gluon", "gluoncv")
@@ -75,6 +86,9 @@ _GLUONCV_CLASSIFICATION_MODULES = frozenset({
 
 # Extra keyword arguments gluoncv's own builders pass to load_parameters for these names.
 _GLUONCV_LOAD_KWARGS = {"dla34": {"ignore_extra": True}}
+
+# Seconds to wait for a model store to accept the connection, and for each chunk of data.
+_DOWNLOAD_TIMEOUT = (10, 60)
 
 # Input sizes other than 224 (gluoncv's rule in
 # gluoncv/auto/estimators/image_classification/image_classification.py: inception/googlenet
@@ -168,6 +182,8 @@ def _gluoncv_registry():
 
     Imports gluoncv on first use (it installs no logging handlers and leaves the warning
     filters alone; its import-time DeprecationWarnings come from ``distutils`` version checks).
+    The SHA-1 table is gluoncv's own dict, not a copy, so its checksums are the ones
+    gluoncv's store checks.
     """
     from gluoncv.model_zoo import model_store
     from gluoncv.model_zoo import model_zoo as gcv_zoo
@@ -184,7 +200,7 @@ def _gluoncv_registry():
         if module == "hrnet" and not name.endswith("_c"):
             continue  # hrnet_*_s are HRNet segmentation networks; *_c classify.
         builders[name] = builder
-    return builders, dict(model_store._model_sha1)
+    return builders, model_store._model_sha1
 
 
 def _gluoncv_weights_key(name):
@@ -251,6 +267,195 @@ def _library_card(name, family):
         "weights_file": f"{weights_key}-{sha1[:8]}.params" if sha1 else None,
         "weights_sha1": sha1,
     }
+
+
+# --------------------------------------------------------------------------------------------
+# Downloads from the Gluon and gluoncv model stores
+# --------------------------------------------------------------------------------------------
+
+def _model_store(family):
+    """The library's model-store module: its ``_url_format``, ``apache_repo_url`` and
+    ``_model_sha1`` define where each weights file is published and what its SHA-1 is."""
+    if family == "gluon":
+        from mxnet.gluon.model_zoo import model_store
+    else:
+        from gluoncv.model_zoo import model_store
+    return model_store
+
+
+def _weights_folder(family, root):
+    """The absolute cache folder for ``family``'s weights: ``root`` or the library's default."""
+    if root is not None:
+        return os.path.abspath(os.path.expanduser(os.fspath(root)))
+    return os.path.abspath(_gluon_default_root() if family == "gluon"
+                           else _gluoncv_default_root())
+
+
+def _weights_url(family, weights_file):
+    """URL of the zip archive holding ``weights_file``, as the library's ``get_model_file``
+    builds it: ``$MXNET_GLUON_REPO`` (default: the store's ``apache_repo_url``) with a
+    trailing slash, then the store's ``_url_format``."""
+    store = _model_store(family)
+    repo_url = os.environ.get("MXNET_GLUON_REPO", store.apache_repo_url)
+    if not repo_url.endswith("/"):
+        repo_url += "/"
+    return store._url_format.format(repo_url=repo_url,
+                                    file_name=weights_file[:-len(".params")])
+
+
+def _sha1(path):
+    """SHA-1 hex digest of a file (what the model stores' ``check_sha1`` compares)."""
+    digest = hashlib.sha1()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _network_reason(err):
+    """A short cause from a ``requests`` error, e.g. ``'Connection refused'``."""
+    import requests
+
+    if isinstance(err, requests.ConnectTimeout):
+        return f"no connection within {_DOWNLOAD_TIMEOUT[0]} s"
+    if isinstance(err, requests.Timeout):
+        return f"no data for {_DOWNLOAD_TIMEOUT[1]} s"
+    if isinstance(err, requests.exceptions.ChunkedEncodingError):
+        return "the server closed the connection before the end of the file"
+    text = str(err)
+    found = re.findall(r"\[Errno -?\d+\] ([^'\")\]]+)", text)
+    if found:
+        return found[-1].strip()
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
+def _mirror_advice():
+    """What to say about ``MXNET_GLUON_REPO``: unset it if set, or set it to a mirror."""
+    mirror = os.environ.get("MXNET_GLUON_REPO")
+    if mirror:
+        return (f"The mirror MXNET_GLUON_REPO={mirror} is in use: check that it holds the "
+                f"file, or unset the variable to use the library's own repository.")
+    return "Setting MXNET_GLUON_REPO to a mirror that holds the file works too."
+
+
+def _by_hand(url, path):
+    """The offline recipe: which URL to fetch elsewhere and where to put what it holds."""
+    return (f"To install the file by hand, download {url} where the network allows, unzip "
+            f"it and put {os.path.basename(path)} at {path}.")
+
+
+def _download_weights(name, family, url, path, sha1, progress):
+    """Download ``url`` (a zip archive holding one ``.params`` file), check the SHA-1 of the
+    file inside and move it to ``path``; on any failure leave nothing behind.
+
+    MXNet's and gluoncv's ``get_model_file`` fall short here, so this reuses their URL scheme
+    and SHA-1 table instead of calling them: both print to stdout; MXNet's shows no progress
+    bar, retries five times and moves the file into place *before* checking its SHA-1 (a
+    corrupt file stays in the cache); gluoncv's downloads and unzips straight into the cache
+    folder (an interrupted download leaves a partial ``.zip`` or ``.params``). Here
+    everything is written into a temporary folder beside the target, which is removed
+    whatever happens; only a verified file is moved into place, with ``os.replace`` (atomic
+    within one file system, so concurrent downloads of the same file are safe).
+    """
+    import requests  # MXNet's and gluoncv's own downloaders use requests too
+
+    folder, file_name = os.path.split(path)
+    created = not os.path.isdir(folder)
+    os.makedirs(folder, exist_ok=True)
+    temp = tempfile.mkdtemp(prefix=f".{file_name}.", suffix=".download", dir=folder)
+    where = f"Nothing was written to {folder}."
+    completed = False
+    try:
+        archive = os.path.join(temp, "archive.zip")
+        logger.info("Downloading %s weights for %r from %s", family, name, url)
+        try:
+            response = requests.get(url, stream=True, timeout=_DOWNLOAD_TIMEOUT)
+        except requests.RequestException as err:
+            raise DownloadError(
+                f"Could not download the weights of {name!r} from {url}: "
+                f"{_network_reason(err)}. {where} {_by_hand(url, path)} "
+                f"{_mirror_advice()}") from err
+        with response:
+            if response.status_code != 200:
+                raise DownloadError(
+                    f"Could not download the weights of {name!r}: {url} answered HTTP "
+                    f"{response.status_code} ({response.reason}). {where} "
+                    f"{_by_hand(url, path)} {_mirror_advice()}")
+            length = response.headers.get("Content-Length")
+            total = int(length) if length and length.isdigit() else None
+            received = 0
+            try:
+                with open(archive, "wb") as f, tqdm(
+                        total=total, unit="B", unit_scale=True, unit_divisor=1024,
+                        desc=file_name, disable=not progress, leave=False) as bar:
+                    for chunk in response.iter_content(chunk_size=1 << 16):
+                        f.write(chunk)
+                        received += len(chunk)
+                        bar.update(len(chunk))
+            except requests.RequestException as err:
+                raise DownloadError(
+                    f"The download of the weights of {name!r} from {url} broke off after "
+                    f"{received:,} of {f'{total:,}' if total else 'an unknown number of'} "
+                    f"bytes ({_network_reason(err)}). {where} Try again. "
+                    f"{_by_hand(url, path)}") from err
+            # urllib3 2 raises on a short body itself (above); urllib3 1 did not by default.
+            if (total is not None and received < total
+                    and not response.headers.get("Content-Encoding")):
+                raise DownloadError(
+                    f"The download of the weights of {name!r} from {url} broke off after "
+                    f"{received:,} of {total:,} bytes. {where} Try again. "
+                    f"{_by_hand(url, path)}")
+        try:
+            with zipfile.ZipFile(archive) as zf:
+                members = zf.namelist()
+                if file_name not in members:
+                    raise DownloadError(
+                        f"The archive {url} does not hold {file_name} (it holds "
+                        f"{brief_list(members, 4)}), so it is not the weights of {name!r}. "
+                        f"{where} {_by_hand(url, path)} {_mirror_advice()}")
+                extracted = zf.extract(file_name, temp)
+        except zipfile.BadZipFile as err:
+            raise DownloadError(
+                f"What {url} sent ({received:,} bytes) is not a zip archive, so it is not the "
+                f"weights of {name!r}: {err}. {where} {_by_hand(url, path)} "
+                f"{_mirror_advice()}") from err
+        actual = _sha1(extracted)
+        if actual != sha1:
+            raise DownloadError(
+                f"The weights of {name!r} downloaded from {url} have SHA-1 {actual}, but "
+                f"{family}'s model store expects {sha1}: the file is damaged or another "
+                f"version. It was discarded and nothing was written to {folder}. Try "
+                f"again. {_mirror_advice()}")
+        os.replace(extracted, path)
+        completed = True
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
+        if created and not completed:
+            try:
+                os.rmdir(folder)  # the cache folder we made, if still empty
+            except OSError:
+                pass
+    logger.info("Saved %s weights for %r to %s (SHA-1 %s checked)", family, name, path, sha1)
+
+
+def _fetch_library_weights(name, family, card, root, progress):
+    """Return ``(path, downloaded)``: the verified cached file, downloaded if not there."""
+    if card["weights_file"] is None:
+        raise MissingWeightsError(
+            f"{family} publishes no pretrained weights for {name!r}, so there is nothing to "
+            f"download. Pass weights=PATH to a .params file for this architecture, or "
+            f"pretrained=False for random initialisation.")
+    path = os.path.join(_weights_folder(family, root), card["weights_file"])
+    if os.path.isfile(path):
+        actual = _sha1(path)
+        if actual == card["weights_sha1"]:
+            logger.info("Weights for %r already at %s", name, path)
+            return path, False
+        logger.warning("%s has SHA-1 %s, but %s's model store expects %s; downloading it "
+                       "again.", path, actual, family, card["weights_sha1"])
+    url = _weights_url(family, card["weights_file"])
+    _download_weights(name, family, url, path, card["weights_sha1"], progress)
+    return path, True
 
 
 # --------------------------------------------------------------------------------------------
@@ -389,8 +594,9 @@ def get_model_card(name) -> dict:
     return copy.deepcopy(_library_card(bare, family))
 
 
-def resolve_zoo_model(name, weights=None, pretrained=True, root=None) -> dict:
-    """Find a zoo model's files, or build its network, without downloading anything.
+def resolve_zoo_model(name, weights=None, pretrained=True, root=None, download=False,
+                      progress=True) -> dict:
+    """Find a zoo model's files, or build its network; download weights only when asked.
 
     Parameters
     ----------
@@ -409,6 +615,13 @@ def resolve_zoo_model(name, weights=None, pretrained=True, root=None) -> dict:
         Folder holding the library's ``.params`` files, as the ``root`` argument of Gluon's
         and gluoncv's ``get_model``. None means ``$MXNET_HOME/models``, else
         ``~/.mxnet/models``. Ignored for project models.
+    download : bool, default=False
+        Gluon/gluoncv: if the weights file is not in ``root`` (or its SHA-1 differs from
+        the library's), download it first, as :func:`fetch_weights` does. False never
+        touches the network. Project models ship their weights, so it changes nothing for
+        them. Needs ``pretrained=True`` and no ``weights``.
+    progress : bool, default=True
+        Show a progress bar on stderr while downloading.
 
     Returns
     -------
@@ -428,7 +641,11 @@ def resolve_zoo_model(name, weights=None, pretrained=True, root=None) -> dict:
         If ``name`` is unknown (the message lists close matches) or an argument has a wrong
         type or combination.
     MissingWeightsError
-        If a weights file is not on disk, or the library publishes no weights for ``name``.
+        If a weights file is not on disk (and ``download=False``), or the library publishes
+        no weights for ``name``.
+    DownloadError
+        With ``download=True``, if the download fails or the file's SHA-1 is wrong; the
+        message names the URL and the file to place by hand. Nothing is left in ``root``.
     ModelFileError
         If a project file's SHA-256 differs from its card, or a params file does not fit the
         network's architecture (the MXNet error is chained).
@@ -436,6 +653,7 @@ def resolve_zoo_model(name, weights=None, pretrained=True, root=None) -> dict:
     See Also
     --------
     get_model_card : The card returned under ``'card'``.
+    fetch_weights : Download the weights without building the network.
 
     Examples
     --------
@@ -458,6 +676,7 @@ def resolve_zoo_model(name, weights=None, pretrained=True, root=None) -> dict:
     if root is not None and not isinstance(root, (str, os.PathLike)):
         raise InvalidParameterError(
             f"root must be a folder path or None, got {root!r} of type {type(root).__name__}.")
+    _check_download(download, weights, pretrained, progress)
     family, bare = _lookup(name)
     if weights is not None:
         weights = os.path.abspath(os.fspath(weights))
@@ -467,7 +686,101 @@ def resolve_zoo_model(name, weights=None, pretrained=True, root=None) -> dict:
                 f"of an existing .params file.")
     if family == "repurpose":
         return _resolve_checkpoint(bare, weights, pretrained)
-    return _resolve_library(bare, family, weights, pretrained, root)
+    return _resolve_library(bare, family, weights, pretrained, root, download, progress)
+
+
+def fetch_weights(name, root=None, progress=True) -> dict:
+    """Download a zoo model's pretrained weights into the cache folder, unless already there.
+
+    Gluon and gluoncv weights come from the library's own model store: the URL
+    ``$MXNET_GLUON_REPO/gluon/models/<name>-<hash>.zip`` (the library's repository when the
+    variable is unset), checked against the library's SHA-1 table and unzipped to
+    ``<root>/<name>-<hash>.params``, where :func:`resolve_zoo_model` and the library's own
+    ``get_model(pretrained=True)`` look. A file already there with the right SHA-1 is kept;
+    one with another SHA-1 is downloaded again. A failed or damaged download leaves nothing
+    in ``root``. The project's own models ship their weights inside the package: for them
+    nothing is downloaded and the packaged file is returned (after its SHA-256 check).
+
+    Parameters
+    ----------
+    name : str
+        A name from :func:`list_models`, optionally qualified as ``'gluoncv:resnet50_v1'``.
+    root : str or path-like, default=None
+        Cache folder, as the ``root`` argument of Gluon's and gluoncv's ``get_model``; None
+        means ``$MXNET_HOME/models``, else ``~/.mxnet/models``. Created if needed. Ignored
+        for project models.
+    progress : bool, default=True
+        Show a progress bar on stderr while downloading.
+
+    Returns
+    -------
+    dict
+        ``{'name': str, 'family': str, 'path': str, 'url': str or None, 'downloaded':
+        bool}``: the absolute path of the weights file, the URL it comes from (None for
+        project models), and whether this call downloaded it (False when it was already
+        there).
+
+    Raises
+    ------
+    InvalidParameterError
+        If ``name`` is unknown (the message lists close matches) or an argument has a wrong
+        type.
+    MissingWeightsError
+        If the library publishes no weights for ``name``, or a project model's file is
+        missing.
+    DownloadError
+        If the store cannot be reached, answers with an HTTP error, the transfer breaks off,
+        or the file's SHA-1 differs from the library's table. The message names the URL and
+        the file to place by hand on an offline machine.
+    ModelFileError
+        If a project model's file differs from its model card.
+
+    See Also
+    --------
+    resolve_zoo_model : Find the files and build the network (``download=True`` fetches).
+
+    Examples
+    --------
+    The project's models need no download:
+
+    >>> found = fetch_weights('digits_cnn')
+    >>> found['family'], found['downloaded'], found['url']
+    ('repurpose', False, None)
+    >>> os.path.basename(found['path'])
+    'digits_cnn-0000.params'
+    """
+    if root is not None and not isinstance(root, (str, os.PathLike)):
+        raise InvalidParameterError(
+            f"root must be a folder path or None, got {root!r} of type {type(root).__name__}.")
+    _check_bool(progress, "progress")
+    family, bare = _lookup(name)
+    if family == "repurpose":
+        entry = _resolve_checkpoint(bare, None, True)
+        return {"name": bare, "family": family, "path": entry["params_file"], "url": None,
+                "downloaded": False}
+    card = _library_card(bare, family)
+    path, downloaded = _fetch_library_weights(bare, family, card, root, progress)
+    return {"name": bare, "family": family, "path": path,
+            "url": _weights_url(family, card["weights_file"]), "downloaded": downloaded}
+
+
+def _check_bool(value, name):
+    if not isinstance(value, bool):
+        raise InvalidParameterError(
+            f"{name} must be True or False, got {value!r} of type {type(value).__name__}.")
+
+
+def _check_download(download, weights, pretrained, progress):
+    _check_bool(progress, "progress")
+    _check_bool(download, "download")
+    if download and weights is not None:
+        raise InvalidParameterError(
+            f"download=True was given with weights={os.fspath(weights)!r}: there is nothing to "
+            f"download when a weights file is passed. Drop one of them.")
+    if download and not pretrained:
+        raise InvalidParameterError(
+            "download=True was given with pretrained=False: random weights need no download. "
+            "Drop one of them.")
 
 
 def _resolve_checkpoint(name, weights, pretrained):
@@ -505,15 +818,16 @@ def _resolve_checkpoint(name, weights, pretrained):
     }
 
 
-def _resolve_library(name, family, weights, pretrained, root):
+def _resolve_library(name, family, weights, pretrained, root, download=False, progress=True):
     card = _library_card(name, family)
     params_file = None
     if pretrained:
         if weights is not None:
             params_file = weights
+        elif download:
+            params_file, _ = _fetch_library_weights(name, family, card, root, progress)
         else:
-            folder = os.path.expanduser(os.fspath(root)) if root is not None else (
-                _gluon_default_root() if family == "gluon" else _gluoncv_default_root())
+            folder = _weights_folder(family, root)
             if card["weights_file"] is None:
                 raise MissingWeightsError(
                     f"{family} publishes no pretrained weights for {name!r}. Pass "
@@ -522,8 +836,9 @@ def _resolve_library(name, family, weights, pretrained, root):
             params_file = os.path.abspath(os.path.join(folder, card["weights_file"]))
             if not os.path.isfile(params_file):
                 raise MissingWeightsError(
-                    f"Weights for {name!r} not found at {params_file}. Put the file there or "
-                    f"pass weights=PATH; repurpose never downloads.")
+                    f"Weights for {name!r} not found at {params_file}. Download them with "
+                    f"from_zoo({name!r}, download=True) or `repurpose fetch {name}`, put the "
+                    f"file there, or pass weights=PATH.")
 
     with mx.name.NameManager():
         if family == "gluon":

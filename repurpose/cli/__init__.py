@@ -8,7 +8,7 @@ import logging
 import sys
 
 from .._version import __version__
-from ..exceptions import ClusterError, RepurposeError
+from ..exceptions import ClusterError, DownloadError, RepurposeError
 from . import _commands
 
 logger = logging.getLogger(__name__)
@@ -17,7 +17,7 @@ __all__ = ["main", "build_parser"]
 
 USAGE_ERRORS = (RepurposeError, FileNotFoundError, FileExistsError, TypeError, ValueError)
 #: Our errors that are failures of the run's environment, not of its input: exit 1.
-RUN_FAILURES = (ClusterError,)
+RUN_FAILURES = (ClusterError, DownloadError)
 
 
 def build_parser():

@@ -1,13 +1,14 @@
-"""Subcommands: ``models``, ``layers``, ``extract``, ``demo``; ``finetune`` and ``predict``
-(``_finetune``), ``tune`` (``_tune``), ``launch`` (``_launch``)."""
+"""Subcommands: ``models``, ``fetch``, ``layers``, ``extract``, ``demo``; ``finetune`` and
+``predict`` (``_finetune``), ``tune`` (``_tune``), ``launch`` (``_launch``)."""
 import json
 import os
+import sys
 
 import numpy as np
 
 from .. import zoo
 from ..data import BUILTIN_DATASETS, ImageFolder, load_digits_images
-from ..exceptions import InvalidParameterError
+from ..exceptions import DownloadError, InvalidParameterError, MissingWeightsError
 from ..source import SourceModel
 from ._finetune import add_finetune_commands
 from ._launch import add_launch_command
@@ -53,6 +54,36 @@ def _load_model(args):
 def _run_models(args):
     for name in zoo.list_models(source=args.source):
         print(name)
+
+
+def _run_fetch(args):
+    names = list(dict.fromkeys(args.names))
+    # Every name is checked before anything is downloaded: unknown names and names without
+    # published weights are usage errors (exit 2).
+    cards = [zoo.get_model_card(name) for name in names]
+    unpublished = [name for name, card in zip(names, cards)
+                   if card["family"] != "repurpose" and card["weights_file"] is None]
+    if unpublished:
+        raise MissingWeightsError(
+            f"No pretrained weights are published for {', '.join(map(repr, unpublished))}, so "
+            f"there is nothing to fetch. Drop {'it' if len(unpublished) == 1 else 'them'}; "
+            f"use weights=PATH (source.weights in a job) or --random-weights instead.")
+    for name in names:
+        try:
+            found = zoo.fetch_weights(name, root=args.root, progress=not args.no_progress)
+        except DownloadError as err:  # a failure of the run, not of the input: exit 1
+            if args.debug:
+                raise
+            print(f"repurpose fetch: failed: {type(err).__name__}: {err}", file=sys.stderr)
+            return 1
+        if found["url"] is None:
+            note = "ships with repurpose; nothing to download"
+        elif found["downloaded"]:
+            note = f"downloaded from {found['url']}"
+        else:
+            note = "already there"
+        print(f"{name}: {found['path']} ({note})")
+    return 0
 
 
 def _run_layers(args):
@@ -157,6 +188,17 @@ def add_commands(commands):
     p = commands.add_parser("models", help="list model-zoo names")
     p.add_argument("--source", choices=("repurpose", "gluon", "gluoncv"), default=None)
     p.set_defaults(run=_run_models)
+
+    p = commands.add_parser(
+        "fetch", help="download Gluon/gluoncv zoo weights into the cache folder (SHA-1 "
+                      "checked; MXNET_GLUON_REPO picks a mirror) and print where they are")
+    p.add_argument("names", nargs="+", metavar="NAME",
+                   help="zoo names (see `repurpose models`); the project's own models ship "
+                        "their weights, so they need no download")
+    p.add_argument("--root", default=None, metavar="DIR",
+                   help="cache folder (default: $MXNET_HOME/models, else ~/.mxnet/models)")
+    p.add_argument("--no-progress", action="store_true", help="no download progress bar")
+    p.set_defaults(run=_run_fetch)
 
     p = commands.add_parser("layers", help="print the layer table of a model")
     _add_model_args(p)

@@ -157,7 +157,7 @@ def _run_finetune(args):
     src = job.source
     source = SourceModel.from_spec(src.model, epoch=src.epoch,
                                    input_shape=tuple(src.input_shape) if src.input_shape
-                                   else None, weights=src.weights)
+                                   else None, weights=src.weights, download=src.download)
     check_layers(job, source.layer_names)
     # 3. The data, checked before training.
     data = load_job_data(job.data)

@@ -189,12 +189,38 @@ class _NetworkRepurposer(ClassifierMixin, BaseEstimator, ABC):
         return fixed, random_layers
 
     # ------------------------------------------------------------------ network
-    def _trunk(self):
-        return self.source.truncate(self._transfer_layer())
+    def _trunk(self, source=None):
+        source = self.source if source is None else source
+        return source.truncate(self._transfer_layer())
 
-    def _build_network(self, n_classes, seed_head=0, seed_random=0):
-        """Trunk + new head, frozen and re-initialised layers applied; also the new params."""
-        trunk = self._trunk()
+    def _shaped_source(self, input_shape):
+        """The source with an input shape: its own, else ``input_shape`` (from the data).
+
+        Shapes from the data: a source loaded without ``input_shape`` (a plain MXNet
+        checkpoint) is used exactly as if it had been loaded with the shape of the training
+        samples, so the network, its seeded new layers and the saved result are the same as
+        with the shape given up front. A source whose added layers wait for an input shape
+        (``add_layers`` without one) takes it from this first batch in place, as extraction
+        does; a plain one is left as it is (``with_input_shape`` returns a new model).
+
+        Raises
+        ------
+        DataError
+            If the source's graph does not accept samples of ``input_shape``.
+        """
+        source = self.source
+        if source.input_shape is None:
+            source._take_input_shape(tuple(input_shape))
+            source = source.with_input_shape(tuple(input_shape))
+        return source
+
+    def _build_network(self, n_classes, seed_head=0, seed_random=0, source=None):
+        """Trunk + new head, frozen and re-initialised layers applied; also the new params.
+
+        ``source`` (default: the ``source`` parameter) must have its input shape, see
+        :meth:`_shaped_source`.
+        """
+        trunk = self._trunk(source)
         fixed, random_layers = self._check_layer_sets(trunk)
         net = trunk.add_layers(self._head_specs(n_classes), random_state=seed_head)
         new_layers = set(net.layer_names) - set(trunk.layer_names)
@@ -225,19 +251,23 @@ class _NetworkRepurposer(ClassifierMixin, BaseEstimator, ABC):
                            frozen_layers=net.frozen_layers)
 
     # ------------------------------------------------------------------ data
-    def _as_array(self, X, name):
-        if isinstance(X, np.ndarray) and X.dtype == np.float32:
-            stream = as_batch_stream(X, batch_size=max(len(X), 1), name=name)
-            stream.peek()
+    def _as_array(self, X, name, input_shape=None, owner="the source model"):
+        """``X`` (any input of ``as_batch_stream``) as one float32 array. Its first batch is
+        read and checked first, its sample shape against ``input_shape`` (that of ``owner``)
+        too when that is known, before the rest is read."""
+        in_memory = isinstance(X, np.ndarray) and X.dtype == np.float32
+        stream = as_batch_stream(X, batch_size=max(len(X), 1) if in_memory else 256, name=name)
+        stream.peek()
+        self._check_sample_shape(stream.sample_shape, name, input_shape, owner)
+        if in_memory:
             return X
-        stream = as_batch_stream(X, batch_size=256, name=name)
         return np.concatenate([batch for _, batch in stream])
 
-    def _check_X(self, X, name):
-        shape = self.source.input_shape
-        if shape is not None and tuple(X.shape[1:]) != tuple(shape):
-            raise DataError(f"{name} has samples of shape {tuple(X.shape[1:])}, but the source "
-                            f"model takes {tuple(shape)}. Resize or reshape the inputs.")
+    @staticmethod
+    def _check_sample_shape(sample_shape, name, input_shape, owner="the source model"):
+        if input_shape is not None and tuple(sample_shape) != tuple(input_shape):
+            raise DataError(f"{name} has samples of shape {tuple(sample_shape)}, but {owner} "
+                            f"takes {tuple(input_shape)}. Resize or reshape the inputs.")
 
     def _check_targets(self, y, n_samples, name="y"):
         y = np.asarray(y)
@@ -257,7 +287,10 @@ class _NetworkRepurposer(ClassifierMixin, BaseEstimator, ABC):
         ----------
         X : ndarray of shape (n_samples, \\*input_shape), or any input of
             :func:`repurpose.data.as_batch_stream`
-            Training inputs (held in memory).
+            Training inputs (held in memory). A source loaded without ``input_shape`` takes
+            the shape of these samples, read from the first batch, as if it had been loaded
+            with it (``SourceModel.with_input_shape``); the fitted network and what ``save``
+            writes carry that shape.
         y : array-like of shape (n_samples,)
             Labels of any values.
         X_val, y_val : default=None
@@ -280,7 +313,8 @@ class _NetworkRepurposer(ClassifierMixin, BaseEstimator, ABC):
         Raises
         ------
         InvalidParameterError, UnknownLayerError, DataError
-            For bad parameters, layer names or data, before any training.
+            For bad parameters, layer names or data (samples of another shape than the
+            source's input shape, or a shape its graph rejects), before any training.
         ValueError
             If ``checkpoint_dir`` holds a checkpoint and ``resume`` is False, or holds
             another job's checkpoint.
@@ -297,8 +331,13 @@ class _NetworkRepurposer(ClassifierMixin, BaseEstimator, ABC):
                                         "checkpoints to resume from).")
         trunk = self._trunk()
         self._check_layer_sets(trunk)
-        X = self._as_array(X, "X")
-        self._check_X(X, "X")
+        # A source without input_shape takes it from X (its first batch's sample shape),
+        # checked against the graph here, before any long work; a source whose added layers
+        # waited for the shape has its parameters from here on, before the checkpoint
+        # fingerprint hashes it.
+        X = self._as_array(X, "X", self.source.input_shape)
+        source = self._shaped_source(X.shape[1:])
+        input_shape = source.input_shape
         y = self._check_targets(y, len(X))
         classes, y_idx = np.unique(y, return_inverse=True)
         if len(classes) < 2:
@@ -307,8 +346,9 @@ class _NetworkRepurposer(ClassifierMixin, BaseEstimator, ABC):
         if (X_val is None) != (y_val is None):
             raise InvalidParameterError("Pass both X_val and y_val, or neither.")
         if X_val is not None:
-            X_val = self._as_array(X_val, "X_val")
-            self._check_X(X_val, "X_val")
+            X_val = self._as_array(X_val, "X_val", input_shape,
+                                   owner="the source model" if self.source.input_shape
+                                   else "X (whose shape the source takes)")
             y_val = self._check_targets(y_val, len(X_val), "y_val")
             unseen = np.setdiff1d(np.unique(y_val), classes)
             if len(unseen):
@@ -348,7 +388,8 @@ class _NetworkRepurposer(ClassifierMixin, BaseEstimator, ABC):
             y_val_idx = None if y_val is None else np.searchsorted(classes, y_val)
         checkpoint = self._checkpoint_plan(X, y, X_val, y_val, resume)
 
-        network, new_params = self._build_network(len(classes), seeds["head"], seeds["random"])
+        network, new_params = self._build_network(len(classes), seeds["head"], seeds["random"],
+                                                  source=source)
         train_net = network
         if self.freeze_bn_stats and network.frozen_layers:
             train_net = SourceModel(
@@ -441,8 +482,8 @@ class _NetworkRepurposer(ClassifierMixin, BaseEstimator, ABC):
     def decision_function(self, X):
         """Class scores (logits) of ``X``; columns follow :attr:`classes_`."""
         block = self._block()
-        X = self._as_array(X, "X")
-        self._check_X(X, "X")
+        X = self._as_array(X, "X", self.network_.input_shape,
+                           owner="the fitted network (trained on that shape)")
         contexts = resolve_contexts(self.ctx)
         batch = int(self.batch_size) * len(contexts)
         outs = []
@@ -489,12 +530,16 @@ class _NetworkRepurposer(ClassifierMixin, BaseEstimator, ABC):
             arrays[f"net/{name}"] = value.asnumpy()
         state = {"history_": self.history_, "best_epoch_": self.best_epoch_,
                  "n_epochs_run_": int(self.n_epochs_run_), "n_classes": int(len(classes)),
-                 "network_sha256": self.network_.sha256}
+                 "network_sha256": self.network_.sha256,
+                 # The network's input shape, taken from the data when the source had none.
+                 "input_shape": list(self.network_.input_shape)}
         return state, arrays
 
     def _set_state(self, state, arrays):
         self._validate_params()
-        network, _ = self._build_network(int(state["n_classes"]))
+        shape = state.get("input_shape")  # absent from files saved before it was recorded
+        source = self.source if shape is None else self._shaped_source(tuple(shape))
+        network, _ = self._build_network(int(state["n_classes"]), source=source)
         values = {k[len("net/"):]: v for k, v in arrays.items() if k.startswith("net/")}
         missing = sorted((set(network.arg_params) | set(network.aux_params)) - set(values))
         if missing:

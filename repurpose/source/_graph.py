@@ -4,7 +4,7 @@ outputs, and which parameters each one owns.
 import json
 from collections import namedtuple
 
-__all__ = ["Layer", "graph_nodes", "layer_outputs", "layer_params"]
+__all__ = ["Layer", "graph_nodes", "layer_outputs", "layer_params", "per_sample_layers"]
 
 Layer = namedtuple("Layer", ["name", "op", "output_shape", "n_params"])
 Layer.__doc__ = """One operator node of a source model.
@@ -79,3 +79,43 @@ def layer_params(symbol, input_names):
                 names.append(source["name"])
         owned[node["name"]] = names
     return owned
+
+
+def per_sample_layers(symbol, input_name, sample_shape, param_shapes):
+    """Names of the operator nodes whose (first) output holds one row per sample.
+
+    Shape inference at batch sizes 1 and 2: a node's output is per sample when its first
+    axis is the batch (1, then 2) and no other axis changes. Nodes whose shape cannot be
+    inferred are kept (nothing says they are not).
+
+    Parameters
+    ----------
+    symbol : mx.sym.Symbol
+    input_name : str
+    sample_shape : tuple of int
+        Shape of one input sample.
+    param_shapes : dict of str -> tuple
+        Shapes of the parameters (help inference where the graph alone cannot tell).
+
+    Returns
+    -------
+    set of str
+    """
+    internals = symbol.get_internals()
+    names = internals.list_outputs()
+    shapes = []
+    for batch in (1, 2):
+        given = dict(param_shapes)
+        given[input_name] = (batch,) + tuple(sample_shape)
+        _, out_shapes, _ = internals.infer_shape_partial(**given)
+        shapes.append(dict(zip(names, out_shapes)))
+    kept = set()
+    for layer, outputs in layer_outputs(symbol).items():
+        if not outputs:
+            continue
+        one, two = shapes[0].get(outputs[0]), shapes[1].get(outputs[0])
+        if not one or not two or 0 in one or 0 in two:
+            kept.add(layer)  # unknown: keep
+        elif len(one) == len(two) and one[0] == 1 and two[0] == 2 and one[1:] == two[1:]:
+            kept.add(layer)
+    return kept

@@ -9,7 +9,10 @@ import hashlib
 import json
 import logging
 import os
+import threading
+import uuid
 import warnings
+from collections import namedtuple
 
 import mxnet as mx
 import numpy as np
@@ -19,7 +22,7 @@ from .._validation import brief_list, check_layer_names, suggest
 from ..context import resolve_contexts
 from ..exceptions import DataError, InvalidParameterError, ModelFileError
 from ..persist import atomic_write, check_writable, file_sha256, register_source_class
-from ._graph import Layer, graph_nodes, layer_outputs, layer_params
+from ._graph import Layer, graph_nodes, layer_outputs, layer_params, per_sample_layers
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +30,19 @@ __all__ = ["SourceModel"]
 
 SIDECAR_FORMAT = "repurpose.source"
 SIDECAR_VERSION = 1
+
+#: Parameters a model lacks until it knows its input shape, and how to make them.
+#: ``names``: the missing parameter names (arguments or auxiliary states). ``base``: a
+#: private, shape-less model the surgery is replayed on. ``op`` / ``args``: the surgery,
+#: ``('add_layers', (layer specs / blocks, seed))`` or
+#: ``('reinitialize', (parameter names, seed, init))``, with the integer seed already drawn
+#: from its ``random_state``. ``token``: names this record in :attr:`SourceModel.sha256`
+#: while the parameters do not exist.
+_Deferred = namedtuple("_Deferred", ["names", "base", "op", "args", "token"])
+
+# Completing a model's deferred parameters in place happens once per model (see
+# SourceModel._take_input_shape); the lock keeps two threads from racing at it.
+_COMPLETION_LOCK = threading.Lock()
 
 
 def _as_nd(value, name):
@@ -63,6 +79,15 @@ class SourceModel:
     change this one, and ``copy.deepcopy`` returns the same object, so scikit-learn's
     ``clone`` never copies a network. Build one with a ``from_*`` class method.
 
+    A model loaded without ``input_shape`` (a plain MXNet checkpoint) takes its shapes from
+    the data: extraction and fine-tuning read them from the first batch, and
+    :meth:`with_input_shape` returns a copy that knows its shape. Layers added to such a model
+    (:meth:`add_layers`) wait for the input shape, as Gluon's deferred initialisation does:
+    the first batch the model extracts sizes them in place, once, with the values
+    ``add_layers`` would have given the model loaded with that shape. That completion is the
+    only change a model undergoes; afterwards it has that input shape, and data of another
+    shape is an error.
+
     Parameters
     ----------
     symbol : mx.sym.Symbol
@@ -73,7 +98,7 @@ class SourceModel:
         The graph's data input.
     input_shape : tuple of int, default=None
         Shape of one input sample without the batch axis, e.g. ``(3, 224, 224)``; None if
-        unknown (it is then taken from the data at extraction time).
+        unknown (it is then taken from the data, see above).
     metadata : dict, default=None
         JSON-serialisable facts about the model (mean/std, class names, source accuracy).
     frozen_layers : tuple of str, default=()
@@ -107,6 +132,23 @@ class SourceModel:
 
     def __init__(self, symbol, arg_params, aux_params, input_name="data", input_shape=None,
                  metadata=None, frozen_layers=()):
+        self._init(symbol, arg_params, aux_params, input_name, input_shape, metadata,
+                   frozen_layers, deferred=None)
+
+    @classmethod
+    def _with_deferred(cls, deferred, symbol, arg_params, aux_params, input_name="data",
+                       metadata=None, frozen_layers=()):
+        """A shape-less model lacking the parameters ``deferred.names`` (see ``_Deferred``);
+        or a complete one when ``symbol`` uses none of them."""
+        variables = set(symbol.list_arguments()) | set(symbol.list_auxiliary_states())
+        names = frozenset(deferred.names) & variables if deferred is not None else frozenset()
+        model = cls.__new__(cls)
+        model._init(symbol, arg_params, aux_params, input_name, None, metadata, frozen_layers,
+                    deferred=deferred._replace(names=names) if names else None)
+        return model
+
+    def _init(self, symbol, arg_params, aux_params, input_name, input_shape, metadata,
+              frozen_layers, deferred):
         if not isinstance(symbol, mx.sym.Symbol):
             raise InvalidParameterError(
                 f"symbol must be an mx.sym.Symbol, got {type(symbol).__name__}.")
@@ -117,10 +159,11 @@ class SourceModel:
         self._input_shape = _shape_tuple(input_shape)
         self._metadata = json.loads(json.dumps(metadata or {}))  # a JSON-clean private copy
         self._cache = {}
+        self._deferred = deferred
         self._check_graph()
         frozen = tuple(frozen_layers)
-        check_layer_names(frozen, self.layer_names, "SourceModel.layer_names")
-        self._frozen_layers = tuple(n for n in self.layer_names if n in set(frozen))
+        check_layer_names(frozen, self._op_names, "SourceModel.layer_names")
+        self._frozen_layers = tuple(n for n in self._op_names if n in set(frozen))
 
     # ------------------------------------------------------------------ value semantics
     def __deepcopy__(self, memo):
@@ -150,9 +193,10 @@ class SourceModel:
                 f"{hint + ' ' if hint else ''}Pass input_name= one of its free inputs: "
                 f"{brief_list([a for a in arguments if a not in self._arg_params])}."
             )
+        deferred = self._deferred.names if self._deferred is not None else frozenset()
         missing = [a for a in arguments if a != self._input_name and a not in self._arg_params
-                   and not a.endswith("label")]
-        missing_aux = [a for a in aux_names if a not in self._aux_params]
+                   and a not in deferred and not a.endswith("label")]
+        missing_aux = [a for a in aux_names if a not in self._aux_params and a not in deferred]
         if missing or missing_aux:
             names = missing + missing_aux
             have = sorted(self._arg_params) + sorted(self._aux_params)
@@ -162,7 +206,7 @@ class SourceModel:
                 f"Pass the params file saved with this symbol file."
             )
         self._label_names = [a for a in arguments if a != self._input_name
-                             and a not in self._arg_params]
+                             and a not in self._arg_params and a not in deferred]
         shapes = self._param_shapes()
         if self._input_shape is not None:
             shapes[self._input_name] = (1,) + self._input_shape
@@ -240,11 +284,30 @@ class SourceModel:
 
     @property
     def layer_names(self):
-        """list of str: every layer (operator node), from input to output."""
+        """list of str: every layer a user can extract, from input to output.
+
+        A layer is an operator node whose output holds one row per sample (batch axis
+        first). Nodes that compute on weights alone, or that hold the batch elsewhere (the
+        sequence-first attention internals of some imported transformers), are left out:
+        extracting them would not give per-sample features. Where the input shape is
+        unknown, every operator node is listed.
+        """
         if "layer_names" not in self._cache:
-            self._cache["layer_names"] = [n["name"] for n in graph_nodes(self._symbol)
-                                          if n["op"] != "null"]
+            names = self._op_names
+            if self._input_shape is not None:
+                kept = per_sample_layers(self._symbol, self._input_name, self._input_shape,
+                                         self._param_shapes())
+                names = [n for n in names if n in kept]
+            self._cache["layer_names"] = names
         return list(self._cache["layer_names"])
+
+    @property
+    def _op_names(self):
+        """Every operator node, listed or not in :attr:`layer_names`, in graph order."""
+        if "op_names" not in self._cache:
+            self._cache["op_names"] = [n["name"] for n in graph_nodes(self._symbol)
+                                       if n["op"] != "null"]
+        return self._cache["op_names"]
 
     @property
     def output_layers(self):
@@ -255,11 +318,13 @@ class SourceModel:
 
     @property
     def layers(self):
-        """list of Layer: name, operator, output shape and parameter count of every layer."""
+        """list of Layer: name, operator, output shape and parameter count of every layer
+        in :attr:`layer_names`."""
         return self.layer_table()
 
     def layer_table(self, input_shape=None):
-        """Describe every layer; output shapes need ``input_shape`` or :attr:`input_shape`.
+        """Describe every layer of :attr:`layer_names`; output shapes need ``input_shape``
+        or :attr:`input_shape`.
 
         Parameters
         ----------
@@ -274,9 +339,10 @@ class SourceModel:
         shapes = self._infer_output_shapes(input_shape) if input_shape else {}
         owned = layer_params(self._symbol, [self._input_name] + self._label_names)
         outputs = layer_outputs(self._symbol)
+        listed = set(self.layer_names)
         table = []
         for node in graph_nodes(self._symbol):
-            if node["op"] == "null":
+            if node["op"] == "null" or node["name"] not in listed:
                 continue
             name = node["name"]
             out_names = outputs.get(name) or []
@@ -308,7 +374,18 @@ class SourceModel:
 
     @property
     def sha256(self):
-        """str: SHA-256 of the graph JSON and every parameter (name, dtype, shape, bytes)."""
+        """str: SHA-256 of the graph JSON and every parameter (name, dtype, shape, bytes).
+
+        A model whose added layers wait for an input shape (:meth:`add_layers` without one)
+        has no values to hash yet: its SHA-256 then names the pending surgery, different for
+        every ``add_layers`` call, so caches keyed by it never hand it another model's
+        features. Once its parameters exist it is the content hash above.
+        """
+        if self._deferred is not None:  # not cached: it changes once the parameters exist
+            digest = hashlib.sha256(f"deferred:{self._deferred.token}:".encode())
+            digest.update(self._symbol.tojson().encode())
+            digest.update(",".join(sorted(self._deferred.names)).encode())
+            return digest.hexdigest()
         if "sha256" not in self._cache:
             digest = hashlib.sha256(self._symbol.tojson().encode())
             for prefix, params in (("arg:", self._arg_params), ("aux:", self._aux_params)):
@@ -326,25 +403,47 @@ class SourceModel:
         ``'split0_output1'``.
         """
         outputs = layer_outputs(self._symbol)
-        if layer in outputs:
+        listed = set(self.layer_names)
+        if layer in outputs and layer in listed:
             if not outputs[layer]:
                 raise InvalidParameterError(f"Layer {layer!r} has no output to extract.")
             return outputs[layer][0]
-        all_outputs = [o for outs in outputs.values() for o in outs]
-        if layer in all_outputs:
+        owner = next((name for name, outs in outputs.items() if layer in outs), None)
+        if owner is not None and owner in listed:
             return layer
+        if layer in outputs or owner is not None:
+            raise InvalidParameterError(
+                f"Layer {layer!r} does not hold one row per sample (it computes on weights "
+                f"alone, or holds the batch on another axis), so it cannot be extracted or "
+                f"cut at. Pick a layer of SourceModel.layer_names, e.g. the next one: "
+                f"{self._next_listed(owner or layer)!r}.")
         check_layer_names([layer], self.layer_names, "SourceModel.layer_names")
+
+    def _next_listed(self, op_name):
+        """The first layer of :attr:`layer_names` at or after operator node ``op_name``."""
+        every, listed = self._op_names, set(self.layer_names)
+        later = [n for n in every[every.index(op_name):] if n in listed]
+        return later[0] if later else self.layer_names[-1]
 
     # ------------------------------------------------------------------ derived networks
     def _derived(self, symbol, arg_params=None, aux_params=None, frozen_layers=None,
                  metadata=None):
-        """A new model over ``symbol``, keeping only the parameters it uses."""
+        """A new model over ``symbol``, keeping only the parameters it uses (and the deferred
+        ones among them, see :meth:`add_layers`)."""
         arg_params = self._arg_params if arg_params is None else arg_params
         aux_params = self._aux_params if aux_params is None else aux_params
         args = set(symbol.list_arguments())
         auxs = set(symbol.list_auxiliary_states())
         names = {n["name"] for n in graph_nodes(symbol)}
         frozen = self._frozen_layers if frozen_layers is None else frozen_layers
+        if self._deferred is not None:
+            return SourceModel._with_deferred(
+                self._deferred, symbol,
+                {k: v for k, v in arg_params.items() if k in args},
+                {k: v for k, v in aux_params.items() if k in auxs},
+                input_name=self._input_name,
+                metadata=self._metadata if metadata is None else metadata,
+                frozen_layers=tuple(n for n in frozen if n in names))
         return SourceModel(
             symbol,
             {k: v for k, v in arg_params.items() if k in args},
@@ -406,6 +505,7 @@ class SourceModel:
         mx.gluon.SymbolBlock
             Initialised on every context, not hybridized.
         """
+        self._check_complete("to_gluon")
         contexts = resolve_contexts(ctx)
         outputs = self._symbol if layers is None else self.feature_symbol(layers, pool)
         inputs = [mx.sym.var(self._input_name, dtype="float32")] + [
@@ -603,7 +703,8 @@ class SourceModel:
                    metadata=metadata)
 
     @classmethod
-    def from_zoo(cls, name, weights=None, pretrained=True, root=None, random_state=None):
+    def from_zoo(cls, name, weights=None, pretrained=True, root=None, random_state=None,
+                 download=False):
         """Load a model-zoo network by name (see :func:`repurpose.list_models`).
 
         Parameters
@@ -620,18 +721,28 @@ class SourceModel:
             Folder holding Gluon / gluoncv weights, default ``$MXNET_HOME/models``.
         random_state : int, RandomState or None, default=None
             Seed of the random weights when ``pretrained=False``.
+        download : bool, default=False
+            For Gluon / gluoncv names: if the weights are not in ``root``, download them
+            first from the library's model store (``MXNET_GLUON_REPO`` picks a mirror),
+            check their SHA-1 and cache them there, with a progress bar on stderr (see
+            :func:`repurpose.zoo.fetch_weights`). False never touches the network. The
+            project's own models ship their weights, so it changes nothing for them.
 
         Raises
         ------
         MissingWeightsError
-            If pretrained weights are not on disk; the message names the file. repurpose
-            never downloads.
+            If pretrained weights are not on disk and ``download=False``; the message names
+            the file.
+        DownloadError
+            If ``download=True`` and the download fails or its SHA-1 is wrong; the message
+            names the URL and the file to place by hand. Nothing is left in ``root``.
         """
         from .. import zoo
 
         if not pretrained:
             seeding.seed_everything(seeding.derive_seed(random_state))
-        entry = zoo.resolve_zoo_model(name, weights=weights, pretrained=pretrained, root=root)
+        entry = zoo.resolve_zoo_model(name, weights=weights, pretrained=pretrained, root=root,
+                                      download=download)
         card = dict(entry.get("card") or {})
         card.setdefault("name", name)
         if entry["kind"] == "checkpoint":
@@ -651,32 +762,45 @@ class SourceModel:
     def from_onnx(cls, path, input_shape=None):
         """Load an ONNX file (needs the ``onnx`` extra: ``pip install 'repurpose[onnx]'``).
 
-        Files written by PyTorch's exporter work too (initializers are added to the graph
-        inputs before MXNet's importer runs).
+        What PyTorch and timm export today comes in: both of ``torch.onnx.export``'s
+        exporters (TorchScript and ``dynamo=True``, weights in an external ``.onnx.data``
+        file beside the model), opsets 7 to 21, shape arithmetic (folded for the model's
+        sample shape), and the operators of CNNs and vision transformers. Layers carry the
+        ONNX node names; the graph runs any batch size, also when the file was exported for
+        one. See the guide "Bring your own network".
 
         Parameters
         ----------
         path : str or path-like
         input_shape : tuple of int, default=None
-            Shape of one sample; defaults to the file's declared input shape.
+            Shape of one sample, e.g. ``(3, 224, 224)``; needed only when the file leaves
+            axes after the batch axis dynamic. Defaults to the file's declared input shape.
+
+        Returns
+        -------
+        SourceModel
 
         Raises
         ------
         UnsupportedOperatorError
-            For operators or opsets MXNet cannot import, naming the operator and node.
+            For operators or opsets that cannot be converted, naming each operator, node and
+            the opset, before any conversion work.
+        ModelFileError
+            For a file that is not ONNX, an external data file that is damaged, or a graph
+            whose sample shape is unknown and not given.
         """
         from ._onnx import import_onnx
 
-        graph = import_onnx(path)
+        graph = import_onnx(path, input_shape=input_shape)
         metadata = {"name": os.path.splitext(os.path.basename(os.fspath(path)))[0],
                     "format": "onnx", "opset": graph.get("opset"),
                     "producer": graph.get("producer")}
         return cls(graph["symbol"], graph["arg_params"], graph["aux_params"],
-                   input_name=graph["input_name"],
-                   input_shape=input_shape or graph.get("input_shape"), metadata=metadata)
+                   input_name=graph["input_name"], input_shape=graph["input_shape"],
+                   metadata=metadata)
 
     @classmethod
-    def from_spec(cls, spec, epoch=None, input_shape=None, weights=None):
+    def from_spec(cls, spec, epoch=None, input_shape=None, weights=None, download=False):
         """Load a model from one string, as the command line names models.
 
         Tried in order: an ``.onnx`` file; a ``-symbol.json`` file or a checkpoint prefix
@@ -689,25 +813,34 @@ class SourceModel:
         input_shape : tuple of int, default=None
         weights : str, default=None
             Weights file for zoo names.
+        download : bool, default=False
+            For zoo names: download missing weights (see :meth:`from_zoo`).
 
         Raises
         ------
         FileNotFoundError
             If ``spec`` is neither a file, a checkpoint prefix nor a zoo name.
+        InvalidParameterError
+            If ``download=True`` and ``spec`` is a file, not a zoo name.
         """
         from .. import zoo
 
         spec = os.fspath(spec)
+        prefix = spec[: -len("-symbol.json")] if spec.endswith("-symbol.json") else spec
+        if download and (spec.lower().endswith(".onnx")
+                         or os.path.isfile(f"{prefix}-symbol.json")):
+            raise InvalidParameterError(
+                f"download=True was given for the model file {spec!r}, but only model-zoo "
+                f"weights are downloaded. Drop download, or name a zoo model.")
         if spec.lower().endswith(".onnx"):
             return cls.from_onnx(spec, input_shape=input_shape)
-        prefix = spec[: -len("-symbol.json")] if spec.endswith("-symbol.json") else spec
         if os.path.isfile(f"{prefix}-symbol.json"):
             if epoch is None:
                 epoch = _latest_epoch(prefix)
             return cls.from_checkpoint(prefix, epoch, input_shape=input_shape)
         names = zoo.list_models()
         if spec in names:
-            return cls.from_zoo(spec, weights=weights)
+            return cls.from_zoo(spec, weights=weights, download=download)
         hint = suggest(spec, names)
         raise FileNotFoundError(
             f"Model {spec!r} is neither an .onnx file, a checkpoint ({spec}-symbol.json) nor a "
@@ -732,6 +865,15 @@ class SourceModel:
     def add_layers(self, layers, random_state=None):
         """Return a new model with ``layers`` stacked on top of the current output.
 
+        The new layers' parameter shapes depend on the input shape. A model without
+        :attr:`input_shape` (a plain MXNet checkpoint) gets the new graph at once and its new
+        parameters later, as Gluon's deferred initialisation does: :meth:`with_input_shape`
+        returns a copy with them, and the first batch the model extracts features of (or a
+        fine-tuning repurposer trains on) sizes them in place, once. Either way the values
+        are those this call would give a model loaded with that input shape and the same
+        ``random_state``. Until then :attr:`layers` lists the new layers without shapes or
+        parameter counts, and :meth:`to_gluon` and :meth:`save_checkpoint` raise.
+
         Parameters
         ----------
         layers : sequence of dict or mx.gluon.HybridBlock
@@ -749,22 +891,78 @@ class SourceModel:
         Raises
         ------
         InvalidParameterError
-            For an unknown spec, a name clash with existing layers, or an unknown input shape.
+            For an unknown spec, a name clash with existing layers, a model with several
+            outputs, or (without an input shape) a Gluon block that cannot be copied.
+
+        Examples
+        --------
+        >>> from mxnet.gluon import nn
+        >>> net = nn.HybridSequential(prefix='')
+        >>> net.add(nn.Dense(4, prefix='fc1_'))
+        >>> net.initialize()
+        >>> model = SourceModel.from_gluon(net, input_shape=(3,))
+        >>> new = model.add_layers([{'type': 'dense', 'units': 2, 'name': 'out'}],
+        ...                        random_state=0)
+        >>> new.layer_names, new.layers[-1].output_shape
+        (['fc1_fwd', 'out_fwd'], (1, 2))
         """
-        from ._surgery import build_blocks
+        from ._surgery import build_blocks, copy_layers
 
         if len(self.output_layers) != 1:
             raise InvalidParameterError(
                 f"add_layers needs a model with one output; this one has "
                 f"{len(self.output_layers)} ({brief_list(self.output_layers)}). Call "
                 f"truncate(layer) first.")
-        if self._input_shape is None:
-            raise InvalidParameterError(
-                "add_layers needs the model's input_shape to size the new layers; load the "
-                "model with input_shape=(...).")
-        existing = set(self.layer_names) | set(self._arg_params) | set(self._aux_params)
-        blocks = build_blocks(layers, existing)
-        seeding.seed_everything(seeding.derive_seed(random_state))
+        if isinstance(layers, (dict, mx.gluon.Block)):
+            layers = [layers]
+        layers = list(layers)
+        blocks = build_blocks(layers, self._existing_names())  # every spec and name checked
+        seed = seeding.derive_seed(random_state)
+        if self._input_shape is not None:
+            return self._stack_blocks(blocks, seed)
+        # No input shape: build the graph now from copies (the caller's blocks stay as they
+        # are) and record how to make the parameters once the shape is known.
+        templates = tuple(copy_layers(layers))
+        symbol = self._symbol
+        new_names = set()
+        for block in build_blocks(copy_layers(templates), self._existing_names()):
+            symbol = block(symbol)
+            if isinstance(symbol, (list, tuple)):
+                raise InvalidParameterError(f"Added block {block.name!r} has several outputs; "
+                                            f"add blocks with one output.")
+            new_names.update(block.collect_params().keys())
+        pending = frozenset(new_names) | self._deferred_names()
+        record = _Deferred(pending, self._snapshot(), "add_layers", (templates, seed),
+                           uuid.uuid4().hex)
+        logger.debug("add_layers without an input shape: %d parameter(s) wait for it",
+                     len(pending))
+        return SourceModel._with_deferred(record, symbol, self._arg_params, self._aux_params,
+                                          input_name=self._input_name,
+                                          metadata=self._metadata,
+                                          frozen_layers=self._frozen_layers)
+
+    def _existing_names(self):
+        """Layer and parameter names a new layer must not reuse."""
+        return (set(self.layer_names) | set(self._arg_params) | set(self._aux_params)
+                | self._deferred_names())
+
+    def _deferred_names(self):
+        """frozenset of str: the parameters that wait for an input shape (see add_layers)."""
+        return self._deferred.names if self._deferred is not None else frozenset()
+
+    def _snapshot(self):
+        """This model, as a private object that no extraction completes in place."""
+        if self._deferred is None:
+            return self  # a model without deferred parameters never changes
+        return SourceModel._with_deferred(self._deferred, self._symbol, self._arg_params,
+                                          self._aux_params, input_name=self._input_name,
+                                          metadata=self._metadata,
+                                          frozen_layers=self._frozen_layers)
+
+    def _stack_blocks(self, blocks, seed):
+        """``add_layers`` on a model with an input shape: initialise ``blocks`` (Xavier
+        weights, in order, from ``seed``) on the model's output and add them to the graph."""
+        seeding.seed_everything(seed)
         x = mx.nd.zeros((1,) + self._input_shape)
         gluon_net = self.to_gluon()
         y = gluon_net(x)
@@ -783,6 +981,172 @@ class SourceModel:
                 (aux_params if name in aux_names else arg_params)[name] = value
         return self._derived(symbol, arg_params, aux_params)
 
+    def _replay_deferred(self, input_shape):
+        """This model's graph and deferred parameters for samples of ``input_shape``.
+
+        The recorded surgery is replayed on the base model given that shape, so the values
+        equal what the surgery gives a model loaded with that shape. The graph is taken from
+        the replay too (cut to this model's outputs, as :meth:`truncate` cuts): it is this
+        model's graph, and its JSON is byte for byte that of the up-front path (Gluon numbers
+        the uses of batch-norm statistics differently when a block is first run on arrays),
+        so the SHA-256 matches as well.
+
+        Returns
+        -------
+        symbol : mx.sym.Symbol
+        values : dict of str -> NDArray
+            The deferred parameters by name.
+        """
+        from ._surgery import build_blocks, copy_layers
+
+        record = self._deferred
+        shaped = record.base.with_input_shape(input_shape)
+        if record.op == "add_layers":
+            templates, seed = record.args
+            done = shaped._stack_blocks(
+                build_blocks(copy_layers(templates), shaped._existing_names()), seed)
+        else:
+            targets, seed, init = record.args
+            done = shaped._reinitialize_seeded(targets, seed, init)
+        values = dict(done._arg_params)
+        values.update(done._aux_params)
+        symbol = done._symbol
+        outputs = self._symbol.list_outputs()
+        if symbol.list_outputs() != outputs:
+            internals = symbol.get_internals()
+            known = set(internals.list_outputs())
+            heads = [internals[name] for name in outputs if name in known]
+            symbol = heads[0] if len(heads) == 1 else mx.sym.Group(heads)
+        layer_names = [n["name"] for n in graph_nodes(symbol) if n["op"] != "null"]
+        if layer_names != self.layer_names:
+            # Only a block that names its nodes differently on every call could do this.
+            changed = [a for a, b in zip(self.layer_names, layer_names) if a != b]
+            raise InvalidParameterError(
+                f"The layers added without an input shape were named differently when built "
+                f"again for input shape {tuple(input_shape)} ({brief_list(changed)} or a "
+                f"different count); an added block names its nodes anew on each call. Call "
+                f"with_input_shape(shape) before add_layers instead.")
+        return symbol, {name: values[name] for name in record.names}
+
+    def with_input_shape(self, input_shape):
+        """Return this model with its input shape set (and any deferred parameters made).
+
+        A plain MXNet checkpoint does not record the shape of its input. This gives a model
+        that knows it, checked against the graph by MXNet's shape inference; layers added by
+        :meth:`add_layers` without a shape get their parameters, the same ones ``add_layers``
+        gives a model loaded with this shape and the same ``random_state``.
+
+        Parameters
+        ----------
+        input_shape : tuple of int
+            Shape of one sample without the batch axis, e.g. ``(3, 224, 224)``.
+
+        Returns
+        -------
+        SourceModel
+            A new model; this one if it already has ``input_shape``.
+
+        Raises
+        ------
+        InvalidParameterError
+            If ``input_shape`` is not a tuple of positive ints.
+        DataError
+            If the graph does not accept samples of ``input_shape``, or the model already has
+            another input shape (a model keeps the shape it was given or first saw).
+
+        Examples
+        --------
+        >>> from mxnet.gluon import nn
+        >>> net = nn.HybridSequential(prefix='')
+        >>> net.add(nn.Dense(4, prefix='fc1_'))
+        >>> net.initialize()
+        >>> model = SourceModel.from_gluon(net, input_shape=(3,))
+        >>> plain = SourceModel(model.symbol, model.arg_params, {})  # no input shape
+        >>> new = plain.add_layers([{'type': 'dense', 'units': 2, 'name': 'out'}],
+        ...                        random_state=0)
+        >>> [layer.n_params for layer in new.layers]  # 'out' waits for the input shape
+        [16, 0]
+        >>> shaped = new.with_input_shape((3,))
+        >>> shaped.input_shape, [layer.n_params for layer in shaped.layers]
+        ((3,), [16, 10])
+        >>> up_front = model.add_layers([{'type': 'dense', 'units': 2, 'name': 'out'}],
+        ...                             random_state=0)
+        >>> shaped.sha256 == up_front.sha256
+        True
+        >>> shaped.with_input_shape((5,))
+        Traceback (most recent call last):
+        ...
+        repurpose.exceptions.DataError: Samples of shape (5,) do not fit this model: it ...
+        """
+        shape = _shape_tuple(input_shape)
+        if shape is None:
+            raise InvalidParameterError(
+                "with_input_shape needs the shape of one sample without the batch axis, e.g. "
+                "(3, 224, 224); got None.")
+        if self._input_shape is not None:
+            if shape == self._input_shape:
+                return self
+            raise DataError(
+                f"Samples of shape {shape} do not fit this model: it expects input shape "
+                f"{self._input_shape} (per sample, batch axis excluded), given when it was "
+                f"loaded or taken from the first batch it saw. Resize or reshape the data to "
+                f"{self._input_shape}, or load the model again with input_shape={shape}.")
+        self._infer_output_shapes(shape)  # DataError naming MXNet's complaint if it does not fit
+        symbol = self._symbol
+        arg_params, aux_params = dict(self._arg_params), dict(self._aux_params)
+        if self._deferred is not None:
+            symbol, values = self._replay_deferred(shape)
+            aux_names = set(symbol.list_auxiliary_states())
+            for name, value in values.items():
+                (aux_params if name in aux_names else arg_params)[name] = value
+        return SourceModel(symbol, arg_params, aux_params, input_name=self._input_name,
+                           input_shape=shape, metadata=self._metadata,
+                           frozen_layers=self._frozen_layers)
+
+    def _take_input_shape(self, input_shape):
+        """Let a model with deferred parameters take ``input_shape`` from its first batch.
+
+        Extraction and the fine-tuning repurposers call this with the sample shape of the
+        first batch they read. A model whose :meth:`add_layers` waited for an input shape is
+        completed in place, once: it gets that input shape and the parameters
+        :meth:`with_input_shape` would give, as a Gluon block's deferred parameters are set
+        by its first forward pass. This is the one change a ``SourceModel`` undergoes after
+        construction, and it is determined by the ``random_state`` given to ``add_layers``.
+        Other models are left alone (a model without an input shape and without deferred
+        parameters keeps taking each data set's shape).
+
+        Returns
+        -------
+        SourceModel
+            This model.
+        """
+        if self._deferred is None:
+            return self
+        with _COMPLETION_LOCK:
+            if self._deferred is not None:  # not completed by another thread meanwhile
+                done = self.with_input_shape(input_shape)
+                self._symbol = done._symbol  # the same graph (see _replay_deferred)
+                self._arg_params, self._aux_params = done._arg_params, done._aux_params
+                self._input_shape = done._input_shape
+                self._label_names = done._label_names
+                self._deferred = None
+                self._cache.clear()  # the SHA-256 now hashes the parameters
+                logger.info("Sized the added layers for input shape %s (the first batch)",
+                            self._input_shape)
+        return self
+
+    def _check_complete(self, what):
+        """Raise, saying what to do, if parameters still wait for the input shape."""
+        if self._deferred is None:
+            return
+        names = sorted(self._deferred.names)
+        raise InvalidParameterError(
+            f"{what} needs every parameter, but {len(names)} of this model "
+            f"({brief_list(names)}) do not exist yet: add_layers was called on a model without "
+            f"input_shape, so their sizes wait for one. Call model.with_input_shape(shape) "
+            f"with the shape of one sample (e.g. (3, 224, 224)) first, or extract features "
+            f"once: the first batch sets the shape.")
+
     def freeze(self, layers=None, up_to=None):
         """Return a new model whose named layers are frozen for fine-tuning.
 
@@ -791,7 +1155,8 @@ class SourceModel:
         layers : sequence of str, default=None
             Layers to freeze (added to those already frozen).
         up_to : str, default=None
-            Also freeze every layer from the input up to and including this one.
+            Also freeze every layer from the input up to and including this one (and the
+            operator nodes between them that :attr:`layer_names` does not list).
 
         Returns
         -------
@@ -802,7 +1167,8 @@ class SourceModel:
         check_layer_names(chosen, names, "SourceModel.layer_names")
         if up_to is not None:
             check_layer_names([up_to], names, "SourceModel.layer_names")
-            chosen += names[: names.index(up_to) + 1]
+            every = self._op_names
+            chosen += every[: every.index(up_to) + 1]
         if not chosen:
             raise InvalidParameterError("freeze needs layers=[...] or up_to='layer'.")
         return self._derived(self._symbol, frozen_layers=tuple(self._frozen_layers) + tuple(chosen))
@@ -839,7 +1205,26 @@ class SourceModel:
         if not targets:
             raise InvalidParameterError(
                 f"Layers {brief_list(layers)} have no parameters to re-initialise.")
-        seeding.seed_everything(seeding.derive_seed(random_state))
+        seed = seeding.derive_seed(random_state)
+        if not set(targets) & self._deferred_names():
+            # Every target exists: its new value does not depend on the input shape (the
+            # model's deferred parameters, if any, keep waiting as they were).
+            return self._reinitialize_seeded(targets, seed, init)
+        # Some targets wait for the input shape (add_layers without one). The targets draw
+        # from one seeded stream in order, so every value may depend on those shapes: the
+        # whole call is replayed once the shape is known.
+        record = _Deferred(self._deferred.names | frozenset(targets), self._snapshot(),
+                           "reinitialize", (tuple(targets), seed, init), uuid.uuid4().hex)
+        return SourceModel._with_deferred(
+            record, self._symbol,
+            {k: v for k, v in self._arg_params.items() if k not in record.names},
+            {k: v for k, v in self._aux_params.items() if k not in record.names},
+            input_name=self._input_name, metadata=self._metadata,
+            frozen_layers=self._frozen_layers)
+
+    def _reinitialize_seeded(self, targets, seed, init):
+        """``reinitialize`` of the parameters ``targets`` (in order) from the int ``seed``."""
+        seeding.seed_everything(seed)
         arg_params, aux_params = dict(self._arg_params), dict(self._aux_params)
         for name in targets:
             store = aux_params if name in aux_params else arg_params
@@ -866,7 +1251,19 @@ class SourceModel:
         -------
         list of str
             The files written.
+
+        Raises
+        ------
+        FileExistsError
+            If a file exists and ``overwrite`` is False.
+        InvalidParameterError
+            If layers added without an input shape still wait for one (see
+            :meth:`add_layers`): call :meth:`with_input_shape` first. A model without input
+            shape and without such layers saves ``input_shape: null``.
         """
+        # Parameters that wait for an input shape cannot be written (and a checkpoint without
+        # them would not load): a clear error before any file is touched.
+        self._check_complete("save_checkpoint")
         prefix = os.fspath(prefix)
         paths = [f"{prefix}-symbol.json", f"{prefix}-{int(epoch):04d}.params",
                  f"{prefix}-repurpose.json"]

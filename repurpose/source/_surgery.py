@@ -1,4 +1,6 @@
 """Layer specs -> Gluon blocks, for :meth:`SourceModel.add_layers`."""
+import copy
+
 import mxnet as mx
 import numpy as np
 from mxnet.gluon import nn
@@ -6,7 +8,7 @@ from mxnet.gluon import nn
 from .._validation import brief_list, check_positive_int, suggest
 from ..exceptions import InvalidParameterError
 
-__all__ = ["build_blocks", "LAYER_TYPES"]
+__all__ = ["build_blocks", "copy_layers", "LAYER_TYPES"]
 
 LAYER_TYPES = ("dense", "activation", "dropout", "batchnorm", "flatten")
 _KEYS = {
@@ -108,3 +110,50 @@ def build_blocks(layers, existing_names):
         taken.update({block.prefix + "fwd"} | set(block.collect_params().keys()))
         blocks.append(block)
     return blocks
+
+
+def copy_layers(layers):
+    """Deep copies of layer specs and Gluon blocks, to build the same layers again later.
+
+    :meth:`SourceModel.add_layers` on a model without an input shape keeps these copies and
+    initialises fresh copies of them once the shape is known, so the caller's blocks are
+    never touched and the layers can be made for several shapes.
+
+    Parameters
+    ----------
+    layers : sequence of dict or HybridBlock
+
+    Returns
+    -------
+    list of dict or HybridBlock
+
+    Raises
+    ------
+    InvalidParameterError
+        For a Gluon block MXNet cannot copy (one that has run hybridized holds a compiled
+        graph).
+    """
+    copies = []
+    for i, layer in enumerate(layers):
+        problem = None
+        if isinstance(layer, mx.gluon.Block) and _has_compiled_graph(layer):
+            problem = "it has run hybridized and holds a compiled graph"
+        else:
+            try:
+                copies.append(copy.deepcopy(layer))
+            except (TypeError, ValueError) as err:
+                problem = str(err)
+        if problem is not None:
+            raise InvalidParameterError(
+                f"layers[{i}] ({type(layer).__name__} {getattr(layer, 'name', '')!r}) cannot be "
+                f"copied: {problem}. add_layers on a model without input_shape keeps a copy of "
+                f"each layer to initialise once the shape is known. Pass a layer spec or a "
+                f"fresh (not yet run) block, or call with_input_shape(shape) before add_layers.")
+    return copies
+
+
+def _has_compiled_graph(block):
+    """Whether ``block`` or a child holds a CachedOp (MXNet cannot copy those)."""
+    found = []
+    block.apply(lambda b: found.append(getattr(b, "_cached_op", None) is not None))
+    return any(found)

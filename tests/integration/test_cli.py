@@ -50,7 +50,7 @@ def test_extract_from_checkpoint_and_npy(tmp_path, tiny_checkpoint):
     (("layers", "digits_cn"), 2, "Did you mean 'digits_cnn'"),
     (("extract", "digits_cnn", "--data", "digits", "--layers", "fc1", "--out", "o"), 2,
      "Unknown layer 'fc1'"),
-    (("layers", "resnet18_v1"), 2, "repurpose never downloads"),
+    (("layers", "resnet18_v1"), 2, "`repurpose fetch resnet18_v1`"),
     (("frobnicate",), 2, "invalid choice"),
 ])
 def test_bad_usage_exits_2_with_one_line(tmp_path, args, code, words):

@@ -336,8 +336,9 @@ def test_resolve_library_missing_weights_error(name, qualified, tmp_path, no_net
     expected = root / zoo.get_model_card(qualified)["weights_file"]
     with pytest.raises(MissingWeightsError,
                        match=rf"^Weights for '{name}' not found at {re.escape(str(expected))}\. "
-                             r"Put the file there or pass weights=PATH; repurpose never "
-                             r"downloads\.$") as info:
+                             rf"Download them with from_zoo\('{name}', download=True\) or "
+                             rf"`repurpose fetch {name}`, put the file there, or pass "
+                             r"weights=PATH\.$") as info:
         zoo.resolve_zoo_model(name, root=root)
     assert isinstance(info.value, FileNotFoundError)
     assert not root.exists()  # nothing was created (the libraries' downloaders would)

@@ -7,7 +7,7 @@ import pytest
 
 from repurpose import SourceModel
 from repurpose.exceptions import DataError, InvalidParameterError, UnknownLayerError
-from repurpose.features import extract_features
+from repurpose.features import extract_features, feature_block
 
 X = np.random.RandomState(2).rand(23, 1, 8, 8).astype(np.float32)
 LAYERS = ["tiny_relu1_fwd", "tiny_pool1_fwd", "tiny_fc1_fwd", "tiny_out_fwd"]
@@ -180,3 +180,145 @@ def test_bad_data_raised_before_any_forward_pass(model, monkeypatch):
     with pytest.raises(DataError):
         model.extract(np.zeros((4, 3, 8, 8), np.float32), ["tiny_fc1_fwd"], progress=False)
     assert calls == []
+
+
+# ---------------------------------------------------------------- float32 MKLDNN fusion
+MKLDNN = mx.runtime.Features().is_enabled("MKLDNN")
+needs_mkldnn = pytest.mark.skipif(not MKLDNN, reason="MXNet without MKLDNN is never fused")
+
+
+class _Residual(mx.gluon.nn.HybridBlock):
+    """conv + bn + relu, conv + bn, the input added back, relu: resnet's fusable patterns."""
+
+    def __init__(self, channels, **kwargs):
+        super().__init__(**kwargs)
+        with self.name_scope():
+            self.conv1 = mx.gluon.nn.Conv2D(channels, 3, padding=1, use_bias=False)
+            self.bn1 = mx.gluon.nn.BatchNorm()
+            self.conv2 = mx.gluon.nn.Conv2D(channels, 3, padding=1, use_bias=False)
+            self.bn2 = mx.gluon.nn.BatchNorm(scale=False)  # fix_gamma: gamma ignored
+
+    def hybrid_forward(self, F, x):
+        y = F.Activation(self.bn1(self.conv1(x)), act_type="relu")
+        return F.Activation(self.bn2(self.conv2(y)) + x, act_type="relu")
+
+
+def _residual_model():
+    """A small real network with every pattern the MKLDNN backend fuses (8x8 inputs)."""
+    net = mx.gluon.nn.HybridSequential(prefix="res_")
+    with net.name_scope():
+        net.add(mx.gluon.nn.Conv2D(8, 3, padding=1, prefix="stem_"))
+        net.add(mx.gluon.nn.BatchNorm(prefix="stembn_"))
+        net.add(mx.gluon.nn.Activation("relu", prefix="stemrelu_"))
+        net.add(_Residual(8, prefix="block_"))
+        net.add(mx.gluon.nn.Dense(16, activation="relu", prefix="fc_"))
+    net.initialize(mx.init.Xavier(magnitude=2.0))
+    net(mx.nd.zeros((1, 1, 8, 8)))
+    rng = np.random.RandomState(3)
+    for name, param in net.collect_params().items():
+        # Batch-norm statistics far from (0, 1), so folding them into the weights matters.
+        if name.endswith(("running_mean", "beta")):
+            param.set_data(mx.nd.array(rng.uniform(-0.5, 0.5, param.shape)))
+        elif name.endswith(("running_var", "gamma")):
+            param.set_data(mx.nd.array(rng.uniform(0.5, 2.0, param.shape)))
+    return SourceModel.from_gluon(net, (1, 8, 8))
+
+
+def _fused_ops(block):
+    ops = {n["op"] for n in json.loads(block._cached_graph[1].tojson())["nodes"]}
+    return sorted(op for op in ops if op.startswith("_sg_mkldnn"))
+
+
+def _max_relative_difference(got, expected):
+    return np.abs(got - expected).max() / np.abs(expected).max()
+
+
+#: Layers at the ends of the fused chains (conv + bn + relu, conv + bn + residual sum +
+#: relu, dense + relu all fuse) and layers inside them too (a fused kernel must not swallow
+#: an output that is asked for, so those chains fuse less).
+FUSION_LAYERS = {
+    "chain_ends": ["res_stemrelu_fwd", "res_block_activation1", "res_fc_relu_fwd"],
+    "inside_chains": ["res_stem_fwd", "res_stembn_fwd", "res_stemrelu_fwd",
+                      "res_block_activation0", "res_block_batchnorm1_fwd", "res_block__plus0",
+                      "res_block_activation1", "res_fc_relu_fwd"],
+}
+
+
+@needs_mkldnn
+@pytest.mark.parametrize("pool", [None, "avg", "max"])
+@pytest.mark.parametrize("which", sorted(FUSION_LAYERS))
+def test_fused_block_features_equal_unfused(pool, which):
+    model = _residual_model()
+    layers = FUSION_LAYERS[which]
+    fused = feature_block(model, layers, pool, [mx.cpu()])
+    plain = feature_block(model, layers, pool, [mx.cpu()], fuse=False)
+    assert fused is not plain
+    assert "_sg_mkldnn_conv" in _fused_ops(fused) and _fused_ops(plain) == []
+    if which == "chain_ends":  # the residual sum went into the convolution's kernel
+        assert '"with_sum"' in fused._cached_graph[1].tojson()
+    for batch in (7, 2, 7):  # ragged batches, and back
+        x = mx.nd.array(np.random.RandomState(batch).rand(batch, 1, 8, 8))
+        for layer, got, expected in zip(layers, fused(x), plain(x)):
+            got, expected = got.asnumpy(), expected.asnumpy()
+            assert got.shape == expected.shape
+            # Folding batch norm into the weights reorders float32 arithmetic, no more.
+            assert _max_relative_difference(got, expected) <= 1e-5, layer
+
+
+@needs_mkldnn
+def test_fusion_that_changes_features_is_rejected(caplog):
+    # MXNet 1.9.1 fuses dense + relu even when the dense output is asked for as well, and
+    # then loses the relu (the relu layer's features come out equal to the dense layer's).
+    # The check at build time must catch it and extract unfused, saying so.
+    model = _residual_model()
+    layers = ["res_fc_fwd", "res_fc_relu_fwd"]
+    with caplog.at_level("WARNING", logger="repurpose.features._extract"):
+        got = model.extract(X, layers, batch_size=7, progress=False)
+    plain = feature_block(model, layers, None, [mx.cpu()], fuse=False)
+    expected = [out.asnumpy() for out in plain(mx.nd.array(X))]
+    for layer, want in zip(layers, expected):
+        assert _max_relative_difference(got[layer], want) <= 1e-5, layer
+    assert (got["res_fc_relu_fwd"] >= 0).all()
+    block = feature_block(model, layers, None, [mx.cpu()])
+    if not _fused_ops(block):  # rejected (MXNet 1.9.1), and said why
+        assert "differ from unfused ones" in caplog.text and "res_fc_relu_fwd" in caplog.text
+
+
+@needs_mkldnn
+@pytest.mark.parametrize("contexts", ["cpu", "cpu:0,1", "cpu:1,2"])
+def test_fused_extraction_equals_unfused_extraction(monkeypatch, contexts):
+    model = _residual_model()
+    layers = FUSION_LAYERS["chain_ends"]
+    fused = model.extract(X, layers, batch_size=7, ctx=contexts, pool="avg", progress=False)
+    monkeypatch.setenv("REPURPOSE_MKLDNN_FUSION", "0")
+    plain = model.extract(X, layers, batch_size=7, ctx=contexts, pool="avg", progress=False)
+    for layer in layers:
+        assert _max_relative_difference(fused[layer], plain[layer]) <= 1e-5, layer
+
+
+@needs_mkldnn
+def test_fusion_turned_off_by_environment(monkeypatch, model):
+    monkeypatch.setenv("REPURPOSE_MKLDNN_FUSION", "0")
+    block = feature_block(model, ["tiny_relu1_fwd"], "avg", [mx.cpu()])
+    assert _fused_ops(block) == []
+    monkeypatch.setenv("REPURPOSE_MKLDNN_FUSION", "1")
+    assert "_sg_mkldnn_conv" in _fused_ops(feature_block(model, ["tiny_relu1_fwd"], "avg",
+                                                         [mx.cpu()]))
+
+
+@needs_mkldnn
+def test_rejected_fusion_falls_back_unfused_with_a_logged_reason(monkeypatch, model, tiny_net,
+                                                                 caplog):
+    import repurpose.features._extract as engine
+
+    expected = model.extract(X, LAYERS, batch_size=7, progress=False)  # fused
+    fresh = SourceModel.from_gluon(tiny_net, (1, 8, 8))  # the same network, an empty cache
+    monkeypatch.setattr(engine, "FUSION_RTOL", -1.0)  # no fused block can pass the check
+    with caplog.at_level("WARNING", logger="repurpose.features._extract"):
+        got = fresh.extract(X, LAYERS, batch_size=7, progress=False)
+    assert "MKLDNN fusion of the float32 block" in caplog.text
+    assert "rejected" in caplog.text and "REPURPOSE_MKLDNN_FUSION=0" in caplog.text
+    blocks = [b for k, b in fresh._cache.items() if k[0] == "feature_block"]
+    assert len(blocks) == 1 and _fused_ops(blocks[0]) == []
+    for layer in LAYERS:
+        assert _max_relative_difference(got[layer], expected[layer]) <= 1e-5, layer

@@ -1,9 +1,16 @@
 """int8 / bf16 extraction: features close to float32, calibration cached, hardware checked.
 
-Real int8 / bf16 runs need MKLDNN and the CPU instructions that make them fast; on other
-machines they are skipped with the missing flag in the reason. The checks that refuse such
-machines always run, with fake CPU flag sets.
+Real int8 / bf16 runs need MKLDNN and the CPU instructions they run on (SSE4.1 for int8,
+AVX512-BF16 or AMX-BF16 for bf16); on other machines they are skipped with the missing flag
+in the reason. The checks that refuse such machines always run, with fake CPU flag sets.
+int8 on a CPU without VNNI is run for real by capping oneDNN at AVX2 in a subprocess.
 """
+import os
+import platform
+import subprocess
+import sys
+import textwrap
+
 import mxnet as mx
 import numpy as np
 import pytest
@@ -193,6 +200,45 @@ def test_calibration_batches_error(zoo_model, data, n, error, match):
         calibration_batches(data, 4, n, zoo_model)
 
 
+# ---------------------------------------------------------------- int8 without VNNI
+# The child extracts float32 and int8 features of digits_cnn's target images with oneDNN
+# capped at AVX2 (no VNNI) and prints oneDNN's instruction-set line (DNNL_VERBOSE) and the
+# smallest cosine similarity; the cap is read once, when oneDNN starts, hence a subprocess.
+_CAPPED_CHILD = textwrap.dedent("""
+    import numpy as np
+    from repurpose import SourceModel
+    from repurpose.data import load_digits_images
+    model = SourceModel.from_zoo("digits_cnn")
+    X, _ = load_digits_images(classes=range(5, 10))
+    X = X[:200]
+    layers = ["relu1_fwd", "relu3_fwd", "fc1_relu_fwd"]
+    exact = model.extract(X, layers, pool="avg", progress=False)
+    low = model.extract(X, layers, pool="avg", precision="int8", progress=False)
+    cos = []
+    for layer in layers:
+        a, b = low[layer], exact[layer]
+        norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+        cos.append(((a * b).sum(axis=1) / np.maximum(norms, 1e-12)).min())
+    print("MIN_COSINE", min(cos))
+""")
+
+
+@pytest.mark.skipif(not MKLDNN or "avx2" not in FLAGS or platform.machine() != "x86_64",
+                    reason="needs MKLDNN on an x86-64 CPU with AVX2")
+def test_int8_runs_without_vnni_close_to_float32():
+    env = dict(os.environ, DNNL_MAX_CPU_ISA="AVX2", MKLDNN_MAX_CPU_ISA="AVX2",
+               DNNL_VERBOSE="1", OMP_NUM_THREADS="1")
+    proc = subprocess.run([sys.executable, "-c", _CAPPED_CHILD], env=env, capture_output=True,
+                          text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    output = proc.stdout + proc.stderr
+    # oneDNN ran at AVX2 (no VNNI), int8 convolutions included.
+    assert "isa:Intel AVX2\n" in output, [l for l in output.splitlines() if "isa:" in l]
+    assert "src_u8" in output or "src_s8" in output
+    cosine = float(output.split("MIN_COSINE")[1].split()[0])
+    assert cosine >= 0.99
+
+
 # ---------------------------------------------------------------- hardware checks
 @pytest.mark.parametrize("precision", ["int8", "bf16"])
 def test_gpu_context_error(precision):
@@ -211,35 +257,47 @@ def test_gpu_context_error_through_extract(zoo_model, precision):
 
 @pytest.mark.skipif(not MKLDNN, reason="MXNet without MKLDNN fails before the CPU flags")
 @pytest.mark.parametrize("precision, flags", [
-    ("int8", {"avx2", "avx512_vnni"}), ("int8", {"avx_vnni"}), ("int8", {"amx_int8"}),
+    # int8 wherever oneDNN has int8 kernels, VNNI or not (measured faster than float32 at
+    # every level from SSE4.1 up).
+    ("int8", {"sse4_1", "avx2"}), ("int8", {"sse4_1", "avx", "avx2", "avx512f", "avx512bw"}),
+    ("int8", {"sse4_1"}), ("int8", {"sse4_1", "avx2", "avx512_vnni"}),
+    ("int8", {"sse4_1", "avx2", "avx_vnni"}), ("int8", {"sse4_1", "amx_int8"}),
+    ("int8", set()),  # no flag list (not Linux): not held against int8
     ("bf16", {"avx512f", "avx512_bf16"}), ("bf16", {"amx_bf16"}),
     ("float32", set()),
 ])
-def test_cpu_flags_ok(precision, flags):
-    check_precision_supported(precision, [mx.cpu()], flags=flags)
+@pytest.mark.parametrize("machine", ["x86_64", "AMD64"])
+def test_cpu_flags_ok(precision, flags, machine):
+    check_precision_supported(precision, [mx.cpu()], flags=flags, machine=machine)
 
 
 @pytest.mark.skipif(not MKLDNN, reason="MXNet without MKLDNN fails before the CPU flags")
-@pytest.mark.parametrize("precision, flags, match", [
-    ("int8", {"avx2", "avx512f", "avx512bw", "avx512_bf16"},
-     r"precision='int8' needs a CPU with VNNI \(one of the CPU flags 'avx512_vnni', "
-     r"'avx_vnni', 'amx_int8'\).*slower than float32.*precision='float32', which works "
-     r"everywhere"),
-    ("bf16", {"avx2", "avx512f", "avx512_vnni"},
+@pytest.mark.parametrize("precision, flags, machine, match", [
+    ("int8", {"fpu", "sse2", "ssse3"}, "x86_64",
+     r"precision='int8' needs a CPU with SSE4.1 \(one of the CPU flags 'sse4_1'\).*no int8 "
+     r"kernels.*precision='float32', which works everywhere"),
+    ("bf16", {"sse4_1", "avx2", "avx512f", "avx512_vnni"}, "x86_64",
      r"precision='bf16' needs a CPU with AVX512-BF16 or AMX-BF16 \(one of the CPU flags "
-     r"'avx512_bf16', 'amx_bf16'\).*precision='float32', which works everywhere"),
-    ("int8", set(), "VNNI"),
+     r"'avx512_bf16', 'amx_bf16'\).*slower than float32.*precision='float32', which "
+     r"works everywhere"),
+    ("bf16", set(), "x86_64", "AVX512-BF16"),
+    ("int8", {"fp", "asimd"}, "aarch64",
+     r"precision='int8' runs on x86 CPUs only.*'aarch64'.*precision='float32'"),
+    ("bf16", {"avx512_bf16"}, "arm64", r"x86 CPUs only.*'arm64'"),
 ])
-def test_cpu_flags_error(precision, flags, match):
+def test_cpu_flags_error(precision, flags, machine, match):
     with pytest.raises(HardwareNotSupportedError, match=match):
-        check_precision_supported(precision, [mx.cpu()], flags=flags)
+        check_precision_supported(precision, [mx.cpu()], flags=flags, machine=machine)
 
 
 def test_read_cpu_flags(tmp_path):
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text("processor\t: 0\nmodel name\t: Some CPU\n"
-                       "flags\t\t: fpu AVX2 avx512_vnni\n\nprocessor\t: 1\nflags\t: fpu\n")
-    assert read_cpu_flags(cpuinfo) == {"fpu", "avx2", "avx512_vnni"}
+                       "flags\t\t: fpu sse4_1 AVX2\n\nprocessor\t: 1\nflags\t: fpu\n")
+    assert read_cpu_flags(cpuinfo) == {"fpu", "sse4_1", "avx2"}
     assert read_cpu_flags(tmp_path / "missing") == frozenset()
-    assert missing_instructions("int8", read_cpu_flags(cpuinfo)) is None
+    assert missing_instructions("int8", read_cpu_flags(cpuinfo)) is None  # no VNNI needed
     assert "AVX512-BF16" in missing_instructions("bf16", read_cpu_flags(cpuinfo))
+    old = tmp_path / "old_cpuinfo"
+    old.write_text("processor\t: 0\nflags\t\t: fpu sse2 ssse3\n")
+    assert "SSE4.1" in missing_instructions("int8", read_cpu_flags(old))

@@ -68,8 +68,9 @@ def test_gluon_zoo_weights_loaded_from_local_file(tmp_path, seed):
 
 def test_missing_pretrained_weights_error(tmp_path):
     with pytest.raises(MissingWeightsError, match=r"Weights for 'resnet18_v1' not found at "
-                                                  r".*resnet18_v1-a0666292\.params\. Put the "
-                                                  r"file there or pass weights=PATH"):
+                                                  r".*resnet18_v1-a0666292\.params\. Download "
+                                                  r"them with from_zoo\('resnet18_v1', "
+                                                  r"download=True\)"):
         SourceModel.from_zoo("resnet18_v1", root=str(tmp_path))
 
 

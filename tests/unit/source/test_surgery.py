@@ -70,12 +70,6 @@ def test_add_layers_error(model, layers, match):
         model.add_layers(layers)
 
 
-def test_add_layers_needs_input_shape(tiny_checkpoint):
-    model = SourceModel.from_checkpoint(*tiny_checkpoint[:2])
-    with pytest.raises(InvalidParameterError, match="needs the model's input_shape"):
-        model.add_layers([{"type": "dense", "units": 2}])
-
-
 def test_freeze_and_unfreeze(model):
     frozen = model.freeze(up_to="tiny_bn1_fwd").freeze(["tiny_fc1_fwd"])
     assert frozen.frozen_layers == ("tiny_conv1_fwd", "tiny_bn1_fwd", "tiny_fc1_fwd")

@@ -1,0 +1,170 @@
+"""``repurpose fetch NAME...`` and ``source.download`` in job files, against a local mirror.
+
+A real ``http.server`` on 127.0.0.1 is the ``MXNET_GLUON_REPO`` mirror; it publishes a small
+real Gluon network (``mobilenet0.25``, random Xavier weights) as MXNet's model store expects,
+and the test makes its SHA-1 the one the store checks.
+"""
+import hashlib
+import http.server
+import io
+import logging
+import threading
+import zipfile
+
+import pytest
+import yaml
+
+from repurpose import seeding, zoo
+from repurpose.cli import main
+from repurpose.config import config_from_dict, load_config
+from repurpose.exceptions import InvalidParameterError
+
+NAME = "mobilenet0.25"
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging():
+    """``main()`` installs the CLI's handler on the 'repurpose' logger; take it away again."""
+    logger = logging.getLogger("repurpose")
+    handlers, level = list(logger.handlers), logger.level
+    yield
+    logger.handlers[:] = handlers
+    logger.setLevel(level)
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.server.requests.append(self.path)
+        body = self.server.files.get(self.path)
+        if body is None:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def mirror(monkeypatch):
+    """A model-store mirror on 127.0.0.1 (port 0), set as ``MXNET_GLUON_REPO``."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    server.files, server.requests = {}, []
+    server.url = f"http://127.0.0.1:{server.server_address[1]}/"
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    monkeypatch.setenv("MXNET_GLUON_REPO", server.url)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    yield server
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+@pytest.fixture
+def published(mirror, monkeypatch, tmp_path):
+    """Publish a seeded mobilenet0.25 as the store's file for NAME; return its file name."""
+    from mxnet.gluon.model_zoo import model_store
+
+    seeding.seed_everything(0)
+    zoo.resolve_zoo_model(NAME, pretrained=False)["block"].save_parameters(
+        str(tmp_path / "net.params"))
+    data = (tmp_path / "net.params").read_bytes()
+    sha1 = hashlib.sha1(data).hexdigest()
+    monkeypatch.setitem(model_store._model_sha1, NAME, sha1)
+    stem = f"{NAME}-{sha1[:8]}"
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        zf.writestr(stem + ".params", data)
+    mirror.files[f"/gluon/models/{stem}.zip"] = buffer.getvalue()
+    return stem + ".params"
+
+
+def test_fetch_downloads_then_says_already_there(published, mirror, tmp_path, capsys):
+    root = tmp_path / "models"
+    assert main(["fetch", NAME, "digits_cnn", "--root", str(root), "--no-progress"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"{NAME}: {root / published} (downloaded from {mirror.url}gluon/models/" \
+                     f"{published[:-len('.params')]}.zip)"
+    assert out[1].startswith("digits_cnn: ") and out[1].endswith(
+        "digits_cnn-0000.params (ships with repurpose; nothing to download)")
+    assert sorted(p.name for p in root.iterdir()) == [published]
+
+    assert main(["fetch", NAME, "--root", str(root), "--no-progress"]) == 0
+    assert capsys.readouterr().out == f"{NAME}: {root / published} (already there)\n"
+    assert len(mirror.requests) == 1
+
+
+def test_fetch_unknown_name_exits_2_before_any_download(published, mirror, tmp_path, capsys):
+    assert main(["fetch", NAME, "mobilenet0.2", "--root", str(tmp_path / "m")]) == 2
+    err = capsys.readouterr().err
+    assert "repurpose fetch: error: Unknown zoo model 'mobilenet0.2'. Did you mean" in err
+    assert "Traceback" not in err and mirror.requests == []
+
+
+def test_fetch_unpublished_weights_exits_2(mirror, tmp_path, capsys):
+    assert main(["fetch", "nasnet_4_1056", "--root", str(tmp_path)]) == 2
+    assert "No pretrained weights are published for 'nasnet_4_1056'" in capsys.readouterr().err
+    assert mirror.requests == []
+
+
+def test_fetch_failed_download_exits_1(mirror, tmp_path, capsys):
+    root = tmp_path / "models"
+    assert main(["fetch", "resnet18_v1", "--root", str(root), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    url = f"{mirror.url}gluon/models/resnet18_v1-a0666292.zip"
+    assert err.startswith("repurpose fetch: failed: DownloadError: ")
+    assert f"{url} answered HTTP 404" in err and str(root / "resnet18_v1-a0666292.params") in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not root.exists()
+
+
+def test_fetch_needs_a_name():
+    with pytest.raises(SystemExit) as info:
+        main(["fetch"])
+    assert info.value.code == 2
+
+
+# ---------------------------------------------------------------------- job files
+def _job(tmp_path, **source):
+    return {"source": source, "data": {"train": "digits"},
+            "run": {"output_dir": str(tmp_path / "out")}}
+
+
+def test_job_download_true_ok(tmp_path):
+    path = tmp_path / "job.yaml"
+    path.write_text(yaml.safe_dump(_job(tmp_path, model="resnet18_v1", download=True)))
+    job = load_config(path)
+    assert job.source.download is True and job.source.model == "resnet18_v1"
+    assert config_from_dict(yaml.safe_load(yaml.safe_dump(job.to_dict()))) == job
+
+
+def test_job_download_default_is_false(tmp_path):
+    assert config_from_dict(_job(tmp_path, model="digits_cnn")).source.download is False
+
+
+@pytest.mark.parametrize("source, match", [
+    ({"model": "resnet18_v", "download": True}, r"source.model: 'resnet18_v' is neither a "
+                                                r"model-zoo name.*Did you mean .*'resnet18_v1'"),
+    ({"model": "resnet18_v1", "download": "yes"}, "source.download: expected true or false, "
+                                                  "got 'yes'"),
+    ({"model": "resnet18_v1", "download": True, "weights": "w.params"},
+     "source.download: true, but source.weights names a file"),
+    ({"model": "resnet18_v1", "downlaod": True}, "source.downlaod: unknown key. Did you mean "
+                                                 "'download'"),
+])
+def test_job_download_error(tmp_path, source, match):
+    (tmp_path / "w.params").write_bytes(b"")
+    with pytest.raises(InvalidParameterError, match=match):
+        config_from_dict(_job(tmp_path, **source), base_dir=str(tmp_path))
+
+
+def test_job_download_of_a_model_file_error(tmp_path, tiny_checkpoint):
+    prefix, _, _ = tiny_checkpoint
+    with pytest.raises(InvalidParameterError, match="source.download: true, but source.model "
+                                                    ".* is a model file"):
+        config_from_dict(_job(tmp_path, model=prefix, download=True))
