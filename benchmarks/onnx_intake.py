@@ -43,17 +43,10 @@ import sys
 import time
 
 
-def _threads_from_argv(argv):
-    for i, arg in enumerate(argv):
-        if arg == "--threads" and i + 1 < len(argv):
-            return argv[i + 1]
-        if arg.startswith("--threads="):
-            return arg.split("=", 1)[1]
-    return "2"
-
+from _threads import set_threads_from_argv  # noqa: E402  (beside this script)
 
 # MXNet reads its thread count when it is imported: set it first.
-os.environ["OMP_NUM_THREADS"] = _threads_from_argv(sys.argv[1:])
+set_threads_from_argv()
 
 import mxnet as mx  # noqa: E402
 import numpy as np  # noqa: E402

@@ -2,5 +2,6 @@
 returns new models."""
 from ._graph import Layer
 from ._model import SourceModel
+from ._onnx import supported_onnx_operators
 
-__all__ = ["SourceModel", "Layer"]
+__all__ = ["SourceModel", "Layer", "supported_onnx_operators"]

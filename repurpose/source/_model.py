@@ -21,7 +21,7 @@ from .. import seeding
 from .._validation import brief_list, check_layer_names, suggest
 from ..context import resolve_contexts
 from ..exceptions import DataError, InvalidParameterError, ModelFileError
-from ..persist import atomic_write, check_writable, file_sha256, register_source_class
+from ..persist import atomic_write, check_writable, register_source_class
 from ._graph import Layer, graph_nodes, layer_outputs, layer_params, per_sample_layers
 
 logger = logging.getLogger(__name__)

@@ -32,8 +32,9 @@ from .._validation import brief_list
 from ..exceptions import ModelFileError, UnsupportedOperatorError
 from . import _onnx_ops  # noqa: F401  (registers the translations)
 from ._onnx_convert import FOLD_ONLY, Converter, conversion_table
+from ._onnx_fuse import fuse_decompositions
 
-__all__ = ["import_onnx", "SUPPORTED_OPSETS"]
+__all__ = ["import_onnx", "supported_onnx_operators", "SUPPORTED_OPSETS"]
 
 logger = logging.getLogger(__name__)
 
@@ -139,6 +140,9 @@ def import_onnx(path, input_shape=None) -> dict:
             f"The ONNX graph in {path} has no outputs, so there is nothing to compute. "
             "Export the model with its output tensors listed."
         )
+    fused = fuse_decompositions(graph)
+    if any(fused.values()):
+        logger.debug("%s: fused %s", path, ", ".join(f"{n} {op}" for op, n in fused.items()))
     _check_operators(graph, opset, path)
 
     converter = Converter(graph, opset, input_name, sample_shape, batch or DEFAULT_BATCH, path)
@@ -161,6 +165,30 @@ def import_onnx(path, input_shape=None) -> dict:
         "opset": opset,
         "producer": producer,
     }
+
+
+def supported_onnx_operators() -> list:
+    """The ONNX operators (default domain) that :meth:`SourceModel.from_onnx` converts.
+
+    Our own translations and those of MXNet's importer that we use as they are. Operators
+    whose inputs are all known when the file is loaded (shape arithmetic, constants) are
+    evaluated at import instead, whatever their type, and need no translation.
+
+    Returns
+    -------
+    list of str
+        Sorted operator names.
+
+    Examples
+    --------
+    >>> from repurpose.source import supported_onnx_operators
+    >>> ops = supported_onnx_operators()
+    >>> all(op in ops for op in ('Conv', 'Gelu', 'LayerNormalization', 'MatMul', 'Softmax'))
+    True
+    >>> 'LSTM' in ops
+    False
+    """
+    return sorted(op for op in conversion_table() if op not in FOLD_ONLY)
 
 
 def _check_file(path):
@@ -305,9 +333,9 @@ def _check_operators(graph, opset, path):
                          "is computed at export time")
         elif node.op_type not in table:
             problems.append(f"{node.op_type} ({where})")
-            hints.append("replace the operators listed in the source framework (the "
-                         "supported ones are the keys of "
-                         "repurpose.source._onnx_convert.conversion_table())")
+            hints.append("replace the operators listed in the source framework "
+                         "(repurpose.source.supported_onnx_operators() lists the ones that "
+                         "convert)")
         elif any(a.type in (10, 5) for a in node.attribute):  # GRAPH, GRAPHS
             problems.append(f"{node.op_type} ({where}, holds subgraphs)")
             hints.append("export without control flow (if/loops on data)")

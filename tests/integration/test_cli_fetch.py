@@ -1,20 +1,14 @@
-"""``repurpose fetch NAME...`` and ``source.download`` in job files, against a local mirror.
+"""``repurpose fetch NAME...`` and ``source.download`` in job files, against a local gluon_mirror.
 
-A real ``http.server`` on 127.0.0.1 is the ``MXNET_GLUON_REPO`` mirror; it publishes a small
+A real ``http.server`` on 127.0.0.1 is the ``MXNET_GLUON_REPO`` gluon_mirror; it publishes a small
 real Gluon network (``mobilenet0.25``, random Xavier weights) as MXNet's model store expects,
 and the test makes its SHA-1 the one the store checks.
 """
-import hashlib
-import http.server
-import io
 import logging
-import threading
-import zipfile
 
 import pytest
 import yaml
 
-from repurpose import seeding, zoo
 from repurpose.cli import main
 from repurpose.config import config_from_dict, load_config
 from repurpose.exceptions import InvalidParameterError
@@ -32,63 +26,13 @@ def _restore_logging():
     logger.setLevel(level)
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        self.server.requests.append(self.path)
-        body = self.server.files.get(self.path)
-        if body is None:
-            self.send_error(404)
-            return
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def mirror(monkeypatch):
-    """A model-store mirror on 127.0.0.1 (port 0), set as ``MXNET_GLUON_REPO``."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    server.files, server.requests = {}, []
-    server.url = f"http://127.0.0.1:{server.server_address[1]}/"
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    monkeypatch.setenv("MXNET_GLUON_REPO", server.url)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-    monkeypatch.setenv("no_proxy", "127.0.0.1")
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join()
-
-
-@pytest.fixture
-def published(mirror, monkeypatch, tmp_path):
-    """Publish a seeded mobilenet0.25 as the store's file for NAME; return its file name."""
-    from mxnet.gluon.model_zoo import model_store
-
-    seeding.seed_everything(0)
-    zoo.resolve_zoo_model(NAME, pretrained=False)["block"].save_parameters(
-        str(tmp_path / "net.params"))
-    data = (tmp_path / "net.params").read_bytes()
-    sha1 = hashlib.sha1(data).hexdigest()
-    monkeypatch.setitem(model_store._model_sha1, NAME, sha1)
-    stem = f"{NAME}-{sha1[:8]}"
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as zf:
-        zf.writestr(stem + ".params", data)
-    mirror.files[f"/gluon/models/{stem}.zip"] = buffer.getvalue()
-    return stem + ".params"
-
-
-def test_fetch_downloads_then_says_already_there(published, mirror, tmp_path, capsys):
+def test_fetch_downloads_then_says_already_there(published_gluon_weights, gluon_mirror,
+                                                    tmp_path, capsys):
+    published = published_gluon_weights[1]
     root = tmp_path / "models"
     assert main(["fetch", NAME, "digits_cnn", "--root", str(root), "--no-progress"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == f"{NAME}: {root / published} (downloaded from {mirror.url}gluon/models/" \
+    assert out[0] == f"{NAME}: {root / published} (downloaded from {gluon_mirror.url}/gluon/models/" \
                      f"{published[:-len('.params')]}.zip)"
     assert out[1].startswith("digits_cnn: ") and out[1].endswith(
         "digits_cnn-0000.params (ships with repurpose; nothing to download)")
@@ -96,27 +40,28 @@ def test_fetch_downloads_then_says_already_there(published, mirror, tmp_path, ca
 
     assert main(["fetch", NAME, "--root", str(root), "--no-progress"]) == 0
     assert capsys.readouterr().out == f"{NAME}: {root / published} (already there)\n"
-    assert len(mirror.requests) == 1
+    assert len(gluon_mirror.requests) == 1
 
 
-def test_fetch_unknown_name_exits_2_before_any_download(published, mirror, tmp_path, capsys):
+def test_fetch_unknown_name_exits_2_before_any_download(published_gluon_weights, gluon_mirror,
+                                                       tmp_path, capsys):
     assert main(["fetch", NAME, "mobilenet0.2", "--root", str(tmp_path / "m")]) == 2
     err = capsys.readouterr().err
     assert "repurpose fetch: error: Unknown zoo model 'mobilenet0.2'. Did you mean" in err
-    assert "Traceback" not in err and mirror.requests == []
+    assert "Traceback" not in err and gluon_mirror.requests == []
 
 
-def test_fetch_unpublished_weights_exits_2(mirror, tmp_path, capsys):
+def test_fetch_unpublished_weights_exits_2(gluon_mirror, tmp_path, capsys):
     assert main(["fetch", "nasnet_4_1056", "--root", str(tmp_path)]) == 2
     assert "No pretrained weights are published for 'nasnet_4_1056'" in capsys.readouterr().err
-    assert mirror.requests == []
+    assert gluon_mirror.requests == []
 
 
-def test_fetch_failed_download_exits_1(mirror, tmp_path, capsys):
+def test_fetch_failed_download_exits_1(gluon_mirror, tmp_path, capsys):
     root = tmp_path / "models"
     assert main(["fetch", "resnet18_v1", "--root", str(root), "--no-progress"]) == 1
     err = capsys.readouterr().err
-    url = f"{mirror.url}gluon/models/resnet18_v1-a0666292.zip"
+    url = f"{gluon_mirror.url}/gluon/models/resnet18_v1-a0666292.zip"
     assert err.startswith("repurpose fetch: failed: DownloadError: ")
     assert f"{url} answered HTTP 404" in err and str(root / "resnet18_v1-a0666292.params") in err
     assert err.count("\n") == 1 and "Traceback" not in err

@@ -1,19 +1,17 @@
 """Zoo weights on request: ``download=True`` / ``fetch_weights`` against a local HTTP server.
 
-A real ``http.server`` on 127.0.0.1 is the ``MXNET_GLUON_REPO`` mirror. It publishes a small
+A real ``http.server`` on 127.0.0.1 is the ``MXNET_GLUON_REPO`` gluon_mirror. It publishes a small
 real Gluon network (``mobilenet0.25``, random Xavier weights) under the URL MXNet's model store
 builds, zipped as the store expects, and the test makes that file's SHA-1 the one the store
 checks (``monkeypatch.setitem`` on the store's own ``_model_sha1`` table). Other tests serve
 a corrupt file, nothing (404), half a file, or no server at all.
 """
 import hashlib
-import http.server
 import io
 import logging
 import os
 import re
 import socket
-import threading
 import time
 import zipfile
 
@@ -21,61 +19,10 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from repurpose import SourceModel, seeding, zoo
+from repurpose import SourceModel, zoo
 from repurpose.exceptions import DownloadError, InvalidParameterError, MissingWeightsError
 
 NAME = "mobilenet0.25"
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    """Serves ``server.files[path]``; paths in ``server.truncate`` stop after half the body."""
-
-    def do_GET(self):
-        self.server.requests.append(self.path)
-        body = self.server.files.get(self.path)
-        if body is None:
-            self.send_error(404)
-            return
-        self.send_response(200)
-        self.send_header("Content-Type", "application/zip")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.path in self.server.truncate:
-            self.wfile.write(body[: len(body) // 2])
-            self.wfile.flush()
-            self.close_connection = True
-            return
-        self.wfile.write(body)
-
-    def log_message(self, *args):  # keep the test output clean
-        pass
-
-
-@pytest.fixture
-def mirror(monkeypatch):
-    """A model-store mirror on 127.0.0.1 (port 0), set as ``MXNET_GLUON_REPO``."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    server.files, server.truncate, server.requests = {}, set(), []
-    server.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    monkeypatch.setenv("MXNET_GLUON_REPO", server.url)  # no trailing slash: the store adds it
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-    monkeypatch.setenv("no_proxy", "127.0.0.1")
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join()
-
-
-@pytest.fixture(scope="module")
-def params_bytes(tmp_path_factory):
-    """The bytes of a real ``mobilenet0.25`` .params file with seeded Xavier weights."""
-    seeding.seed_everything(0)
-    block = zoo.resolve_zoo_model(NAME, pretrained=False)["block"]
-    path = tmp_path_factory.mktemp("net") / "net.params"
-    block.save_parameters(str(path))
-    return path.read_bytes()
 
 
 def _zip(member, data):
@@ -83,19 +30,6 @@ def _zip(member, data):
     with zipfile.ZipFile(buffer, "w") as zf:
         zf.writestr(member, data)
     return buffer.getvalue()
-
-
-@pytest.fixture
-def published(mirror, params_bytes, monkeypatch):
-    """Publish ``params_bytes`` as the store's file for NAME; return (url, file name, sha1)."""
-    from mxnet.gluon.model_zoo import model_store
-
-    sha1 = hashlib.sha1(params_bytes).hexdigest()
-    monkeypatch.setitem(model_store._model_sha1, NAME, sha1)
-    file_name = f"{NAME}-{sha1[:8]}.params"
-    path = f"/gluon/models/{NAME}-{sha1[:8]}.zip"
-    mirror.files[path] = _zip(file_name, params_bytes)
-    return mirror.url + path, file_name, sha1
 
 
 def _left_in(root):
@@ -106,53 +40,53 @@ def _left_in(root):
 # A good file
 # ------------------------------------------------------------------------------------------
 
-def test_download_then_cached_ok(published, mirror, params_bytes, tmp_path):
-    url, file_name, _ = published
+def test_download_then_cached_ok(published_gluon_weights, gluon_mirror, gluon_params_bytes, tmp_path):
+    url, file_name, _ = published_gluon_weights
     root = tmp_path / "models"
     model = SourceModel.from_zoo(NAME, download=True, root=root)
-    assert mirror.requests == [url[len(mirror.url):]]
+    assert gluon_mirror.requests == [url[len(gluon_mirror.url):]]
     assert _left_in(root) == [file_name]  # the file and nothing else: no zip, no temporary
-    assert (root / file_name).read_bytes() == params_bytes
+    assert (root / file_name).read_bytes() == gluon_params_bytes
 
     again = SourceModel.from_zoo(NAME, root=root)  # no download: found in the cache
-    assert len(mirror.requests) == 1
+    assert len(gluon_mirror.requests) == 1
     x = mx.nd.array(np.random.RandomState(0).rand(1, 3, 224, 224))
     layer = model.output_layers[0]
     np.testing.assert_allclose(model.extract(x, [layer], progress=False)[layer],
                                again.extract(x, [layer], progress=False)[layer], rtol=1e-5)
 
 
-def test_fetch_weights_reports_already_there(published, mirror, tmp_path):
-    url, file_name, _ = published
+def test_fetch_weights_reports_already_there(published_gluon_weights, gluon_mirror, tmp_path):
+    url, file_name, _ = published_gluon_weights
     root = tmp_path / "models"
     first = zoo.fetch_weights(NAME, root=root, progress=False)
     assert first == {"name": NAME, "family": "gluon", "path": str(root / file_name),
                      "url": url, "downloaded": True}
     second = zoo.fetch_weights(NAME, root=root, progress=False)
     assert second["downloaded"] is False and second["path"] == first["path"]
-    assert len(mirror.requests) == 1
+    assert len(gluon_mirror.requests) == 1
 
 
-def test_cached_file_with_other_sha1_is_downloaded_again(published, mirror, params_bytes,
+def test_cached_file_with_other_sha1_is_downloaded_again(published_gluon_weights, gluon_mirror, gluon_params_bytes,
                                                           tmp_path, caplog):
-    _, file_name, sha1 = published
+    _, file_name, sha1 = published_gluon_weights
     root = tmp_path / "models"
     root.mkdir()
     (root / file_name).write_bytes(b"an older or damaged copy")
     with caplog.at_level(logging.WARNING, logger="repurpose.zoo"):
         found = zoo.fetch_weights(NAME, root=root, progress=False)
-    assert found["downloaded"] is True and (root / file_name).read_bytes() == params_bytes
+    assert found["downloaded"] is True and (root / file_name).read_bytes() == gluon_params_bytes
     assert f"but gluon's model store expects {sha1}; downloading it again" in caplog.text
 
 
-def test_without_download_nothing_is_fetched_error(published, mirror, tmp_path):
+def test_without_download_nothing_is_fetched_error(published_gluon_weights, gluon_mirror, tmp_path):
     root = tmp_path / "models"
     with pytest.raises(MissingWeightsError, match=rf"Weights for '{re.escape(NAME)}' not found"):
         SourceModel.from_zoo(NAME, root=root)
-    assert mirror.requests == [] and not root.exists()
+    assert gluon_mirror.requests == [] and not root.exists()
 
 
-def test_gluoncv_name_uses_gluoncv_store(mirror, monkeypatch, tmp_path):
+def test_gluoncv_name_uses_gluoncv_store(gluon_mirror, monkeypatch, tmp_path):
     from gluoncv.model_zoo import model_store
 
     name = "cifar_resnet20_v1"
@@ -162,19 +96,19 @@ def test_gluoncv_name_uses_gluoncv_store(mirror, monkeypatch, tmp_path):
     sha1 = hashlib.sha1(data).hexdigest()
     monkeypatch.setitem(model_store._model_sha1, name, sha1)
     stem = f"{name}-{sha1[:8]}"
-    mirror.files[f"/gluon/models/{stem}.zip"] = _zip(stem + ".params", data)
+    gluon_mirror.files[f"/gluon/models/{stem}.zip"] = _zip(stem + ".params", data)
     root = tmp_path / "models"
     model = SourceModel.from_zoo(f"gluoncv:{name}", download=True, root=root)
     assert model.input_shape == (3, 32, 32)
     assert _left_in(root) == [stem + ".params"]
 
 
-def test_project_model_needs_no_download(mirror):
+def test_project_model_needs_no_download(gluon_mirror):
     found = zoo.fetch_weights("digits_cnn", progress=False)
     assert found["downloaded"] is False and found["url"] is None
     assert os.path.isfile(found["path"])
     SourceModel.from_zoo("digits_cnn", download=True)
-    assert mirror.requests == []
+    assert gluon_mirror.requests == []
 
 
 def test_default_repository_is_the_stores(monkeypatch):
@@ -183,20 +117,20 @@ def test_default_repository_is_the_stores(monkeypatch):
     monkeypatch.delenv("MXNET_GLUON_REPO", raising=False)
     assert zoo._weights_url("gluon", "resnet18_v1-a0666292.params") == \
         model_store.apache_repo_url + "gluon/models/resnet18_v1-a0666292.zip"
-    monkeypatch.setenv("MXNET_GLUON_REPO", "http://mirror.example/")
+    monkeypatch.setenv("MXNET_GLUON_REPO", "http://gluon_mirror.example/")
     assert zoo._weights_url("gluon", "resnet18_v1-a0666292.params") == \
-        "http://mirror.example/gluon/models/resnet18_v1-a0666292.zip"
+        "http://gluon_mirror.example/gluon/models/resnet18_v1-a0666292.zip"
 
 
 # ------------------------------------------------------------------------------------------
 # Failures leave nothing behind and say what to do
 # ------------------------------------------------------------------------------------------
 
-def test_corrupt_file_error(published, mirror, params_bytes, tmp_path):
-    url, file_name, sha1 = published
-    damaged = bytearray(params_bytes)
+def test_corrupt_file_error(published_gluon_weights, gluon_mirror, gluon_params_bytes, tmp_path):
+    url, file_name, sha1 = published_gluon_weights
+    damaged = bytearray(gluon_params_bytes)
     damaged[len(damaged) // 2] ^= 0xFF
-    mirror.files[url[len(mirror.url):]] = _zip(file_name, bytes(damaged))
+    gluon_mirror.files[url[len(gluon_mirror.url):]] = _zip(file_name, bytes(damaged))
     got = hashlib.sha1(bytes(damaged)).hexdigest()
     root = tmp_path / "models"
     root.mkdir()
@@ -209,12 +143,12 @@ def test_corrupt_file_error(published, mirror, params_bytes, tmp_path):
     assert _left_in(root) == []  # no .params, no .zip, no temporary folder
 
 
-def test_missing_file_error(mirror, params_bytes, monkeypatch, tmp_path):
+def test_missing_file_error(gluon_mirror, gluon_params_bytes, monkeypatch, tmp_path):
     from mxnet.gluon.model_zoo import model_store
 
-    sha1 = hashlib.sha1(params_bytes).hexdigest()
-    monkeypatch.setitem(model_store._model_sha1, NAME, sha1)  # published nowhere
-    url = f"{mirror.url}/gluon/models/{NAME}-{sha1[:8]}.zip"
+    sha1 = hashlib.sha1(gluon_params_bytes).hexdigest()
+    monkeypatch.setitem(model_store._model_sha1, NAME, sha1)  # published_gluon_weights nowhere
+    url = f"{gluon_mirror.url}/gluon/models/{NAME}-{sha1[:8]}.zip"
     root = tmp_path / "models"
     target = root / f"{NAME}-{sha1[:8]}.params"
     with pytest.raises(DownloadError) as info:
@@ -222,13 +156,13 @@ def test_missing_file_error(mirror, params_bytes, monkeypatch, tmp_path):
     message = str(info.value)
     assert f"{url} answered HTTP 404" in message
     assert f"put {target.name} at {target}" in message
-    assert f"MXNET_GLUON_REPO={mirror.url} is in use" in message
+    assert f"MXNET_GLUON_REPO={gluon_mirror.url} is in use" in message
     assert _left_in(root) == [] and not root.exists()  # the folder it made is gone too
 
 
-def test_server_stops_mid_file_error(published, mirror, tmp_path):
-    url, file_name, _ = published
-    mirror.truncate.add(url[len(mirror.url):])
+def test_server_stops_mid_file_error(published_gluon_weights, gluon_mirror, tmp_path):
+    url, file_name, _ = published_gluon_weights
+    gluon_mirror.truncate.add(url[len(gluon_mirror.url):])
     root = tmp_path / "models"
     root.mkdir()
     with pytest.raises(DownloadError, match=rf"from {re.escape(url)} broke off after "
@@ -238,9 +172,9 @@ def test_server_stops_mid_file_error(published, mirror, tmp_path):
     assert _left_in(root) == []
 
 
-def test_not_a_zip_archive_error(published, mirror, tmp_path):
-    url, _, _ = published
-    mirror.files[url[len(mirror.url):]] = b"<html>a captive portal</html>"
+def test_not_a_zip_archive_error(published_gluon_weights, gluon_mirror, tmp_path):
+    url, _, _ = published_gluon_weights
+    gluon_mirror.files[url[len(gluon_mirror.url):]] = b"<html>a captive portal</html>"
     root = tmp_path / "models"
     root.mkdir()
     with pytest.raises(DownloadError, match=rf"What {re.escape(url)} sent \(29 bytes\) is not "
@@ -249,9 +183,9 @@ def test_not_a_zip_archive_error(published, mirror, tmp_path):
     assert _left_in(root) == []
 
 
-def test_archive_without_the_file_error(published, mirror, params_bytes, tmp_path):
-    url, file_name, _ = published
-    mirror.files[url[len(mirror.url):]] = _zip("other.params", params_bytes)
+def test_archive_without_the_file_error(published_gluon_weights, gluon_mirror, gluon_params_bytes, tmp_path):
+    url, file_name, _ = published_gluon_weights
+    gluon_mirror.files[url[len(gluon_mirror.url):]] = _zip("other.params", gluon_params_bytes)
     root = tmp_path / "models"
     root.mkdir()
     with pytest.raises(DownloadError, match=rf"does not hold {re.escape(file_name)} \(it holds "
@@ -289,17 +223,17 @@ def test_offline_error(monkeypatch, tmp_path):
     ({"download": True, "pretrained": False}, "download=True was given with pretrained=False"),
     ({"download": True, "progress": 1}, "progress must be True or False"),
 ])
-def test_download_arguments_error(kwargs, match, mirror):
+def test_download_arguments_error(kwargs, match, gluon_mirror):
     with pytest.raises(InvalidParameterError, match=match):
         zoo.resolve_zoo_model(NAME, **kwargs)
-    assert mirror.requests == []
+    assert gluon_mirror.requests == []
 
 
-def test_fetch_unknown_name_error(mirror):
+def test_fetch_unknown_name_error(gluon_mirror):
     with pytest.raises(InvalidParameterError, match="Unknown zoo model 'mobilenet0.2'. "
                                                     "Did you mean"):
         zoo.fetch_weights("mobilenet0.2")
-    assert mirror.requests == []
+    assert gluon_mirror.requests == []
 
 
 def test_fetch_unpublished_weights_error(tmp_path):

@@ -598,12 +598,6 @@ def test_resize_nearest(tmp_path, opset):
                          "nearest_mode": "floor"}, consts, opset=opset), tmp_path)
 
 
-def test_resize_bilinear_error(tmp_path):
-    model = one("Resize", {"mode": "linear"}, (None, np.array([1, 1, 2, 2], np.float32)))
-    with pytest.raises(UnsupportedOperatorError, match=r"only nearest-neighbour upsampling"):
-        check(model, tmp_path)
-
-
 # ---------------------------------------------------------------------------------------------
 # Folding: shape arithmetic and constant-only subgraphs
 # ---------------------------------------------------------------------------------------------
@@ -834,3 +828,112 @@ def test_linear_output_read_twice_keeps_the_add(tmp_path):
              helper.make_node("Add", ["m", "b"], ["a"], name="add"),
              helper.make_node("Mul", ["m", "a"], ["y"], name="mul")]
     check(make_model(nodes, (5, 4), inits={"w": const(4, 6), "b": const(6)}), tmp_path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Decompositions fused at import (repurpose/source/_onnx_fuse.py)
+# ---------------------------------------------------------------------------------------------
+def _gelu_nodes(order, half=0.5, root=float(np.sqrt(2.0))):
+    """nn.GELU as the TorchScript exporter writes it (before opset 20)."""
+    nodes = [helper.make_node("Div", ["x", "root"], ["d"], name="act/Div"),
+             helper.make_node("Erf", ["d"], ["e"], name="act/Erf"),
+             helper.make_node("Add", ["e", "one"], ["a"], name="act/Add")]
+    if order == "x_first":
+        nodes += [helper.make_node("Mul", ["x", "a"], ["m"], name="act/Mul"),
+                  helper.make_node("Mul", ["m", "half"], ["y"], name="act/Mul_1")]
+    else:
+        nodes += [helper.make_node("Mul", ["x", "half"], ["h"], name="act/Mul"),
+                  helper.make_node("Mul", ["h", "a"], ["y"], name="act/Mul_1")]
+    inits = {"root": np.float32(root), "one": np.float32(1.0), "half": np.float32(half)}
+    return nodes, inits
+
+
+@pytest.mark.parametrize("order", ["x_first", "half_first"])
+def test_gelu_decomposition_is_one_operator(tmp_path, order):
+    nodes, inits = _gelu_nodes(order)
+    imported = check(make_model(nodes, (3, 4), inits=inits, opset=13), tmp_path)
+    graph = imported["symbol"].tojson()
+    assert '"act_type": "gelu"' in graph and '"op": "erf"' not in graph
+    assert imported["symbol"].name == "act/Gelu"
+
+
+def test_gelu_lookalike_is_not_fused(tmp_path):
+    nodes, inits = _gelu_nodes("x_first", half=0.6)
+    imported = check(make_model(nodes, (3, 4), inits=inits, opset=13), tmp_path)
+    assert '"op": "erf"' in imported["symbol"].tojson()
+
+
+def _layer_norm_nodes(axes=(-1,), affine=True):
+    """nn.LayerNorm as the TorchScript exporter writes it (before opset 17)."""
+    nodes = [helper.make_node("ReduceMean", ["x"], ["m"], name="ln/ReduceMean", axes=list(axes)),
+             helper.make_node("Sub", ["x", "m"], ["c"], name="ln/Sub"),
+             helper.make_node("Pow", ["c", "two"], ["p"], name="ln/Pow"),
+             helper.make_node("ReduceMean", ["p"], ["v"], name="ln/ReduceMean_1",
+                              axes=list(axes)),
+             helper.make_node("Add", ["v", "eps"], ["ve"], name="ln/Add"),
+             helper.make_node("Sqrt", ["ve"], ["s"], name="ln/Sqrt"),
+             helper.make_node("Div", ["c", "s"], ["n"], name="ln/Div")]
+    inits = {"two": np.float32(2.0), "eps": np.float32(1e-6)}
+    if affine:
+        width = (4, 5)[-len(axes):]
+        nodes += [helper.make_node("Mul", ["n", "gamma"], ["g"], name="ln/Mul"),
+                  helper.make_node("Add", ["g", "beta"], ["y"], name="ln/Add_1")]
+        inits.update(gamma=const(*width), beta=const(*width, seed=2))
+    else:
+        nodes[-1].output[0] = "y"
+    return nodes, inits
+
+
+@pytest.mark.parametrize("axes", [(-1,), (-2, -1)])
+def test_layer_norm_decomposition_is_one_operator(tmp_path, axes):
+    nodes, inits = _layer_norm_nodes(axes)
+    imported = check(make_model(nodes, (3, 4, 5), inits=inits, opset=13), tmp_path)
+    graph = imported["symbol"].tojson()
+    assert graph.count('"op": "LayerNorm"') == 1 and '"op": "sqrt"' not in graph
+    assert imported["symbol"].name == "ln/LayerNormalization"
+
+
+def test_layer_norm_over_a_middle_axis_is_not_fused(tmp_path):
+    nodes, inits = _layer_norm_nodes(axes=(1,), affine=False)
+    imported = check(make_model(nodes, (3, 4, 5), inits=inits, opset=13), tmp_path)
+    assert '"op": "LayerNorm"' not in imported["symbol"].tojson()
+
+
+@pytest.mark.parametrize("coordinates, scales", [
+    ("align_corners", [1, 1, 2, 2]), ("align_corners", [1, 1, 0.5, 0.5]),
+    ("half_pixel", [1, 1, 2, 2]), ("pytorch_half_pixel", [1, 1, 2, 3]),
+])
+def test_resize_bilinear(tmp_path, coordinates, scales):
+    check(one("Resize", {"mode": "linear", "coordinate_transformation_mode": coordinates},
+              (None, np.array(scales, np.float32)), sample_shape=(3, 6, 8)), tmp_path)
+
+
+def test_resize_bilinear_half_pixel_downsampling_error(tmp_path):
+    model = one("Resize", {"mode": "linear"}, (None, np.array([1, 1, 0.5, 0.5], np.float32)),
+                sample_shape=(3, 6, 8))
+    with pytest.raises(UnsupportedOperatorError, match=r"as half_pixel upsampling"):
+        check(model, tmp_path)
+
+
+@pytest.mark.parametrize("coordinates, rounding, factor", [
+    ("asymmetric", "floor", 3), ("half_pixel", "round_prefer_ceil", 2),
+    ("pytorch_half_pixel", "round_prefer_floor", 3)])
+def test_resize_nearest_integer_factor(tmp_path, coordinates, rounding, factor):
+    check(one("Resize", {"mode": "nearest", "coordinate_transformation_mode": coordinates,
+                         "nearest_mode": rounding},
+              (None, np.array([1, 1, factor, factor], np.float32))), tmp_path)
+
+
+def test_resize_nearest_that_does_not_repeat_error(tmp_path):
+    model = one("Resize", {"mode": "nearest", "coordinate_transformation_mode": "asymmetric",
+                           "nearest_mode": "round_prefer_ceil"},
+                (None, np.array([1, 1, 2, 2], np.float32)))
+    with pytest.raises(UnsupportedOperatorError, match=r"does not repeat pixels"):
+        check(model, tmp_path)
+
+
+def test_einsum_with_ellipsis(tmp_path):
+    nodes = [helper.make_node("Sigmoid", ["x"], ["b"], name="b"),
+             helper.make_node("Einsum", ["x", "b"], ["y"], name="einsum",
+                              equation="...nd,...md->...nm")]
+    check(make_model(nodes, (2, 3, 4)), tmp_path)
