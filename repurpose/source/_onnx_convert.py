@@ -123,7 +123,7 @@ class _NodeNames(mx.name.NameManager):
 class Value:
     """What the converter knows of one ONNX tensor: a known value, or a computed symbol."""
 
-    __slots__ = ("const", "sym", "shapes", "inner", "parents", "linear")
+    __slots__ = ("const", "sym", "shapes", "inner", "parents", "linear", "swapped")
 
     def __init__(self, const=None, sym=None, inner=None):
         self.const = const
@@ -136,6 +136,9 @@ class Value:
         # (input, weight symbol, weight array) of a FullyConnected without bias, so that a
         # following bias Add can be folded into it.
         self.linear = None
+        # The input of a transpose of the last two axes, so that a following product can
+        # read it transposed instead.
+        self.swapped = None
 
     @property
     def is_const(self):
