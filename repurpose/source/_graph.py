@@ -4,6 +4,8 @@ outputs, and which parameters each one owns.
 import json
 from collections import namedtuple
 
+import mxnet as mx
+
 __all__ = ["Layer", "graph_nodes", "layer_outputs", "layer_params", "per_sample_layers"]
 
 Layer = namedtuple("Layer", ["name", "op", "output_shape", "n_params"])
@@ -107,7 +109,10 @@ def per_sample_layers(symbol, input_name, sample_shape, param_shapes):
     for batch in (1, 2):
         given = dict(param_shapes)
         given[input_name] = (batch,) + tuple(sample_shape)
-        _, out_shapes, _ = internals.infer_shape_partial(**given)
+        try:
+            _, out_shapes, _ = internals.infer_shape_partial(**given)
+        except mx.base.MXNetError:  # a graph written for one batch size: nothing to tell
+            return set(layer_outputs(symbol))
         shapes.append(dict(zip(names, out_shapes)))
     kept = set()
     for layer, outputs in layer_outputs(symbol).items():

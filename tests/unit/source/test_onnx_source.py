@@ -117,3 +117,16 @@ def test_input_shape_for_dynamic_spatial_axes(tmp_path):
     model = SourceModel.from_onnx(path, input_shape=(3, 10, 12))
     assert model.input_shape == (3, 10, 12)
     assert model.metadata["opset"] == 17 and model.metadata["format"] == "onnx"
+
+
+def test_graph_written_for_one_batch_size_hides_nothing():
+    """A graph that only runs one batch size (a parameter of that many rows added to the
+    data) cannot be told apart at batch sizes 1 and 2: no layer is hidden."""
+    import mxnet as mx
+
+    from repurpose.source._graph import per_sample_layers
+
+    fc = mx.sym.FullyConnected(mx.sym.var("data"), num_hidden=3, name="fc")
+    out = mx.sym.elemwise_add(fc, mx.sym.var("per_row"), name="add")
+    shapes = {"fc_weight": (3, 2), "fc_bias": (3,), "per_row": (4, 3)}
+    assert per_sample_layers(out, "data", (2,), shapes) == {"fc", "add"}
