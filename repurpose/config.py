@@ -15,6 +15,7 @@ default filled in) is what a job writes to ``config.resolved.yaml`` and what ``-
 compares. See ``docs/guide/jobs.md`` for the reference.
 """
 import dataclasses
+import json
 import logging
 import math
 import numbers
@@ -34,7 +35,8 @@ logger = logging.getLogger(__name__)
 __all__ = ["JobConfig", "SourceConfig", "DataConfig", "ModelConfig", "TrainConfig",
            "RunConfig", "DistributedConfig", "load_config", "config_from_dict",
            "parse_overrides", "dump_config",
-           "check_layers", "check_output_dir", "load_job_data", "read_image_folder",
+           "check_layers", "check_output_dir", "with_added_defaults", "load_job_data",
+           "read_image_folder",
            "make_image_folder", "field_reference", "read_section", "check_paths",
            "read_config_file", "problems_message",
            "RESOLVED_CONFIG_NAME", "DATA_KINDS", "BUILTIN_JOB_DATASETS"]
@@ -1218,6 +1220,49 @@ def check_layers(job, layer_names):
         raise InvalidParameterError(problems_message("the model section", problems))
 
 
+def with_added_defaults(theirs, config):
+    """A resolved config an earlier version wrote, with the keys added since set to their
+    defaults, so that a job started before an upgrade still resumes.
+
+    Only keys the file lacks are filled, each with its field's default: a job whose value
+    for a new key is not the default still differs.
+
+    Parameters
+    ----------
+    theirs : dict
+        The resolved config read from the output folder.
+    config : dataclass instance
+        This job's config (its sections are dataclasses).
+
+    Returns
+    -------
+    dict
+        A copy of ``theirs``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> job = config_from_dict({'source': {'model': 'digits_cnn'},
+    ...                         'data': {'train': 'shifted_digits'},
+    ...                         'run': {'output_dir': tempfile.mkdtemp()}})
+    >>> old = job.to_dict()
+    >>> del old['source']['download']  # written before the key existed
+    >>> with_added_defaults(old, job)['source']['download']
+    False
+    """
+    filled = json.loads(json.dumps(theirs))
+    for section in dataclasses.fields(config):
+        value = getattr(config, section.name)
+        if not dataclasses.is_dataclass(value) or not isinstance(filled.get(section.name),
+                                                                  dict):
+            continue
+        for field in dataclasses.fields(value):
+            if field.name not in filled[section.name] and \
+                    field.default is not dataclasses.MISSING:
+                filled[section.name][field.name] = json.loads(json.dumps(field.default))
+    return filled
+
+
 def _differences(a, b, prefix=""):
     out = []
     for key in sorted(set(a) | set(b), key=str):
@@ -1288,6 +1333,8 @@ def check_output_dir(job, resume=False):
         raise FileExistsError(f"run.output_dir {out!r} holds an unreadable {RESOLVED_CONFIG_NAME}"
                               f" ({err}). Choose a new or empty folder.") from err
     ours = yaml.safe_load(dump_config(job))
+    if isinstance(theirs, dict):
+        theirs = with_added_defaults(theirs, job)
     if not isinstance(theirs, dict) or theirs != ours:
         diff = _differences(ours, theirs if isinstance(theirs, dict) else {})
         raise FileExistsError(

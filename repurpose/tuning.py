@@ -37,7 +37,7 @@ from .bo import Categorical, Integer, Real, SearchSpace, minimize
 from .bo.scheduler import minimize_with_early_stopping
 from .config import (DataConfig, JobConfig, ModelConfig, RunConfig, SourceConfig, TrainConfig,
                      check_layers, check_paths, load_job_data, problems_message,
-                     read_config_file, read_section)
+                     read_config_file, read_section, with_added_defaults)
 # The section schema and message helpers config.py shares with this module (see there).
 from .config import (_Bad, _check_cross, _choice, _differences, _field, _integer, _optional,
                      _unknown_key)
@@ -627,7 +627,7 @@ def check_tune_output_dir(cfg, resume=False, overwrite=False):
                               f"{RESOLVED_TUNE_CONFIG_NAME} ({err}). Choose a new or empty "
                               f"folder, or pass --overwrite.") from err
     ours = _comparable(cfg.to_dict())
-    theirs = _comparable(theirs) if isinstance(theirs, dict) else {}
+    theirs = _comparable(with_added_defaults(theirs, cfg)) if isinstance(theirs, dict) else {}
     if ours != theirs:
         diff = _differences(ours, theirs)
         raise FileExistsError(

@@ -331,6 +331,32 @@ def test_output_dir_of_another_job_error(tmp_path):
             check_output_dir(job, resume=resume)
 
 
+def _written_before_download_existed(job):
+    resolved = yaml.safe_load(dump_config(job))
+    del resolved["source"]["download"]
+    return yaml.safe_dump(resolved)
+
+
+def test_output_dir_of_a_job_from_before_an_upgrade_resumes(tmp_path):
+    """A key added since the job started (source.download) counts as its default."""
+    job = config_from_dict(_job(tmp_path))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / cfg.RESOLVED_CONFIG_NAME).write_text(_written_before_download_existed(job))
+    assert check_output_dir(job, resume=True) == "resume"
+
+
+def test_output_dir_of_a_job_from_before_an_upgrade_with_a_new_value_error(tmp_path):
+    job = config_from_dict(_job(tmp_path))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / cfg.RESOLVED_CONFIG_NAME).write_text(_written_before_download_existed(job))
+    job.source.download = True
+    with pytest.raises(FileExistsError, match=r"differs in source\.download \(True here, "
+                                              r"False there\)"):
+        check_output_dir(job, resume=True)
+
+
 def test_output_dir_with_foreign_files_error(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
