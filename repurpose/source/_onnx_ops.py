@@ -177,10 +177,8 @@ def _binary(cv, inputs, op, scalar_op=None, rscalar_op=None):
 # ---------------------------------------------------------------------- no-ops
 @translation("Identity", "Dropout", "Optional", "OptionalGetElement")
 def identity(attrs, inputs, cv):
-    """Operators that compute nothing at inference: the output is the input."""
-    if cv.node.op_type == "Dropout" and len(cv.node.output) > 1 and cv.node.output[1]:
-        # The mask output of training-mode dropout: nothing reads it in an inference graph.
-        pass
+    """Operators that compute nothing at inference: the output is the input. (Dropout's
+    mask output is left undefined; a node reading it fails, naming the missing tensor.)"""
     return [cv.value(0)]
 
 
