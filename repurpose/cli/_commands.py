@@ -2,13 +2,12 @@
 ``predict`` (``_finetune``), ``tune`` (``_tune``), ``launch`` (``_launch``)."""
 import json
 import os
-import sys
 
 import numpy as np
 
 from .. import zoo
 from ..data import BUILTIN_DATASETS, ImageFolder, load_digits_images
-from ..exceptions import DownloadError, InvalidParameterError, MissingWeightsError
+from ..exceptions import InvalidParameterError, MissingWeightsError
 from ..source import SourceModel
 from ._finetune import add_finetune_commands
 from ._launch import add_launch_command
@@ -69,13 +68,8 @@ def _run_fetch(args):
             f"there is nothing to fetch. Drop {'it' if len(unpublished) == 1 else 'them'}; "
             f"use weights=PATH (source.weights in a job) or --random-weights instead.")
     for name in names:
-        try:
-            found = zoo.fetch_weights(name, root=args.root, progress=not args.no_progress)
-        except DownloadError as err:  # a failure of the run, not of the input: exit 1
-            if args.debug:
-                raise
-            print(f"repurpose fetch: failed: {type(err).__name__}: {err}", file=sys.stderr)
-            return 1
+        # A DownloadError is a failure of the run: main() reports it and exits 1.
+        found = zoo.fetch_weights(name, root=args.root, progress=not args.no_progress)
         if found["url"] is None:
             note = "ships with repurpose; nothing to download"
         elif found["downloaded"]:

@@ -942,8 +942,8 @@ class SourceModel:
                                           frozen_layers=self._frozen_layers)
 
     def _existing_names(self):
-        """Layer and parameter names a new layer must not reuse."""
-        return (set(self.layer_names) | set(self._arg_params) | set(self._aux_params)
+        """Operator and parameter names a new layer must not reuse (listed layers or not)."""
+        return (set(self._op_names) | set(self._arg_params) | set(self._aux_params)
                 | self._deferred_names())
 
     def _deferred_names(self):
