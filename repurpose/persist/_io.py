@@ -94,7 +94,7 @@ def atomic_write(path, write, overwrite=False):
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
-    logger.info("Wrote %s", path)
+    logger.debug("Wrote %s", path)
 
 
 def file_sha256(path, chunk_size=1 << 20):
