@@ -230,6 +230,44 @@ class SourceModel:
         shapes.update({k: v.shape for k, v in self._aux_params.items() if k in aux_names})
         return shapes
 
+    def output_shapes(self, input_shape):
+        """Shape of every output of the graph's nodes for one sample of ``input_shape``.
+
+        Parameters
+        ----------
+        input_shape : tuple of int
+            Shape of one sample (no batch axis).
+
+        Returns
+        -------
+        dict of str -> tuple
+            ``{'<node>_output': (1, ...)}`` for every internal output (batch of 1); shapes
+            MXNet cannot infer are empty tuples.
+
+        Raises
+        ------
+        DataError
+            If the graph does not accept samples of ``input_shape`` (MXNet's complaint
+            quoted).
+        """
+        return self._infer_output_shapes(input_shape)
+
+    def cached(self, key, build):
+        """Return the value memoised under ``key`` for this model, built by ``build()`` the
+        first time. A model never changes after it is made, so anything derived from it
+        (compiled feature blocks, layer tables) can be kept with it; copies start empty.
+
+        Examples
+        --------
+        >>> import mxnet as mx
+        >>> model = SourceModel(mx.sym.relu(mx.sym.var('data'), name='relu0'), {}, {})
+        >>> model.cached('n', lambda: 41 + 1), model.cached('n', lambda: 0)
+        (42, 42)
+        """
+        if key not in self._cache:
+            self._cache[key] = build()
+        return self._cache[key]
+
     def _infer_output_shapes(self, input_shape):
         internals = self._symbol.get_internals()
         shapes = self._param_shapes()
