@@ -11,7 +11,7 @@ stratified cross-validation: exactly what ``repurpose tune --config`` runs for a
 60 epochs, learning rate and prior scale searched on log scales (trials of about a second);
 ``logistic``: ``LogisticRepurposer`` on ``relu3_fwd`` + ``fc1_relu_fwd`` (average pooling), C
 on a log scale (trials of ~0.05 s, which shows the overhead). Every run is
-``repurpose.tuning.run_tuning`` in a fresh output folder with the same seed, timed from the
+``repurpose.jobs.run_tuning`` in a fresh output folder with the same seed, timed from the
 call to its return (trials, the best configuration refitted and scored on the test images).
 The Dask runs use a ``distributed.LocalCluster`` (``threads_per_worker=1``, processes) started
 beforehand and warmed up (each worker has imported repurpose and MXNet, as a long-running
@@ -30,7 +30,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 
-from repurpose.tuning import run_tuning, tune_config_from_dict  # noqa: E402
+from repurpose.jobs import run_tuning, tune_config_from_dict  # noqa: E402
 
 
 HEADS = {

@@ -12,7 +12,7 @@ import numpy as np
 import yaml
 
 from .. import metrics
-from ..config import (BUILTIN_JOB_DATASETS, RESOLVED_CONFIG_NAME, DataConfig, check_layers,
+from ..jobs import (BUILTIN_JOB_DATASETS, RESOLVED_CONFIG_NAME, DataConfig, check_layers,
                       check_output_dir, dump_config, load_config, load_job_data,
                       make_image_folder, read_image_folder)
 from .._validation import brief_list

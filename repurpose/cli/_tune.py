@@ -1,11 +1,11 @@
 """Subcommand ``tune``: Bayesian optimisation of a head or a fine-tuning job from a config
-file (:mod:`repurpose.tuning`), its trials one at a time or several at once on a Dask cluster
+file (:mod:`repurpose.jobs`), its trials one at a time or several at once on a Dask cluster
 (``--scheduler``, ``--workers``); prints a summary of the best configuration (the whole of it,
 with a config snippet, is in ``best.json``)."""
 import logging
 import os
 
-from ..tuning import BEST_NAME, JOURNAL_NAME, TRIALS_NAME, load_tune_config, run_tuning
+from ..jobs import BEST_NAME, JOURNAL_NAME, TRIALS_NAME, load_tune_config, run_tuning
 
 logger = logging.getLogger(__name__)
 
@@ -15,7 +15,7 @@ __all__ = ["add_tune_command"]
 def _run_tune(args):
     # One line per trial (the optimiser's and the tuner's loggers) unless -v or --debug
     # asked for everything.
-    for name in ("repurpose.bo", "repurpose.tuning"):
+    for name in ("repurpose.bo", "repurpose.jobs"):
         if logging.getLogger(name).getEffectiveLevel() > logging.INFO:
             logging.getLogger(name).setLevel(logging.INFO)
     cfg = load_tune_config(args.config)

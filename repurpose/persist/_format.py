@@ -93,6 +93,16 @@ def strict_json(value):
     """``value`` with every non-finite float replaced by None, so that JSON holds ``null``
     where Python's ``json`` would write the non-standard ``NaN``/``Infinity``.
 
+    Parameters
+    ----------
+    value : object
+        Dicts, lists, tuples, floats and anything else JSON holds.
+
+    Returns
+    -------
+    object
+        A copy with tuples as lists and non-finite floats as None.
+
     Examples
     --------
     >>> strict_json({'a': [1.0, float('nan')], 'b': float('inf')})
@@ -112,6 +122,17 @@ def write_json(path, document, overwrite=False, indent=2, sort_keys=False):
 
     Non-finite floats become ``null``; anything else JSON cannot hold raises TypeError
     before the file is touched.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file to write.
+    document : object
+        What to write: dicts, lists, strings, numbers, bools, None.
+    overwrite : bool, default=False
+        Replace an existing file; otherwise an existing ``path`` raises ``FileExistsError``.
+    indent : int, default=2
+    sort_keys : bool, default=False
 
     Examples
     --------

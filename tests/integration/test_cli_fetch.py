@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from repurpose.cli import main
-from repurpose.config import config_from_dict, load_config
+from repurpose.jobs import config_from_dict, load_config
 from repurpose.exceptions import InvalidParameterError
 
 NAME = "mobilenet0.25"

@@ -206,7 +206,7 @@ def test_bad_usage_exits_2(tmp_path, args, words):
 
 def test_output_dir_of_another_job_is_refused_before_training(tmp_path):
     other = _job_file(tmp_path, name="other.yaml")
-    from repurpose.config import RESOLVED_CONFIG_NAME, dump_config, load_config
+    from repurpose.jobs import RESOLVED_CONFIG_NAME, dump_config, load_config
 
     other_job = load_config(other, ["train.n_epochs=7"])
     (tmp_path / "out").mkdir()

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from repurpose.exceptions import InvalidParameterError
-from repurpose.tuning import (check_tune_output_dir, load_tune_config, run_tuning,
+from repurpose.jobs import (check_tune_output_dir, load_tune_config, run_tuning,
                               tune_config_from_dict)
 
 HEAD = {
@@ -280,7 +280,7 @@ def test_bad_finetune_search_value_error_before_any_trial(tmp_path):
 
 
 def test_bad_estimator_value_ok_and_cli_exit_status(tmp_path):
-    from repurpose.tuning import _check_estimator_params, _source_model
+    from repurpose.jobs._tune import _check_estimator_params, _source_model
 
     for key, value in [("pool", "max"), ("pool", None), ("max_iter", 50)]:
         params = {**HEAD["tune"]["params"], key: value}
@@ -298,7 +298,7 @@ def test_failed_refit_exits_1_and_keeps_the_study(tmp_path):
     # elsewhere): still a failure during the run, exit 1 with a one-line cause.
     _write(tmp_path, _with(HEAD, n_trials=2))
     script = ("import sys\n"
-              "import repurpose.tuning as tuning\n"
+              "import repurpose.jobs._tune as tuning\n"
               "from repurpose.cli import main\n"
               "def refit(*args):\n"
               "    raise ValueError('GpHead needs 2 samples of every class\\nmore detail')\n"
@@ -329,7 +329,7 @@ def test_docs_list_every_tune_key():
     import dataclasses
     import pathlib
 
-    from repurpose.tuning import TuneSection
+    from repurpose.jobs import TuneSection
 
     docs = pathlib.Path(__file__).parents[2] / "docs" / "guide" / "tuning.md"
     text = docs.read_text()

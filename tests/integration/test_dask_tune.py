@@ -16,7 +16,7 @@ distributed = pytest.importorskip("distributed")
 
 from repurpose.bo import Categorical, Real, SearchSpace, minimize  # noqa: E402
 from repurpose.exceptions import InvalidParameterError  # noqa: E402
-from repurpose.tuning import run_tuning, tune_config_from_dict  # noqa: E402
+from repurpose.jobs import run_tuning, tune_config_from_dict  # noqa: E402
 
 SPACE = SearchSpace({"x": Real(-2.0, 2.0), "c": Categorical(["a", "b"])})
 HEAD = {

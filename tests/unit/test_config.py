@@ -8,8 +8,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from repurpose import config as cfg
-from repurpose.config import (JobConfig, check_layers, check_output_dir, config_from_dict,
+from repurpose.jobs import _config as cfg
+from repurpose.jobs import (JobConfig, check_layers, check_output_dir, config_from_dict,
                               dump_config, load_config, load_job_data, parse_overrides)
 from repurpose.exceptions import InvalidParameterError
 

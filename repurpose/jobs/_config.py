@@ -25,10 +25,10 @@ from typing import Optional
 import numpy as np
 import yaml
 
-from . import zoo
-from ._validation import brief_list, suggest
-from .context import resolve_contexts
-from .exceptions import ContextError, DataError, InvalidParameterError
+from .. import zoo
+from .._validation import brief_list, suggest
+from ..context import resolve_contexts
+from ..exceptions import ContextError, DataError, InvalidParameterError
 
 logger = logging.getLogger(__name__)
 
@@ -1429,8 +1429,8 @@ def make_image_folder(data, path):
     ...     len(folder), folder.classes, folder[0][0].shape
     (2, ['cat', 'dog'], (1, 4, 4))
     """
-    from .data import ImageFolder
-    from .data.transforms import IMAGENET_MEAN, IMAGENET_STD
+    from ..data import ImageFolder
+    from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD
 
     mean = std = None
     if data.normalize == "imagenet":
@@ -1490,7 +1490,7 @@ def load_job_data(data):
     >>> loaded['train'][0].shape, loaded['validation'], len(loaded['test'][1])
     ((50, 1, 8, 8), None, 846)
     """
-    from .data import load_digits_images, load_shifted_digits_images
+    from ..data import load_digits_images, load_shifted_digits_images
 
     loaded = {"train": None, "validation": None, "test": None}
     if data.kind == "builtin":

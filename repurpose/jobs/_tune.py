@@ -31,18 +31,18 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 import yaml
 
-from . import metrics
-from ._validation import brief_list, check_positive_int, suggest
-from .bo import Categorical, Integer, Real, SearchSpace, minimize
-from .bo.scheduler import minimize_with_early_stopping
-from .config import (DataConfig, JobConfig, ModelConfig, RunConfig, SourceConfig, TrainConfig,
+from .. import metrics
+from .._validation import brief_list, check_positive_int, suggest
+from ..bo import Categorical, Integer, Real, SearchSpace, minimize
+from ..bo.scheduler import minimize_with_early_stopping
+from ._config import (DataConfig, JobConfig, ModelConfig, RunConfig, SourceConfig, TrainConfig,
                      check_layers, check_paths, load_job_data, problems_message,
                      read_config_file, read_section, with_added_defaults)
 # The section schema and message helpers config.py shares with this module (see there).
-from .config import (_Bad, _check_cross, _choice, _differences, _field, _integer, _optional,
+from ._config import (_Bad, _check_cross, _choice, _differences, _field, _integer, _optional,
                      _unknown_key)
-from .exceptions import DataError, InvalidParameterError
-from .persist import atomic_write
+from ..exceptions import DataError, InvalidParameterError
+from ..persist import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -285,7 +285,7 @@ _SECTIONS = dict(_JOB_SECTIONS, tune=TuneSection)
 
 
 def _estimator_class(name):
-    from . import repurposers
+    from .. import repurposers
 
     return getattr(repurposers, ESTIMATORS[name])
 
@@ -768,7 +768,7 @@ def _load_data(cfg):
 
 
 def _source_model(cfg):
-    from .source import SourceModel
+    from ..source import SourceModel
 
     src = cfg.source
     return SourceModel.from_spec(src.model, epoch=src.epoch,
@@ -871,7 +871,7 @@ def _finetune_value(cfg, model):
 
 
 def _finetune_objectives(cfg, source, data):
-    from .repurposers import FineTuneRepurposer
+    from ..repurposers import FineTuneRepurposer
 
     X, y = data["train"]
     X_val, y_val = data["validation"] or (None, None)
@@ -1013,7 +1013,7 @@ def run_tuning(cfg, resume=False, overwrite=False, progress=False, scheduler=Non
             "or --workers. Remove tune.early_stopping, or run without those options.")
     if scheduler is None:
         return _run_tuning(cfg, resume, overwrite, progress, None, n_workers)
-    from ._dask import check_workers, connect_scheduler
+    from .._dask import check_workers, connect_scheduler
 
     # Before anything is written, so that a wrong address leaves no run to --resume.
     with connect_scheduler(scheduler) as client:
@@ -1024,7 +1024,7 @@ def run_tuning(cfg, resume=False, overwrite=False, progress=False, scheduler=Non
 
 
 def _run_tuning(cfg, resume, overwrite, progress, client, n_workers):
-    from ._progress import tqdm
+    from .._progress import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
 
     started = time.perf_counter()
@@ -1114,8 +1114,8 @@ def _journal_history(cfg, path):
     """The finished trials already in the journal (for trials.jsonl on resume)."""
     if not os.path.exists(path):
         return []
-    from .bo import BayesianOptimizer
-    from .bo.scheduler import HyperbandScheduler
+    from ..bo import BayesianOptimizer
+    from ..bo.scheduler import HyperbandScheduler
 
     if cfg.is_finetune and cfg.tune.early_stopping is not None:
         es = cfg.tune.early_stopping
