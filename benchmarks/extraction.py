@@ -215,6 +215,7 @@ def ort_forward(session, X, batch_size):
 def onnx_variants(args, raw, X, variants, results, folder):
     """Add onnxruntime and from_onnx variants for the ONNX file; say what could not run."""
     from repurpose import SourceModel
+    from repurpose.features import extract_features
 
     onnx_info = results["onnx"] = {}
     if args.onnx:
@@ -239,19 +240,22 @@ def onnx_variants(args, raw, X, variants, results, folder):
         imported = SourceModel.from_onnx(path, input_shape=(3, 224, 224))
         layer = imported.output_layers[0]
         onnx_info["imported_layer"] = layer
-        probe = imported.extract(X[:2], [layer], batch_size=2, pool="avg", progress=False)
+        probe = extract_features(imported, X[:2], [layer], batch_size=2, pool="avg",
+                                 progress=False)
         onnx_info["imported_features"] = int(probe[layer].shape[1])
     except Exception as err:  # noqa: BLE001 - the importer is being rewritten
         onnx_info["import_error"] = first_line(err)
         return
-    variants["imported_fp32"] = lambda: imported.extract(X, [layer], batch_size=bs,
+    variants["imported_fp32"] = lambda: extract_features(imported, X, [layer], batch_size=bs,
                                                          pool="avg", progress=False)
     if "extract_int8_1layer" in variants:
-        variants["imported_int8"] = lambda: imported.extract(
-            X, [layer], batch_size=bs, pool="avg", precision="int8", progress=False)
+        variants["imported_int8"] = lambda: extract_features(
+            imported, X, [layer], batch_size=bs, pool="avg", precision="int8", progress=False)
 
 
 def timing_section(args, results):
+    from repurpose.features import extract_features
+
     model, raw = build_resnet18(args.seed)
     n = args.batches * args.batch_size
     X = np.random.RandomState(args.seed).rand(n, 3, 224, 224).astype(np.float32)
@@ -259,15 +263,15 @@ def timing_section(args, results):
 
     def extract_unfused():
         with fusion_off():
-            return model.extract(X, [LAYER], batch_size=bs, pool="avg", progress=False)
+            return extract_features(model, X, [LAYER], batch_size=bs, pool="avg", progress=False)
 
     variants = {
         "raw_fp32": lambda: raw_forward(raw, X, bs),
-        "extract_fp32_1layer": lambda: model.extract(X, [LAYER], batch_size=bs, pool="avg",
-                                                     progress=False),
+        "extract_fp32_1layer": lambda: extract_features(model, X, [LAYER], batch_size=bs,
+                                                        pool="avg", progress=False),
         "extract_fp32_unfused": extract_unfused,
-        "extract_fp32_3layers": lambda: model.extract(X, LAYERS3, batch_size=bs, pool="avg",
-                                                      progress=False),
+        "extract_fp32_3layers": lambda: extract_features(model, X, LAYERS3, batch_size=bs,
+                                                         pool="avg", progress=False),
     }
     from repurpose.exceptions import HardwareNotSupportedError
     from repurpose.features._quantize import check_precision_supported
@@ -281,8 +285,8 @@ def timing_section(args, results):
             continue
         low.append(precision)
         variants[f"extract_{precision}_1layer"] = (
-            lambda p=precision: model.extract(X, [LAYER], batch_size=bs, pool="avg",
-                                              precision=p, progress=False))
+            lambda p=precision: extract_features(model, X, [LAYER], batch_size=bs, pool="avg",
+                                                 precision=p, progress=False))
     with tempfile.TemporaryDirectory() as folder:
         # The exporter needs the hybridized graph, which the first forward builds.
         raw(mx.nd.array(X[:bs]))
@@ -376,26 +380,29 @@ def isa_probe_child():
     """
     from repurpose import SourceModel
     from repurpose.data import load_digits_images
+    from repurpose.features import extract_features
 
     if "AMX" in os.environ.get("DNNL_MAX_CPU_ISA", ""):
         request_amx()
     model = SourceModel.from_zoo("digits_cnn")
     X, _ = load_digits_images()
     for precision in ("float32", "int8"):
-        model.extract(X[:64], ["fc1_relu_fwd"], batch_size=32, precision=precision,
-                      progress=False)
+        extract_features(model, X[:64], ["fc1_relu_fwd"], batch_size=32, precision=precision,
+                         progress=False)
 
 
 def isa_timing_child(args):
     """resnet18 features at one instruction-set cap: float32, int8 (and bf16), as JSON."""
+    from repurpose.features import extract_features
+
     if "AMX" in os.environ.get("DNNL_MAX_CPU_ISA", ""):
         request_amx()
     model, _ = build_resnet18(args.seed)
     n = args.batches * args.batch_size
     X = np.random.RandomState(args.seed).rand(n, 3, 224, 224).astype(np.float32)
     bs = args.batch_size
-    variants = {p: (lambda p=p: model.extract(X, [LAYER], batch_size=bs, pool="avg",
-                                              precision=p, progress=False)[LAYER])
+    variants = {p: (lambda p=p: extract_features(model, X, [LAYER], batch_size=bs, pool="avg",
+                                                 precision=p, progress=False)[LAYER])
                 for p in ("float32", "int8", "bf16")}
     out = {"isa": os.environ.get("DNNL_MAX_CPU_ISA", "default"), "errors": {}}
     warm, outputs = {}, {}
@@ -529,10 +536,11 @@ class LazyDigits(Dataset):
 def rss_child(mode, n, batch_size):
     """Run in a subprocess: extract n lazy samples, report peak RSS growth as JSON."""
     from repurpose import SourceModel
+    from repurpose.features import extract_features
 
     model = SourceModel.from_zoo("digits_cnn")
     data = LazyDigits(n)
-    model.extract(LazyDigits(64), STREAM_LAYERS, batch_size=batch_size, progress=False)
+    extract_features(model, LazyDigits(64), STREAM_LAYERS, batch_size=batch_size, progress=False)
     try:  # reset the high-water mark to the current RSS (Linux >= 4.0)
         with open("/proc/self/clear_refs", "w") as handle:
             handle.write("5")
@@ -542,8 +550,8 @@ def rss_child(mode, n, batch_size):
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "features") if mode == "stream" else None
-        feats = model.extract(data, STREAM_LAYERS, batch_size=batch_size, out=out,
-                              progress=False)
+        feats = extract_features(model, data, STREAM_LAYERS, batch_size=batch_size, out=out,
+                                 progress=False)
         elapsed = time.perf_counter() - started
         peak = vm_status("VmHWM")
         n_bytes = sum(f.nbytes for f in feats.values())
@@ -584,6 +592,7 @@ def zoo_section(args, results):
     from repurpose import SourceModel
     from repurpose.data import load_digits_images
     from repurpose.exceptions import HardwareNotSupportedError
+    from repurpose.features import extract_features
     from repurpose.features._quantize import check_precision_supported
 
     model = SourceModel.from_zoo("digits_cnn")
@@ -605,8 +614,9 @@ def zoo_section(args, results):
         # int8 is calibrated on the training images, and the same calibrated network then
         # gives the test features.
         kwargs = {"calib_data": X_tr} if precision == "int8" else {}
-        get = lambda data: model.extract(data, [layer], batch_size=64, precision=precision,
-                                         progress=False, **kwargs)[layer]
+        get = lambda data: extract_features(model, data, [layer], batch_size=64,
+                                            precision=precision, progress=False,
+                                            **kwargs)[layer]
         feats[precision] = (get(X_tr), get(X_te), get(X))
         head = make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000))
         head.fit(feats[precision][0], y_tr)

@@ -16,57 +16,18 @@ import mxnet as mx
 import numpy as np
 
 from .._progress import tqdm
-from .._validation import brief_list, check_choice, check_layer_names
+from .._validation import brief_list, check_choice
 from ..context import resolve_contexts, split_batch
 from ..data import as_batch_stream
-from ..exceptions import DataError, InvalidParameterError
+from ..exceptions import DataError
+from ._checks import POOLS, PRECISIONS, check_input_shape, check_layers
+from ._quantize import (calibration_batches, calibration_fingerprint, check_precision_supported,
+                        low_precision_block)
 from ._store import MemorySink, NpySink
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["extract_features", "PRECISIONS", "POOLS"]
-
-PRECISIONS = ("float32", "int8", "bf16")
-POOLS = (None, "avg", "max")
-
-
-def _check_layers(source, layers):
-    if isinstance(layers, str):
-        layers = [layers]
-    try:
-        layers = list(layers)
-    except TypeError:
-        raise InvalidParameterError(
-            f"layers must be a list of layer names, got {type(layers).__name__}.") from None
-    if not layers:
-        raise InvalidParameterError("layers is empty; name at least one layer to extract "
-                                    "(see SourceModel.layer_names).")
-    duplicates = sorted({l for l in layers if layers.count(l) > 1})
-    if duplicates:
-        raise InvalidParameterError(f"layers names {brief_list(duplicates)} more than once.")
-    for layer in layers:
-        if not isinstance(layer, str):
-            raise InvalidParameterError(f"Layer names must be strings, got {layer!r}.")
-        source.output_name(layer)  # raises UnknownLayerError with close matches
-    return layers
-
-
-def _check_input_shape(source, sample_shape, description):
-    # A model whose added layers wait for an input shape (add_layers on a model loaded
-    # without one) takes it from this first batch, once, as a Gluon block's deferred
-    # parameters are sized by its first forward pass (same values as with_input_shape; a
-    # DataError if the graph rejects the shape). From then on it has that input shape, so
-    # data of another shape gets the error below. Other models are left alone.
-    source._take_input_shape(sample_shape)
-    expected = source.input_shape
-    if expected is not None and tuple(sample_shape) != tuple(expected):
-        raise DataError(
-            f"{description} has samples of shape {tuple(sample_shape)}, but this model expects "
-            f"input shape {tuple(expected)} (per sample, batch axis excluded). Resize or "
-            f"reshape the data to {tuple(expected)}."
-        )
-    if expected is None:
-        source._infer_output_shapes(sample_shape)  # raises DataError if the graph rejects it
+__all__ = ["extract_features", "feature_block", "FUSION_ENV", "FUSION_RTOL"]
 
 
 #: Environment variable that turns the MKLDNN fusion of float32 feature blocks off when set
@@ -228,27 +189,20 @@ def feature_block(source, layers, pool, contexts, precision="float32", calib_bat
     """
     key = ("feature_block", tuple(layers), pool, tuple(str(c) for c in contexts), precision)
     if precision == "int8":
-        from ._quantize import calibration_fingerprint
-
         # An int8 block is only as good as its calibration: other calibration data, another
         # block (calibrated once, then reused for every call with the same data).
         key += (calibration_fingerprint(calib_batches),)
     if precision == "float32":
         fuse = _fusion_wanted() if fuse is None else bool(fuse)
         key += ("fused" if fuse else "unfused",)
-    cache = source._cache
-    if key not in cache:
-        if precision == "float32":
-            if sample_shape is None:
-                sample_shape = source.input_shape
-            block = _float32_block(source, layers, pool, contexts, sample_shape, fuse)
-        else:
-            from ._quantize import low_precision_block
 
-            block = low_precision_block(source, layers, pool, contexts, precision,
-                                        calib_batches)
-        cache[key] = block
-    return cache[key]
+    def build():
+        if precision != "float32":
+            return low_precision_block(source, layers, pool, contexts, precision, calib_batches)
+        shape = source.input_shape if sample_shape is None else sample_shape
+        return _float32_block(source, layers, pool, contexts, shape, fuse)
+
+    return source.cached(key, build)
 
 
 def extract_features(source, data, layers, batch_size=64, ctx="cpu", pool=None, out=None,
@@ -319,31 +273,27 @@ def extract_features(source, data, layers, batch_size=64, ctx="cpu", pool=None, 
     >>> {k: v.shape for k, v in feats.items()}
     {'fc1_relu_fwd': (10, 64), 'pool1_fwd': (10, 32)}
     """
+    # Long by its docstring; the body reads top to bottom: checks, data, then the work.
     # 1. Parameters, cheapest first.
-    layers = _check_layers(source, layers)
+    layers = check_layers(source, layers)
     check_choice(pool, "pool", POOLS)
     check_choice(precision, "precision", PRECISIONS)
     contexts = resolve_contexts(ctx)
     if out is not None and os.path.exists(out) and not overwrite:
         raise FileExistsError(f"out={os.fspath(out)!r} already exists. Choose another path, "
                               f"remove it, or pass overwrite=True.")
-    if precision != "float32":
-        from ._quantize import check_precision_supported
-
-        check_precision_supported(precision, contexts)
+    check_precision_supported(precision, contexts)  # float32 runs everywhere
     # 2. The data: first batch read and checked before any forward pass.
     stream = as_batch_stream(data, batch_size)
     calib_batches = None
     if precision == "int8":
-        from ._quantize import calibration_batches
-
         # Read before the data's first batch is peeked, and from the data's own stream when
         # no calib_data is given: a second reader of the same DataIter would move it on
         # under the stream's feet and samples would be skipped.
         calib_batches = calibration_batches(calib_data if calib_data is not None else stream,
                                             batch_size, n_calib_batches, source)
     stream.peek()
-    _check_input_shape(source, stream.sample_shape, stream.description)
+    check_input_shape(source, stream.sample_shape, stream.description)
     # 3. The work.
     block = feature_block(source, layers, pool, contexts, precision, calib_batches,
                           sample_shape=stream.sample_shape)
@@ -352,6 +302,15 @@ def extract_features(source, data, layers, batch_size=64, ctx="cpu", pool=None, 
     else:
         sink = NpySink(out, layers, {"layers": layers, "pool": pool, "precision": precision,
                                      "source_sha256": source.sha256}, overwrite=overwrite)
+    return _run(block, stream, contexts, sink, layers, progress)
+
+
+def _run(block, stream, contexts, sink, layers, progress):
+    """Run ``block`` over every batch of ``stream`` into ``sink``; return what it closes to.
+
+    The next batch is launched before the previous one's outputs are copied back, so
+    reading the data overlaps with MXNet's asynchronous compute.
+    """
     bar = tqdm(total=stream.n_samples, unit="sample", desc="extract", disable=not progress,
                leave=False)
     n_seen, pending = 0, None

@@ -28,10 +28,13 @@ import warnings
 
 import mxnet as mx
 import numpy as np
+from mxnet.contrib import amp
+from mxnet.contrib.quantization import quantize_net_v2
 
 from .._validation import brief_list, check_positive_int
 from ..data import BatchStream, as_batch_stream
 from ..exceptions import HardwareNotSupportedError, UnsupportedOperatorError
+from ._checks import check_input_shape
 
 logger = logging.getLogger(__name__)
 
@@ -74,27 +77,24 @@ def read_cpu_flags(path="/proc/cpuinfo"):
         Lower-case flags such as ``'avx512_vnni'``; empty where the file is missing or has
         no ``flags`` line (non-Linux systems).
     """
-    try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            for line in handle:
-                key, sep, value = line.partition(":")
-                if sep and key.strip() == "flags":
-                    return frozenset(value.lower().split())
-    except OSError:
-        pass
-    return frozenset()
+    return frozenset((_cpuinfo_field("flags", path) or "").lower().split())
 
 
 def _cpu_model(path="/proc/cpuinfo"):
+    return _cpuinfo_field("model name", path) or "unknown CPU"
+
+
+def _cpuinfo_field(name, path):
+    """The value of the first ``name : value`` line of ``path`` (None if there is none)."""
     try:
         with open(path, encoding="utf-8", errors="replace") as handle:
             for line in handle:
                 key, sep, value = line.partition(":")
-                if sep and key.strip() == "model name":
+                if sep and key.strip() == name:
                     return value.strip()
     except OSError:
         pass
-    return "unknown CPU"
+    return None
 
 
 def missing_instructions(precision, flags):
@@ -233,13 +233,11 @@ def calibration_batches(data, batch_size, n_calib_batches, source):
     DataError
         For empty, non-finite or wrongly shaped calibration data.
     """
-    from ._extract import _check_input_shape
-
     n_calib_batches = check_positive_int(n_calib_batches, "n_calib_batches")
     stream = data if isinstance(data, BatchStream) else as_batch_stream(
         data, batch_size, name="calib_data")
     stream.peek()
-    _check_input_shape(source, stream.sample_shape, stream.description)
+    check_input_shape(source, stream.sample_shape, stream.description)
     batches = []
     for _, batch in stream:  # restarts the source; the caller's next pass restarts it again
         batches.append(batch)
@@ -323,8 +321,6 @@ def _log_thresholds(block):
 
 
 def _int8_block(source, layers, pool, contexts, calib_batches):
-    from mxnet.contrib.quantization import quantize_net_v2
-
     if not calib_batches:
         raise ValueError("int8 needs calibration batches; see calibration_batches().")
     n_calib = sum(len(b) for b in calib_batches)
@@ -355,8 +351,6 @@ def _int8_block(source, layers, pool, contexts, calib_batches):
 
 
 def _bf16_block(source, layers, pool, contexts):
-    from mxnet.contrib import amp
-
     logger.info("Converting %d layer(s) to bf16 (MXNet AMP + MKLDNN fusion)", len(layers))
     symbol = source.feature_symbol(layers, pool)
     names = set(symbol.list_inputs())
@@ -392,8 +386,8 @@ def low_precision_block(source, layers, pool, contexts, precision, calib_batches
 
     The block has the float32 block's inputs and outputs: one float32 (N, D) output per
     layer, pooled by ``pool`` and flattened, in the order of ``layers``. The engine caches
-    it in ``source._cache`` (see :func:`~repurpose.features.feature_block`), so calibration
-    runs once per model, layers and calibration data.
+    it with the model (``source.cached``, see :func:`~repurpose.features.feature_block`), so
+    calibration runs once per model, layers and calibration data.
 
     Parameters
     ----------

@@ -6,7 +6,6 @@ a map would let peak memory grow with N, which streaming is meant to avoid. The 
 header is written by us with room for any sample count and patched once N is known, because
 iterators (``DataIter``, ``DataLoader``) do not always say N up front.
 """
-import json
 import logging
 import os
 import shutil
@@ -14,14 +13,14 @@ import tempfile
 
 import numpy as np
 
-from ..persist import check_writable
+from ..persist import FileFormat, check_writable, write_json
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["MemorySink", "NpySink", "layer_file_name"]
+__all__ = ["MemorySink", "NpySink", "layer_file_name", "FEATURES_FORMAT"]
 
-FEATURES_FORMAT = "repurpose.features"
-FEATURES_VERSION = 1
+#: ``features.json``, the manifest of a folder written by ``extract_features(out=...)``.
+FEATURES_FORMAT = FileFormat("repurpose.features", 1, what="features-folder")
 _HEADER_LEN = 128  # bytes; room for a (10**15, 10**12) float32 shape, a multiple of 64
 
 
@@ -113,12 +112,10 @@ class NpySink:
             handle.flush()
             os.fsync(handle.fileno())
             handle.close()
-        manifest = dict(self.metadata, format=FEATURES_FORMAT, format_version=FEATURES_VERSION,
-                        n_samples=n_seen,
+        manifest = dict(self.metadata, **FEATURES_FORMAT.header(), n_samples=n_seen,
                         files={layer: layer_file_name(layer) for layer in self.layers},
                         shapes={layer: [n_seen, *self._widths[layer]] for layer in self.layers})
-        with open(os.path.join(self._tmp, "features.json"), "w", encoding="utf-8") as handle:
-            json.dump(manifest, handle, indent=2, sort_keys=True)
+        write_json(os.path.join(self._tmp, "features.json"), manifest, sort_keys=True)
         if os.path.exists(self.out):  # overwrite=True was checked at construction
             shutil.rmtree(self.out) if os.path.isdir(self.out) else os.remove(self.out)
         os.replace(self._tmp, self.out)

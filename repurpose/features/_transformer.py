@@ -5,10 +5,12 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from .._validation import check_layer_names
+from .._validation import check_choice, check_layer_names
 from ..exceptions import InvalidParameterError
+from ..source import SourceModel
 from ._cache import array_fingerprint, default_cache
-from ._extract import POOLS, PRECISIONS, extract_features
+from ._checks import POOLS, PRECISIONS
+from ._extract import extract_features
 
 logger = logging.getLogger(__name__)
 
@@ -30,8 +32,6 @@ def resolve_layers(source, layers):
 
 
 def _check_source(source, owner):
-    from ..source import SourceModel
-
     if not isinstance(source, SourceModel):
         raise InvalidParameterError(
             f"{owner} needs source=SourceModel(...), got {type(source).__name__}. Load one "
@@ -113,11 +113,8 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
         if not layers:
             raise InvalidParameterError("layers is empty; name at least one layer.")
         check_layer_names(layers, self.source.layer_names, "SourceModel.layer_names")
-        if self.pool not in POOLS:
-            raise InvalidParameterError(f"pool must be one of {POOLS}, got {self.pool!r}.")
-        if self.precision not in PRECISIONS:
-            raise InvalidParameterError(
-                f"precision must be one of {PRECISIONS}, got {self.precision!r}.")
+        check_choice(self.pool, "pool", POOLS)
+        check_choice(self.precision, "precision", PRECISIONS)
         self.layers_ = layers
         self.layer_dims_ = {}
         return self

@@ -29,7 +29,7 @@ def _reference(net, x, upto):
 
 
 def test_all_layers_from_one_pass_equal_plain_forward(model, tiny_net, ctx):
-    feats = model.extract(X, LAYERS, batch_size=7, ctx=ctx, progress=False)
+    feats = extract_features(model, X, LAYERS, batch_size=7, ctx=ctx, progress=False)
     assert list(feats) == LAYERS
     for layer in LAYERS:
         ref = _reference(tiny_net, X, layer)
@@ -40,22 +40,23 @@ def test_all_layers_from_one_pass_equal_plain_forward(model, tiny_net, ctx):
 @pytest.mark.parametrize("contexts", ["cpu:0,1,2", [mx.cpu(0), mx.cpu(1)], "cpu:0,1,2,3,4"])
 @pytest.mark.parametrize("batch_size", [1, 4, 23, 64])
 def test_multi_context_equals_single_context(model, contexts, batch_size):
-    single = model.extract(X, LAYERS, batch_size=batch_size, ctx="cpu", progress=False)
-    multi = model.extract(X, LAYERS, batch_size=batch_size, ctx=contexts, progress=False)
+    single = extract_features(model, X, LAYERS, batch_size=batch_size, ctx="cpu", progress=False)
+    multi = extract_features(model, X, LAYERS, batch_size=batch_size, ctx=contexts, progress=False)
     for layer in LAYERS:
         np.testing.assert_allclose(multi[layer], single[layer], atol=1e-6)
 
 
 @pytest.mark.parametrize("pool, fn", [("avg", np.mean), ("max", np.max)])
 def test_global_pooling(model, tiny_net, pool, fn):
-    feats = model.extract(X, ["tiny_relu1_fwd", "tiny_fc1_fwd"], pool=pool, progress=False)
+    feats = extract_features(model, X, ["tiny_relu1_fwd", "tiny_fc1_fwd"], pool=pool,
+                             progress=False)
     maps = _reference(tiny_net, X, "tiny_relu1_fwd").reshape(len(X), 4, 8, 8)
     np.testing.assert_allclose(feats["tiny_relu1_fwd"], fn(maps, axis=(2, 3)), atol=1e-5)
     assert feats["tiny_fc1_fwd"].shape == (len(X), 10)  # 2-D outputs are left as they are
 
 
 def test_every_data_kind_gives_the_same_features(model, tmp_path):
-    expected = model.extract(X, ["tiny_fc1_fwd"], progress=False)["tiny_fc1_fwd"]
+    expected = extract_features(model, X, ["tiny_fc1_fwd"], progress=False)["tiny_fc1_fwd"]
     dataset = mx.gluon.data.ArrayDataset(X, np.arange(len(X)))
     kinds = {
         "ndarray": mx.nd.array(X),
@@ -65,7 +66,7 @@ def test_every_data_kind_gives_the_same_features(model, tmp_path):
         "loader": mx.gluon.data.DataLoader(dataset, batch_size=6),
     }
     for name, data in kinds.items():
-        got = model.extract(data, ["tiny_fc1_fwd"], batch_size=5, progress=False)
+        got = extract_features(model, data, ["tiny_fc1_fwd"], batch_size=5, progress=False)
         np.testing.assert_allclose(got["tiny_fc1_fwd"], expected, atol=1e-5, err_msg=name)
 
 
@@ -81,17 +82,16 @@ def test_image_folder_extraction(tmp_path, model):
     from repurpose.data import ImageFolder
 
     folder = ImageFolder(tmp_path, crop=8, grayscale=True)
-    feats = model.extract(folder, ["tiny_out_fwd"], batch_size=4, progress=False)
+    feats = extract_features(model, folder, ["tiny_out_fwd"], batch_size=4, progress=False)
     images = np.stack([folder[i][0] for i in range(len(folder))])
-    np.testing.assert_allclose(feats["tiny_out_fwd"],
-                               model.extract(images, ["tiny_out_fwd"], progress=False)[
-                                   "tiny_out_fwd"], atol=1e-6)
+    expected = extract_features(model, images, ["tiny_out_fwd"], progress=False)
+    np.testing.assert_allclose(feats["tiny_out_fwd"], expected["tiny_out_fwd"], atol=1e-6)
 
 
 def test_stream_to_disk(model, tmp_path):
-    in_memory = model.extract(X, LAYERS[1:3], batch_size=5, progress=False)
+    in_memory = extract_features(model, X, LAYERS[1:3], batch_size=5, progress=False)
     out = tmp_path / "features"
-    on_disk = model.extract(X, LAYERS[1:3], batch_size=5, out=out, progress=False)
+    on_disk = extract_features(model, X, LAYERS[1:3], batch_size=5, out=out, progress=False)
     for layer in LAYERS[1:3]:
         assert isinstance(on_disk[layer], np.memmap)
         np.testing.assert_array_equal(on_disk[layer], in_memory[layer])
@@ -102,18 +102,18 @@ def test_stream_to_disk(model, tmp_path):
     assert manifest["source_sha256"] == model.sha256 and manifest["format_version"] == 1
     # Streams of unknown length (a DataIter) are written too.
     it = mx.io.NDArrayIter(X, batch_size=4)
-    streamed = model.extract(it, ["tiny_fc1_fwd"], out=tmp_path / "it", progress=False)
+    streamed = extract_features(model, it, ["tiny_fc1_fwd"], out=tmp_path / "it", progress=False)
     np.testing.assert_array_equal(streamed["tiny_fc1_fwd"], in_memory["tiny_fc1_fwd"])
 
 
 def test_stream_to_disk_never_overwrites(model, tmp_path):
     out = tmp_path / "features"
-    model.extract(X, ["tiny_fc1_fwd"], out=out, progress=False)
+    extract_features(model, X, ["tiny_fc1_fwd"], out=out, progress=False)
     before = (out / "tiny_fc1_fwd.npy").read_bytes()
     with pytest.raises(FileExistsError, match="already exists.*overwrite=True"):
-        model.extract(X[:3], ["tiny_fc1_fwd"], out=out, progress=False)
+        extract_features(model, X[:3], ["tiny_fc1_fwd"], out=out, progress=False)
     assert (out / "tiny_fc1_fwd.npy").read_bytes() == before
-    model.extract(X[:3], ["tiny_fc1_fwd"], out=out, overwrite=True, progress=False)
+    extract_features(model, X[:3], ["tiny_fc1_fwd"], out=out, overwrite=True, progress=False)
     assert np.load(out / "tiny_fc1_fwd.npy").shape == (3, 10)
 
 
@@ -122,21 +122,22 @@ def test_failed_stream_leaves_no_files(model, tmp_path):
     bad[20] = np.nan
     it = mx.io.NDArrayIter(bad, batch_size=4)  # NaN found in the 6th batch, mid-run
     with pytest.raises(DataError, match=r"data\[20:23\] contains NaN"):
-        model.extract(it, ["tiny_fc1_fwd"], out=tmp_path / "f", progress=False)
+        extract_features(model, it, ["tiny_fc1_fwd"], out=tmp_path / "f", progress=False)
     assert os.listdir(tmp_path) == []
 
 
 def test_model_without_input_shape_takes_it_from_data(tiny_checkpoint, tiny_net):
     model = SourceModel.from_checkpoint(*tiny_checkpoint[:2])
-    feats = model.extract(X, ["tiny_out_fwd"], progress=False)
+    feats = extract_features(model, X, ["tiny_out_fwd"], progress=False)
     np.testing.assert_allclose(feats["tiny_out_fwd"], tiny_net(mx.nd.array(X)).asnumpy(),
                                atol=1e-4)
     with pytest.raises(DataError, match=r"Inputs of shape \(2, 8, 8\) do not fit this model"):
-        model.extract(np.zeros((2, 2, 8, 8), np.float32), ["tiny_out_fwd"], progress=False)
+        extract_features(model, np.zeros((2, 2, 8, 8), np.float32), ["tiny_out_fwd"],
+                         progress=False)
 
 
 def test_progress_bar_goes_to_stderr(model, capsys):
-    model.extract(X, ["tiny_fc1_fwd"], batch_size=5, progress=True)
+    extract_features(model, X, ["tiny_fc1_fwd"], batch_size=5, progress=True)
     captured = capsys.readouterr()
     assert captured.out == "" and "extract" in captured.err
 
@@ -168,7 +169,7 @@ def test_bad_parameters_error(model, kwargs, error, match):
 ])
 def test_bad_data_error(model, data, match):
     with pytest.raises(DataError, match=match):
-        model.extract(data, ["tiny_fc1_fwd"], progress=False)
+        extract_features(model, data, ["tiny_fc1_fwd"], progress=False)
 
 
 def test_bad_data_raised_before_any_forward_pass(model, monkeypatch):
@@ -178,7 +179,8 @@ def test_bad_data_raised_before_any_forward_pass(model, monkeypatch):
     real = engine.feature_block
     monkeypatch.setattr(engine, "feature_block", lambda *a, **k: calls.append(1) or real(*a, **k))
     with pytest.raises(DataError):
-        model.extract(np.zeros((4, 3, 8, 8), np.float32), ["tiny_fc1_fwd"], progress=False)
+        extract_features(model, np.zeros((4, 3, 8, 8), np.float32), ["tiny_fc1_fwd"],
+                         progress=False)
     assert calls == []
 
 
@@ -273,7 +275,7 @@ def test_fusion_that_changes_features_is_rejected(caplog):
     model = _residual_model()
     layers = ["res_fc_fwd", "res_fc_relu_fwd"]
     with caplog.at_level("WARNING", logger="repurpose.features._extract"):
-        got = model.extract(X, layers, batch_size=7, progress=False)
+        got = extract_features(model, X, layers, batch_size=7, progress=False)
     plain = feature_block(model, layers, None, [mx.cpu()], fuse=False)
     expected = [out.asnumpy() for out in plain(mx.nd.array(X))]
     for layer, want in zip(layers, expected):
@@ -289,9 +291,11 @@ def test_fusion_that_changes_features_is_rejected(caplog):
 def test_fused_extraction_equals_unfused_extraction(monkeypatch, contexts):
     model = _residual_model()
     layers = FUSION_LAYERS["chain_ends"]
-    fused = model.extract(X, layers, batch_size=7, ctx=contexts, pool="avg", progress=False)
+    fused = extract_features(model, X, layers, batch_size=7, ctx=contexts, pool="avg",
+                             progress=False)
     monkeypatch.setenv("REPURPOSE_MKLDNN_FUSION", "0")
-    plain = model.extract(X, layers, batch_size=7, ctx=contexts, pool="avg", progress=False)
+    plain = extract_features(model, X, layers, batch_size=7, ctx=contexts, pool="avg",
+                             progress=False)
     for layer in layers:
         assert _max_relative_difference(fused[layer], plain[layer]) <= 1e-5, layer
 
@@ -311,11 +315,11 @@ def test_rejected_fusion_falls_back_unfused_with_a_logged_reason(monkeypatch, mo
                                                                  caplog):
     import repurpose.features._extract as engine
 
-    expected = model.extract(X, LAYERS, batch_size=7, progress=False)  # fused
+    expected = extract_features(model, X, LAYERS, batch_size=7, progress=False)  # fused
     fresh = SourceModel.from_gluon(tiny_net, (1, 8, 8))  # the same network, an empty cache
     monkeypatch.setattr(engine, "FUSION_RTOL", -1.0)  # no fused block can pass the check
     with caplog.at_level("WARNING", logger="repurpose.features._extract"):
-        got = fresh.extract(X, LAYERS, batch_size=7, progress=False)
+        got = extract_features(fresh, X, LAYERS, batch_size=7, progress=False)
     assert "MKLDNN fusion of the float32 block" in caplog.text
     assert "rejected" in caplog.text and "REPURPOSE_MKLDNN_FUSION=0" in caplog.text
     blocks = [b for k, b in fresh._cache.items() if k[0] == "feature_block"]

@@ -7,7 +7,7 @@ from sklearn.pipeline import make_pipeline
 from repurpose import FeatureExtractor, SourceModel
 from repurpose.data import load_digits_images
 from repurpose.exceptions import InvalidParameterError, UnknownLayerError
-from repurpose.features import FeatureCache, default_cache
+from repurpose.features import FeatureCache, default_cache, extract_features
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +24,8 @@ def test_transform_concatenates_layers_in_order(source, digits):
     X, _ = digits
     fx = FeatureExtractor(source, layers=("relu3_fwd", "fc1_relu_fwd"), pool="avg").fit()
     out = fx.transform(X[:20])
-    parts = source.extract(X[:20], ["relu3_fwd", "fc1_relu_fwd"], pool="avg", progress=False)
+    parts = extract_features(source, X[:20], ["relu3_fwd", "fc1_relu_fwd"], pool="avg",
+                             progress=False)
     np.testing.assert_array_equal(out, np.hstack([parts["relu3_fwd"], parts["fc1_relu_fwd"]]))
     assert fx.layer_dims_ == {"relu3_fwd": 64, "fc1_relu_fwd": 64}
     assert fx.get_feature_names_out()[64] == "fc1_relu_fwd_0"

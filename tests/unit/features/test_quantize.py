@@ -19,7 +19,7 @@ from repurpose import SourceModel
 from repurpose.data import load_digits_images
 from repurpose.exceptions import (ContextError, DataError, HardwareNotSupportedError,
                                   InvalidParameterError)
-from repurpose.features import feature_block
+from repurpose.features import extract_features, feature_block
 from repurpose.features._quantize import (calibration_batches, calibration_fingerprint,
                                           check_precision_supported, missing_instructions,
                                           read_cpu_flags)
@@ -64,10 +64,10 @@ def _cosine(a, b):
 
 
 def _check_close_to_float32(model, X, layers, precision, ctx, **kwargs):
-    exact = model.extract(X, layers, batch_size=64, ctx=ctx, pool="avg", progress=False,
-                          **kwargs)
-    low = model.extract(X, layers, batch_size=64, ctx=ctx, pool="avg", progress=False,
-                        precision=precision, **kwargs)
+    exact = extract_features(model, X, layers, batch_size=64, ctx=ctx, pool="avg", progress=False,
+                             **kwargs)
+    low = extract_features(model, X, layers, batch_size=64, ctx=ctx, pool="avg", progress=False,
+                           precision=precision, **kwargs)
     assert list(low) == list(exact) == layers
     for layer in layers:
         assert low[layer].dtype == np.float32
@@ -112,8 +112,8 @@ def test_int8_of_fused_chain_outputs(tiny_model, digits_images):
     # outputs must keep each (the fusion must not swallow a requested output).
     layers = ["tiny_conv1_fwd", "tiny_bn1_fwd", "tiny_relu1_fwd", "tiny_out_fwd"]
     X = digits_images[0][:128]
-    exact = tiny_model.extract(X, layers, pool=None, progress=False)
-    low = tiny_model.extract(X, layers, pool=None, progress=False, precision="int8")
+    exact = extract_features(tiny_model, X, layers, pool=None, progress=False)
+    low = extract_features(tiny_model, X, layers, pool=None, progress=False, precision="int8")
     for layer in layers:
         assert _cosine(low[layer], exact[layer]).min() >= 0.99, layer
     assert not np.allclose(low["tiny_conv1_fwd"], low["tiny_bn1_fwd"])
@@ -122,10 +122,10 @@ def test_int8_of_fused_chain_outputs(tiny_model, digits_images):
 @needs_int8
 def test_int8_multi_context_equals_single_context(zoo_model, target_images):
     X = target_images[:50]
-    single = zoo_model.extract(X, ZOO_LAYERS, batch_size=16, ctx="cpu", pool="avg",
-                               precision="int8", calib_data=X, progress=False)
-    multi = zoo_model.extract(X, ZOO_LAYERS, batch_size=16, ctx="cpu:0,1", pool="avg",
+    single = extract_features(zoo_model, X, ZOO_LAYERS, batch_size=16, ctx="cpu", pool="avg",
                               precision="int8", calib_data=X, progress=False)
+    multi = extract_features(zoo_model, X, ZOO_LAYERS, batch_size=16, ctx="cpu:0,1", pool="avg",
+                             precision="int8", calib_data=X, progress=False)
     for layer in ZOO_LAYERS:
         np.testing.assert_allclose(multi[layer], single[layer], atol=1e-5)
 
@@ -135,13 +135,13 @@ def test_int8_multi_context_equals_single_context(zoo_model, target_images):
 def test_int8_second_call_reuses_the_calibrated_block(zoo_model, target_images):
     model = SourceModel.from_zoo("digits_cnn")  # a fresh cache
     X = target_images[:100]
-    first = model.extract(X, ["fc1_relu_fwd"], batch_size=32, precision="int8",
-                          progress=False)
+    first = extract_features(model, X, ["fc1_relu_fwd"], batch_size=32, precision="int8",
+                             progress=False)
     blocks = _int8_blocks(model)
     assert len(blocks) == 1
     block = next(iter(blocks.values()))
-    second = model.extract(X, ["fc1_relu_fwd"], batch_size=32, precision="int8",
-                           progress=False)
+    second = extract_features(model, X, ["fc1_relu_fwd"], batch_size=32, precision="int8",
+                              progress=False)
     assert _int8_blocks(model) == blocks and next(iter(_int8_blocks(model).values())) is block
     np.testing.assert_array_equal(first["fc1_relu_fwd"], second["fc1_relu_fwd"])
     # The engine asks for the block with the same calibration batches: the cached object.
@@ -153,8 +153,10 @@ def test_int8_second_call_reuses_the_calibrated_block(zoo_model, target_images):
 def test_int8_other_calibration_data_calibrates_anew(zoo_model, target_images):
     model = SourceModel.from_zoo("digits_cnn")
     X = target_images[:64]
-    model.extract(X, ["fc1_relu_fwd"], precision="int8", calib_data=X[:32], progress=False)
-    model.extract(X, ["fc1_relu_fwd"], precision="int8", calib_data=X[32:], progress=False)
+    extract_features(model, X, ["fc1_relu_fwd"], precision="int8", calib_data=X[:32],
+                     progress=False)
+    extract_features(model, X, ["fc1_relu_fwd"], precision="int8", calib_data=X[32:],
+                     progress=False)
     assert len(_int8_blocks(model)) == 2
 
 
@@ -162,11 +164,11 @@ def test_int8_other_calibration_data_calibrates_anew(zoo_model, target_images):
 def test_int8_from_a_dataiter_skips_no_sample(zoo_model, target_images):
     # Calibrating on the data itself must not move a DataIter on under the extraction.
     X = target_images[:70]
-    expected = zoo_model.extract(X, ["fc1_relu_fwd"], batch_size=10, precision="int8",
-                                 calib_data=X, progress=False)["fc1_relu_fwd"]
+    expected = extract_features(zoo_model, X, ["fc1_relu_fwd"], batch_size=10, precision="int8",
+                                calib_data=X, progress=False)["fc1_relu_fwd"]
     it = mx.io.NDArrayIter(X, batch_size=10)
-    got = zoo_model.extract(it, ["fc1_relu_fwd"], batch_size=10, precision="int8",
-                            n_calib_batches=3, calib_data=None, progress=False)["fc1_relu_fwd"]
+    got = extract_features(zoo_model, it, ["fc1_relu_fwd"], batch_size=10, precision="int8",
+                           n_calib_batches=3, calib_data=None, progress=False)["fc1_relu_fwd"]
     assert got.shape == expected.shape
     assert _cosine(got, expected).min() >= 0.99  # row i is sample i
 
@@ -208,12 +210,13 @@ _CAPPED_CHILD = textwrap.dedent("""
     import numpy as np
     from repurpose import SourceModel
     from repurpose.data import load_digits_images
+    from repurpose.features import extract_features
     model = SourceModel.from_zoo("digits_cnn")
     X, _ = load_digits_images(classes=range(5, 10))
     X = X[:200]
     layers = ["relu1_fwd", "relu3_fwd", "fc1_relu_fwd"]
-    exact = model.extract(X, layers, pool="avg", progress=False)
-    low = model.extract(X, layers, pool="avg", precision="int8", progress=False)
+    exact = extract_features(model, X, layers, pool="avg", progress=False)
+    low = extract_features(model, X, layers, pool="avg", precision="int8", progress=False)
     cos = []
     for layer in layers:
         a, b = low[layer], exact[layer]
@@ -251,8 +254,8 @@ def test_gpu_context_error_through_extract(zoo_model, precision):
     # A machine without that GPU stops in context parsing; one with it, in the precision
     # check. Either way before any work.
     with pytest.raises((HardwareNotSupportedError, ContextError), match="GPU|CPUs only"):
-        zoo_model.extract(np.zeros((2, 1, 8, 8), np.float32), ["fc1_relu_fwd"],
-                          ctx="gpu:0", precision=precision, progress=False)
+        extract_features(zoo_model, np.zeros((2, 1, 8, 8), np.float32), ["fc1_relu_fwd"],
+                         ctx="gpu:0", precision=precision, progress=False)
 
 
 @pytest.mark.skipif(not MKLDNN, reason="MXNet without MKLDNN fails before the CPU flags")

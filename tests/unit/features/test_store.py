@@ -135,8 +135,8 @@ def test_rerun_skips_complete_shards(model, X, tmp_path, monkeypatch):
     extract_to_store(model, X, LAYERS, out, shard_size=25, progress=False)
     before = _files(out)
     calls = []
-    original = _sharded._run_shard
-    monkeypatch.setattr(_sharded, "_run_shard",
+    original = _sharded.run_shard
+    monkeypatch.setattr(_sharded, "run_shard",
                         lambda job, shard, source=None: calls.append(shard["index"])
                         or original(job, shard, source))
     store = extract_to_store(model, X, LAYERS, out, shard_size=25, progress=False)
@@ -158,8 +158,8 @@ def test_rerun_redoes_torn_shards(model, X, tmp_path, monkeypatch, damage):
     else:
         victim.unlink()
     calls = []
-    original = _sharded._run_shard
-    monkeypatch.setattr(_sharded, "_run_shard",
+    original = _sharded.run_shard
+    monkeypatch.setattr(_sharded, "run_shard",
                         lambda job, shard, source=None: calls.append(shard["index"])
                         or original(job, shard, source))
     extract_to_store(model, X, LAYERS, out, shard_size=25, progress=False)
@@ -171,7 +171,7 @@ def test_interrupted_run_resumes_to_the_same_store(model, X, tmp_path, monkeypat
     clean = tmp_path / "clean"
     extract_to_store(model, X, LAYERS, clean, shard_size=10, progress=False)
     out = tmp_path / "s"
-    original = _sharded._run_shard
+    original = _sharded.run_shard
     monkeypatch.setattr(_sharded, "MANIFEST_INTERVAL_S", 0.0)
 
     def dies_at_shard_6(job, shard, source=None):
@@ -179,7 +179,7 @@ def test_interrupted_run_resumes_to_the_same_store(model, X, tmp_path, monkeypat
             raise KeyboardInterrupt  # as if the driver was stopped here
         return original(job, shard, source)
 
-    monkeypatch.setattr(_sharded, "_run_shard", dies_at_shard_6)
+    monkeypatch.setattr(_sharded, "run_shard", dies_at_shard_6)
     with pytest.raises(KeyboardInterrupt):
         extract_to_store(model, X, LAYERS, out, shard_size=10, progress=False)
     manifest = json.loads((out / "manifest.json").read_text())
@@ -187,7 +187,7 @@ def test_interrupted_run_resumes_to_the_same_store(model, X, tmp_path, monkeypat
     assert [s is not None for s in manifest["shards"]] == [True] * 6 + [False] * 4
     with pytest.raises(StoreMismatchError, match="unfinished: 4 of 10 shards missing"):
         FeatureStore.open(out)
-    monkeypatch.setattr(_sharded, "_run_shard", original)
+    monkeypatch.setattr(_sharded, "run_shard", original)
     extract_to_store(model, X, LAYERS, out, shard_size=10, progress=False)
     assert _files(out) == _files(clean)
 
@@ -260,6 +260,23 @@ def test_bad_input_is_refused_before_anything_is_written(model, X, tmp_path):
     with pytest.raises(FileNotFoundError, match="do not exist"):
         extract_to_store(model, [str(tmp_path / "nope.png")], LAYERS, out, progress=False)
     assert not out.exists()
+
+
+@pytest.mark.parametrize("change, match", [
+    ({"format": "repurpose.estimator"}, "is not a feature-store file"),
+    ({"format_version": 2}, "format_version 2, newer than this repurpose"),
+    (None, "is not valid JSON"),
+])
+def test_damaged_or_newer_manifest_error(model, X, tmp_path, change, match):
+    out = tmp_path / "s"
+    extract_to_store(model, X, LAYERS, out, shard_size=50, progress=False)
+    manifest = json.loads((out / "manifest.json").read_text())
+    text = json.dumps(dict(manifest, **change)) if change else "{truncated"
+    (out / "manifest.json").write_text(text)
+    with pytest.raises(StoreMismatchError, match=match):
+        FeatureStore.open(out)
+    with pytest.raises(StoreMismatchError, match=match):
+        extract_to_store(model, X, LAYERS, out, shard_size=50, progress=False)
 
 
 def test_open_errors(model, X, tmp_path):
