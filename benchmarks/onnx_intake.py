@@ -19,7 +19,7 @@ For each file, in one process (MXNet and onnxruntime on the same ``--threads`` t
   two samples; its features must be finite, the same when each sample is extracted alone
   (per sample: no mixing across the batch), and equal to onnxruntime's value of that ONNX
   tensor (relative difference);
-* **speed**: images/s of ``SourceModel.extract`` of the model's output for batches of
+* **speed**: images/s of ``extract_features`` of the model's output for batches of
   ``--batch-size`` random images, beside onnxruntime running the same file on the same
   threads; rounds interleaved, medians.
 
@@ -53,6 +53,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from repurpose import SourceModel  # noqa: E402
+from repurpose.features import extract_features  # noqa: E402
 
 
 def discover(folder):
@@ -123,7 +124,8 @@ def measure(path, arch, kind, size, args):
     x = np.random.RandomState(0).rand(2, 3, size, size).astype("float32")
     out_layer = model.output_layers[0]
     try:
-        logits = model.extract(x, layers=[out_layer], batch_size=2, progress=False)[out_layer]
+        logits = extract_features(model, x, layers=[out_layer], batch_size=2,
+                                  progress=False)[out_layer]
     except Exception as err:
         row["error"] = f"extract: {type(err).__name__}: {str(err)[:300]}"
         return row
@@ -138,9 +140,9 @@ def measure(path, arch, kind, size, args):
     row["middle_layer"] = middle
     row["n_layers"] = len(layers)
     try:
-        both = model.extract(x, layers=[middle], batch_size=2, progress=False)[middle]
-        alone = np.concatenate([model.extract(x[i:i + 1], layers=[middle], batch_size=1,
-                                              progress=False)[middle] for i in range(2)])
+        both = extract_features(model, x, layers=[middle], batch_size=2, progress=False)[middle]
+        alone = np.concatenate([extract_features(model, x[i:i + 1], layers=[middle], batch_size=1,
+                                                 progress=False)[middle] for i in range(2)])
         row["middle_finite"] = bool(np.isfinite(both).all())
         row["middle_per_sample"] = bool(relative_difference(both, alone) <= args.tolerance)
         tensor = onnx_tensor_of(path, middle)
@@ -170,7 +172,8 @@ def speed(model, path, out_layer, size, args):
     ort_batch = batch if not isinstance(fixed, int) or fixed == len(batch) else None
 
     def ours():
-        model.extract(batch, layers=[out_layer], batch_size=args.batch_size, progress=False)
+        extract_features(model, batch, layers=[out_layer], batch_size=args.batch_size,
+                         progress=False)
 
     def theirs():
         if ort_batch is not None:

@@ -1,5 +1,5 @@
-"""Source models: loaders (checkpoint, Gluon, zoo, ONNX), the layer table, and surgery that
-returns new models."""
+"""Source models: loaders (checkpoint, Gluon, zoo, ONNX, and model specs such as
+``zoo:NAME``), the layer table, and surgery that returns new models."""
 from ._graph import Layer
 from ._model import SourceModel
 from ._onnx import supported_onnx_operators

@@ -49,7 +49,8 @@ SUPPORTED_OPSETS = (7, 21)
 DEFAULT_BATCH = 2
 
 _DEFAULT_DOMAINS = ("", "ai.onnx")
-_INSTALL_HINT = "pip install 'repurpose[onnx]' (that is onnx==1.14.1 and protobuf<4)"
+_INSTALL_HINT = ("pip install -c constraints.txt '.[onnx]' from a checkout of repurpose-mxnet "
+                 "(that is onnx==1.14.1 and protobuf<4)")
 _REEXPORT_HINT = (
     "Re-export the model with an opset in that range, e.g. "
     "torch.onnx.export(..., opset_version=17)"

@@ -5,6 +5,7 @@ import pytest
 
 from repurpose import SourceModel, list_models
 from repurpose.data import load_digits_images, load_shifted_digits_images
+from repurpose.features import extract_features
 
 
 def test_zoo_cut_extend_save_load_extract(tmp_path, ctx):
@@ -13,12 +14,12 @@ def test_zoo_cut_extend_save_load_extract(tmp_path, ctx):
     edited = (model.truncate(model.metadata["feature_layer"])
               .add_layers([{"type": "dense", "units": 5, "name": "target"}], random_state=0)
               .freeze(up_to="relu3_fwd"))
-    before = edited.extract(X, ["relu3_fwd", "target_fwd"], pool="avg", ctx=ctx,
-                            progress=False)
+    before = extract_features(edited, X, ["relu3_fwd", "target_fwd"], pool="avg", ctx=ctx,
+                              progress=False)
     edited.save_checkpoint(tmp_path / "edited")
     loaded = SourceModel.from_checkpoint(tmp_path / "edited")
-    after = loaded.extract(X, ["relu3_fwd", "target_fwd"], pool="avg", ctx="cpu:0,1",
-                           out=tmp_path / "feats", progress=False)
+    after = extract_features(loaded, X, ["relu3_fwd", "target_fwd"], pool="avg", ctx="cpu:0,1",
+                             out=tmp_path / "feats", progress=False)
     for layer in before:
         np.testing.assert_allclose(after[layer], before[layer], atol=1e-5)
     # The source model is unchanged by all of this.
@@ -32,7 +33,7 @@ def test_transfer_features_beat_raw_pixels_on_target_task():
 
     model = SourceModel.from_zoo("digits_cnn")
     X, y = load_shifted_digits_images(classes=range(5, 10), max_shift=1, random_state=0)
-    feats = model.extract(X, ["fc1_relu_fwd"], progress=False)["fc1_relu_fwd"]
+    feats = extract_features(model, X, ["fc1_relu_fwd"], progress=False)["fc1_relu_fwd"]
     idx_train, idx_test = train_test_split(np.arange(len(y)), train_size=50, stratify=y,
                                            random_state=0)
 
@@ -66,11 +67,11 @@ def test_resnet18_layers_equal_truncated_gluon_forwards(seed):
         reference[block.name] = out.asnumpy().reshape(len(x), -1)
     names = {block.name: [l for l in model.layer_names if l.startswith(block.name)][-1]
              for block in stage_blocks[-4:]}
-    feats = model.extract(x, list(names.values()), batch_size=2, ctx="cpu:0,1",
-                          progress=False)
+    feats = extract_features(model, x, list(names.values()), batch_size=2, ctx="cpu:0,1",
+                             progress=False)
     for block_name, layer in names.items():
         assert np.abs(feats[layer] - reference[block_name]).max() < 1e-4, layer
-    logits = model.extract(x, model.output_layers, batch_size=4, progress=False)
+    logits = extract_features(model, x, model.output_layers, batch_size=4, progress=False)
     np.testing.assert_allclose(logits[model.output_layers[0]], net(mx.nd.array(x)).asnumpy(),
                                atol=1e-4)
 
@@ -83,7 +84,7 @@ def test_gluoncv_architecture_matches_its_block(seed):
     block = entry["block"]
     model = SourceModel.from_gluon(block, entry["input_shape"])
     x = np.random.RandomState(1).rand(3, 3, 224, 224).astype(np.float32)
-    out = model.extract(x, model.output_layers, progress=False)[model.output_layers[0]]
+    out = extract_features(model, x, model.output_layers, progress=False)[model.output_layers[0]]
     np.testing.assert_allclose(out, block(mx.nd.array(x)).asnumpy(), atol=1e-4)
 
 
@@ -105,10 +106,10 @@ class _LazyDigits(mx.gluon.data.Dataset):
 def test_stream_many_samples_to_disk_equals_in_memory(tmp_path):
     model = SourceModel.from_zoo("digits_cnn")
     data = _LazyDigits(6000)
-    on_disk = model.extract(data, ["relu3_fwd", "fc1_relu_fwd"], pool="max", batch_size=256,
-                            out=tmp_path / "f", progress=False)
-    in_memory = model.extract(data, ["relu3_fwd", "fc1_relu_fwd"], pool="max",
-                              batch_size=500, ctx="cpu:0,1", progress=False)
+    on_disk = extract_features(model, data, ["relu3_fwd", "fc1_relu_fwd"], pool="max",
+                               batch_size=256, out=tmp_path / "f", progress=False)
+    in_memory = extract_features(model, data, ["relu3_fwd", "fc1_relu_fwd"], pool="max",
+                                 batch_size=500, ctx="cpu:0,1", progress=False)
     for layer in in_memory:
         assert on_disk[layer].shape == (6000, 64)
         np.testing.assert_allclose(on_disk[layer], in_memory[layer], atol=1e-5)

@@ -21,6 +21,7 @@ import pytest
 
 from repurpose import SourceModel, zoo
 from repurpose.exceptions import DownloadError, InvalidParameterError, MissingWeightsError
+from repurpose.features import extract_features
 
 NAME = "mobilenet0.25"
 
@@ -52,8 +53,9 @@ def test_download_then_cached_ok(published_gluon_weights, gluon_mirror, gluon_pa
     assert len(gluon_mirror.requests) == 1
     x = mx.nd.array(np.random.RandomState(0).rand(1, 3, 224, 224))
     layer = model.output_layers[0]
-    np.testing.assert_allclose(model.extract(x, [layer], progress=False)[layer],
-                               again.extract(x, [layer], progress=False)[layer], rtol=1e-5)
+    np.testing.assert_allclose(extract_features(model, x, [layer], progress=False)[layer],
+                               extract_features(again, x, [layer], progress=False)[layer],
+                               rtol=1e-5)
 
 
 def test_fetch_weights_reports_already_there(published_gluon_weights, gluon_mirror, tmp_path):

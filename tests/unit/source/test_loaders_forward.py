@@ -8,6 +8,7 @@ import pytest
 from repurpose import SourceModel
 from repurpose.data import load_digits_images
 from repurpose.exceptions import MissingWeightsError
+from repurpose.features import extract_features
 
 DATA = pathlib.Path(__file__).resolve().parents[2] / "data"
 
@@ -16,8 +17,8 @@ def test_zoo_digits_matches_plain_module_forward(ctx):
     model = SourceModel.from_zoo("digits_cnn")
     X, y = load_digits_images(classes=range(5))
     card = model.metadata
-    feats = model.extract(X, [card["feature_layer"], card["classifier_layer"]], ctx=ctx,
-                          batch_size=100, progress=False)
+    feats = extract_features(model, X, [card["feature_layer"], card["classifier_layer"]], ctx=ctx,
+                             batch_size=100, progress=False)
     # A plain MXNet forward of the same checkpoint, with the symbol API's executor.
     sym = model.symbol
     exe = sym.simple_bind(mx.cpu(), data=X.shape, grad_req="null")
@@ -48,7 +49,7 @@ def test_gluon_zoo_architecture_matches_gluon_forward(seed):
     # Rebuild the same network from the model's own weights and compare a forward.
     x = np.random.RandomState(0).rand(2, 3, 224, 224).astype(np.float32)
     out_layer = model.output_layers[0]
-    feats = model.extract(x, [out_layer], progress=False)[out_layer]
+    feats = extract_features(model, x, [out_layer], progress=False)[out_layer]
     block = model.to_gluon()
     np.testing.assert_allclose(feats, block(mx.nd.array(x)).asnumpy(), atol=1e-4)
     assert len(model.layer_names) > 50 and net is not None
@@ -62,7 +63,8 @@ def test_gluon_zoo_weights_loaded_from_local_file(tmp_path, seed):
     net.save_parameters(str(weights))
     model = SourceModel.from_zoo("squeezenet1.0", weights=weights)
     x = np.random.RandomState(1).rand(2, 3, 224, 224).astype(np.float32)
-    out = model.extract(x, [model.output_layers[0]], progress=False)[model.output_layers[0]]
+    out_layer = model.output_layers[0]
+    out = extract_features(model, x, [out_layer], progress=False)[out_layer]
     np.testing.assert_allclose(out, net(mx.nd.array(x)).asnumpy(), atol=1e-4)
 
 
@@ -80,10 +82,10 @@ def test_onnx_from_pytorch_matches_pytorch_logits():
     expected = np.load(DATA / "torch_tiny_resnet_expected.npz")
     x, logits = expected["input"], expected["logits"]
     out_layer = model.output_layers[0]
-    feats = model.extract(x, [out_layer], progress=False)[out_layer]
+    feats = extract_features(model, x, [out_layer], progress=False)[out_layer]
     assert np.abs(feats - logits).max() < 1e-4
     assert model.metadata["format"] == "onnx"
     # Several layers of an ONNX graph in one pass, split over contexts.
     convs = [l.name for l in model.layers if l.op == "Convolution"][:2]
-    multi = model.extract(x, convs + [out_layer], ctx="cpu:0,1", progress=False)
+    multi = extract_features(model, x, convs + [out_layer], ctx="cpu:0,1", progress=False)
     np.testing.assert_allclose(multi[out_layer], feats, atol=1e-6)

@@ -426,7 +426,7 @@ def test_onnx_not_installed_ok(tmp_path, resnet_params):
 def test_onnx_not_installed_error(tmp_path, resnet_params, monkeypatch):
     path = save(make_resnet_model(resnet_params), tmp_path / "m.onnx")
     monkeypatch.setitem(sys.modules, "onnx", None)  # makes `import onnx` raise ImportError
-    with pytest.raises(ImportError, match=r"pip install 'repurpose\[onnx\]'"):
+    with pytest.raises(ImportError, match=r"pip install -c constraints\.txt '\.\[onnx\]'"):
         import_onnx(path)
 
 

@@ -7,6 +7,7 @@ ort = pytest.importorskip("onnxruntime")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 from repurpose import SourceModel  # noqa: E402
+from repurpose.features import extract_features  # noqa: E402
 
 
 def _const(*shape, seed=0):
@@ -53,9 +54,9 @@ def test_every_listed_layer_extracts_per_sample(tmp_path, layer):
     path = _sequence_first_block(tmp_path / "m.onnx")
     model = SourceModel.from_onnx(path)
     x = np.random.RandomState(0).randn(3, 5, 4).astype(np.float32)
-    together = model.extract(x, [layer], batch_size=3, progress=False)[layer]
-    alone = np.concatenate([model.extract(x[i:i + 1], [layer], batch_size=1,
-                                          progress=False)[layer] for i in range(3)])
+    together = extract_features(model, x, [layer], batch_size=3, progress=False)[layer]
+    alone = np.concatenate([extract_features(model, x[i:i + 1], [layer], batch_size=1,
+                                             progress=False)[layer] for i in range(3)])
     np.testing.assert_allclose(together, alone, rtol=1e-5, atol=1e-6)
     # ... and equal to what onnxruntime computes for that node's tensor.
     tensor = {"proj": "h", "batch_first": "b", "residual": "s", "pool": "y"}[layer]
@@ -71,7 +72,7 @@ def test_hidden_nodes_cannot_be_extracted(tmp_path):
     model = SourceModel.from_onnx(_sequence_first_block(tmp_path / "m.onnx"))
     with pytest.raises(ValueError, match=r"Layer 'seq_first' does not hold one row per sample"
                                          r".*e\.g\. the next one: 'batch_first'"):
-        model.extract(np.zeros((2, 5, 4), np.float32), ["seq_first"], progress=False)
+        extract_features(model, np.zeros((2, 5, 4), np.float32), ["seq_first"], progress=False)
 
 
 def test_freeze_up_to_includes_hidden_nodes(tmp_path):
@@ -98,7 +99,7 @@ def test_conv_layers_pool_like_native_models(tmp_path):
                  tmp_path / "m.onnx")
     model = SourceModel.from_onnx(path)
     x = np.random.RandomState(0).rand(4, 3, 8, 8).astype(np.float32)
-    features = model.extract(x, ["stem/relu", "flatten"], pool="avg", progress=False)
+    features = extract_features(model, x, ["stem/relu", "flatten"], pool="avg", progress=False)
     assert features["stem/relu"].shape == (4, 6)
     np.testing.assert_allclose(features["stem/relu"], features["flatten"], rtol=1e-5)
 

@@ -14,6 +14,7 @@ import pytest
 
 from repurpose import SourceModel
 from repurpose.exceptions import DataError, InvalidParameterError
+from repurpose.features import extract_features
 
 X = np.random.RandomState(1).rand(9, 1, 8, 8).astype(np.float32)
 X10 = np.random.RandomState(2).rand(3, 1, 10, 10).astype(np.float32)
@@ -70,7 +71,7 @@ def test_plain_checkpoint_extracts_with_the_data_shape(net, tmp_path, how):
     assert "__shape__" not in data_node.get("attrs", {})
     model = SourceModel.from_checkpoint(prefix)
     assert model.input_shape is None
-    feats = model.extract(X, ["tiny_out_fwd"], progress=False)["tiny_out_fwd"]
+    feats = extract_features(model, X, ["tiny_out_fwd"], progress=False)["tiny_out_fwd"]
     np.testing.assert_allclose(feats, net(mx.nd.array(X)).asnumpy(), atol=1e-5)
     assert model.input_shape is None  # a model without added layers keeps taking any shape
 
@@ -102,7 +103,7 @@ def test_with_input_shape_of_a_shaped_model_error(shaped):
 def test_extract_of_a_shaped_model_with_other_shape_error(shaped):
     with pytest.raises(DataError, match=r"samples of shape \(1, 10, 10\), but this model "
                                         r"expects input shape \(1, 8, 8\)"):
-        shaped.extract(X10, ["tiny_fc1_fwd"], progress=False)
+        extract_features(shaped, X10, ["tiny_fc1_fwd"], progress=False)
 
 
 def test_plain_save_checkpoint_writes_null_shape(plain, tmp_path):
@@ -133,8 +134,8 @@ def test_deferred_extract_equals_shape_given_up_front(plain, shaped, tmp_path):
     deferred = plain.truncate("tiny_fc1_fwd").add_layers(HEAD, random_state=0)
     up_front = shaped.truncate("tiny_fc1_fwd").add_layers(HEAD, random_state=0)
     layers = ["new_act_fwd", "tiny_fc1_fwd"]
-    got = deferred.extract(X, layers, progress=False)
-    want = up_front.extract(X, layers, progress=False)
+    got = extract_features(deferred, X, layers, progress=False)
+    want = extract_features(up_front, X, layers, progress=False)
     for layer in layers:
         np.testing.assert_array_equal(got[layer], want[layer])
     # The first batch sized the new layers, once: the model now is the up-front one.
@@ -154,8 +155,8 @@ def test_deferred_takes_the_shape_from_any_batch_stream(plain, shaped, data):
     inputs = {"iter": mx.io.NDArrayIter(X, batch_size=4),
               "dataset": dataset,
               "loader": mx.gluon.data.DataLoader(dataset, batch_size=4)}[data]
-    got = deferred.extract(inputs, ["new_act_fwd"], batch_size=4, progress=False)
-    want = up_front.extract(X, ["new_act_fwd"], batch_size=4, progress=False)
+    got = extract_features(deferred, inputs, ["new_act_fwd"], batch_size=4, progress=False)
+    want = extract_features(up_front, X, ["new_act_fwd"], batch_size=4, progress=False)
     np.testing.assert_array_equal(got["new_act_fwd"], want["new_act_fwd"])
     assert deferred.input_shape == (1, 8, 8) and deferred.sha256 == up_front.sha256
 
@@ -167,11 +168,11 @@ def test_deferred_first_batch_fixes_the_shape_error(net, tmp_path):
     deferred = plain.truncate("tiny_relu2_fwd").add_layers(
         [{"type": "dense", "units": 4, "name": "new"}], random_state=0)
     assert deferred.with_input_shape((1, 10, 10)).arg_params["new_weight"].shape == (4, 150)
-    deferred.extract(X, ["new_fwd"], progress=False)
+    extract_features(deferred, X, ["new_fwd"], progress=False)
     assert deferred.arg_params["new_weight"].shape == (4, 96)
     with pytest.raises(DataError, match=r"samples of shape \(1, 10, 10\), but this model "
                                         r"expects input shape \(1, 8, 8\)"):
-        deferred.extract(X10, ["new_fwd"], progress=False)
+        extract_features(deferred, X10, ["new_fwd"], progress=False)
     with pytest.raises(DataError, match=r"it expects input shape \(1, 8, 8\)"):
         deferred.with_input_shape((1, 10, 10))
 
@@ -179,9 +180,9 @@ def test_deferred_first_batch_fixes_the_shape_error(net, tmp_path):
 def test_deferred_data_the_graph_rejects_error(plain):
     deferred = plain.add_layers([{"type": "dense", "units": 2}], random_state=0)
     with pytest.raises(DataError, match=r"Inputs of shape \(1, 10, 10\) do not fit this model"):
-        deferred.extract(X10, ["added0_fwd"], progress=False)
+        extract_features(deferred, X10, ["added0_fwd"], progress=False)
     assert deferred.input_shape is None  # still waiting for a shape that fits
-    deferred.extract(X, ["added0_fwd"], progress=False)
+    extract_features(deferred, X, ["added0_fwd"], progress=False)
     assert deferred.input_shape == (1, 8, 8)
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from repurpose import SourceModel
 from repurpose.exceptions import DataError, InvalidParameterError, ModelFileError, UnknownLayerError
+from repurpose.features import extract_features
 
 X = np.random.RandomState(0).rand(13, 1, 8, 8).astype(np.float32)
 
@@ -16,7 +17,7 @@ X = np.random.RandomState(0).rand(13, 1, 8, 8).astype(np.float32)
 def test_from_checkpoint_matches_gluon_forward(tiny_checkpoint):
     prefix, epoch, net = tiny_checkpoint
     model = SourceModel.from_checkpoint(prefix, epoch, input_shape=(1, 8, 8))
-    out = model.extract(X, [model.output_layers[0]], batch_size=5, progress=False)
+    out = extract_features(model, X, [model.output_layers[0]], batch_size=5, progress=False)
     np.testing.assert_allclose(out[model.output_layers[0]], net(mx.nd.array(X)).asnumpy(),
                                atol=1e-4)
 
@@ -80,8 +81,16 @@ def test_legacy_symbol_json_is_upgraded(tmp_path):
     model = SourceModel.from_checkpoint(str(tmp_path / "old"), 7, input_shape=(4,))
     assert model.layer_names == ["fc1", "relu1"]
     x = np.random.RandomState(0).rand(5, 4).astype(np.float32)
-    out = model.extract(x, ["relu1"], progress=False)["relu1"]
+    out = extract_features(model, x, ["relu1"], progress=False)["relu1"]
     np.testing.assert_allclose(out, np.maximum(x @ weight.T + bias, 0), atol=1e-5)
+
+
+def test_extract_has_moved_error():
+    model = SourceModel.from_zoo("digits_cnn")
+    with pytest.raises(AttributeError, match=r"SourceModel.extract has moved: use "
+                                             r"repurpose.features.extract_features\(model, "
+                                             r"data, layers, ...\) \(same arguments\)"):
+        model.extract(np.zeros((2, 1, 8, 8), np.float32), ["fc1_fwd"], progress=False)
 
 
 # ----------------------------------------------------------------- bad input

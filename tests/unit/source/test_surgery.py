@@ -1,9 +1,12 @@
+import json
+
 import mxnet as mx
 import numpy as np
 import pytest
 
 from repurpose import SourceModel
-from repurpose.exceptions import InvalidParameterError, UnknownLayerError
+from repurpose.exceptions import InvalidParameterError, ModelFileError, UnknownLayerError
+from repurpose.features import extract_features
 
 X = np.random.RandomState(1).rand(9, 1, 8, 8).astype(np.float32)
 
@@ -22,8 +25,8 @@ def test_truncate_returns_new_model_and_keeps_source(model):
                                    "tiny_bn1_beta"}
     assert model.sha256 == before and len(model.layer_names) == 9
     np.testing.assert_allclose(
-        cut.extract(X, ["tiny_pool1_fwd"], progress=False)["tiny_pool1_fwd"],
-        model.extract(X, ["tiny_pool1_fwd"], progress=False)["tiny_pool1_fwd"], atol=1e-6)
+        extract_features(cut, X, ["tiny_pool1_fwd"], progress=False)["tiny_pool1_fwd"],
+        extract_features(model, X, ["tiny_pool1_fwd"], progress=False)["tiny_pool1_fwd"], atol=1e-6)
 
 
 def test_add_layers_specs(model):
@@ -39,8 +42,8 @@ def test_add_layers_specs(model):
                             {"type": "dropout", "rate": 0.3},
                             {"type": "dense", "units": 5, "name": "target"}], random_state=0)
     assert again.sha256 == new.sha256
-    out = new.extract(X, ["target_fwd"], progress=False)["target_fwd"]
-    fc1 = cut.extract(X, ["tiny_fc1_fwd"], progress=False)["tiny_fc1_fwd"]
+    out = extract_features(new, X, ["target_fwd"], progress=False)["target_fwd"]
+    fc1 = extract_features(cut, X, ["tiny_fc1_fwd"], progress=False)["tiny_fc1_fwd"]
     w, b = new.arg_params["target_weight"].asnumpy(), new.arg_params["target_bias"].asnumpy()
     # batchnorm starts as identity up to eps (mean 0, var 1, gamma 1, beta 0); dropout is off
     # at inference.
@@ -117,8 +120,8 @@ def test_save_checkpoint_round_trip(model, tmp_path):
     assert loaded.sha256 == edited.sha256
     assert loaded.input_shape == (1, 8, 8) and loaded.metadata == {"name": "tiny"}
     assert loaded.frozen_layers == edited.frozen_layers
-    a = loaded.extract(X, ["new_fwd"], progress=False)["new_fwd"]
-    b = edited.extract(X, ["new_fwd"], progress=False)["new_fwd"]
+    a = extract_features(loaded, X, ["new_fwd"], progress=False)["new_fwd"]
+    b = extract_features(edited, X, ["new_fwd"], progress=False)["new_fwd"]
     np.testing.assert_array_equal(a, b)
     # Loading also works with MXNet's own loader (arg:/aux: layout).
     sym, args, auxs = mx.model.load_checkpoint(str(tmp_path / "edited"), 2)
@@ -139,15 +142,19 @@ def test_save_checkpoint_never_overwrites(model, tmp_path):
 
 
 def test_sidecar_from_the_future_error(model, tmp_path):
-    import json
-
     model.save_checkpoint(tmp_path / "m")
     path = tmp_path / "m-repurpose.json"
     sidecar = json.loads(path.read_text())
     sidecar["format_version"] = 99
     path.write_text(json.dumps(sidecar))
-    from repurpose.exceptions import ModelFileError
+    with pytest.raises(ModelFileError, match=r"format_version 99, newer than this repurpose "
+                                             r"\(.*\) reads \(1\)"):
+        SourceModel.from_checkpoint(tmp_path / "m")
 
-    with pytest.raises(ModelFileError, match="format_version 99, newer than this repurpose "
-                                             "reads \\(1\\)"):
+
+def test_sidecar_of_another_format_error(model, tmp_path):
+    model.save_checkpoint(tmp_path / "m")
+    (tmp_path / "m-repurpose.json").write_text(json.dumps({"format": "other", "x": 1}))
+    with pytest.raises(ModelFileError, match="is not a repurpose checkpoint sidecar file "
+                                             r"\(format 'other'"):
         SourceModel.from_checkpoint(tmp_path / "m")
