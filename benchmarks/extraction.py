@@ -1,6 +1,6 @@
 """Benchmark of the extraction engine, in one process and one run.
 
-1. float32 throughput of ``SourceModel.extract`` (whose float32 block MXNet's MKLDNN backend
+1. float32 throughput of ``extract_features`` (whose float32 block MXNet's MKLDNN backend
    fuses on CPU) against the ceiling a user would write by hand: a raw hybridized Gluon
    forward of the same network truncated at the same layer (same numpy batches in, numpy
    out), and against the engine with fusion turned off. resnet18_v1, random seeded weights,
@@ -648,7 +648,7 @@ def report(results):
                     ratio[key] >= target if target else None)
 
         row("raw hybridized Gluon fp32 (no fusion), img/s", f"{med['raw_fp32']:.1f}")
-        row("SourceModel.extract fp32 (MKLDNN-fused), img/s",
+        row("extract_features fp32 (MKLDNN-fused), img/s",
             f"{med['extract_fp32_1layer']:.1f}")
         ratio_row("  extract / raw", "extract/raw", 0.95)
         row("  max |extract - raw| (relative to feature scale)",
@@ -656,13 +656,13 @@ def report(results):
         row("extract fp32 with fusion off, img/s", f"{med['extract_fp32_unfused']:.1f}")
         ratio_row("  fused / unfused", "extract/unfused")
         ratio_row("  unfused / raw", "unfused/raw")
-        row("SourceModel.extract fp32, 3 layers, img/s", f"{med['extract_fp32_3layers']:.1f}")
+        row("extract_features fp32, 3 layers, img/s", f"{med['extract_fp32_3layers']:.1f}")
         row("  time 3 layers / 1 layer", f"{t['time_ratio_3layers_vs_1layer']:.3f}",
             "<= 1.1", t["time_ratio_3layers_vs_1layer"] <= 1.1)
         for p in ("int8", "bf16"):
             name = f"extract_{p}_1layer"
             if name in med:
-                row(f"SourceModel.extract {p}, img/s", f"{med[name]:.1f}")
+                row(f"extract_features {p}, img/s", f"{med[name]:.1f}")
                 ratio_row(f"  {p} / raw fp32", f"{p}/raw_fp32")
                 row(f"  resnet18 cosine {p} vs fp32 (min)",
                     f"{checks[f'resnet18_cosine_{p}_min']:.4f}")

@@ -293,9 +293,10 @@ class Options(Constraint):
 
 
 class Text(Constraint):
-    """A non-empty string."""
+    """A non-empty string (``what`` can say what kind, e.g. ``'a layer name'``)."""
 
-    what = "a non-empty string"
+    def __init__(self, what="a non-empty string"):
+        self.what = what
 
     def normalise(self, value):
         if not isinstance(value, str) or not value.strip():
@@ -304,19 +305,20 @@ class Text(Constraint):
 
 
 class Nullable(Constraint):
-    """None, or a value ``inner`` allows."""
+    """A value ``inner`` allows, or None."""
 
     def __init__(self, inner):
         self.inner = inner
-        self.what = f"None or {inner.what}"
+        self.what = f"{inner.what} or None"
 
     def normalise(self, value):
         return None if value is None else self.inner.normalise(value)
 
 
 class ListOf(Constraint):
-    """A list or tuple of values ``inner`` allows (a single str stands for a list of one when
-    ``single`` is True); normalised to a tuple (immutable, as constructor defaults are)."""
+    """A sequence (list, tuple, range, array, ...) of values ``inner`` allows; a single str
+    (or None) stands for a sequence of one (or none) when ``single`` is True. Normalised to
+    a tuple (immutable, as constructor defaults are)."""
 
     def __init__(self, inner, what=None, single=False):
         self.inner, self.single = inner, single
@@ -325,7 +327,7 @@ class ListOf(Constraint):
     def normalise(self, value):
         if self.single and (isinstance(value, str) or value is None):
             value = () if value is None else (value,)
-        if isinstance(value, (str, bytes, dict)) or not isinstance(value, (list, tuple)):
+        if isinstance(value, (str, bytes, dict)) or not hasattr(value, "__iter__"):
             raise Problem()
         out = []
         for i, item in enumerate(value):
@@ -396,3 +398,22 @@ def check_params(params, table):
     """
     return {name: table[name].check(value, name) if name in table else value
             for name, value in params.items()}
+
+
+def store_params(estimator, values):
+    """Set every constructor parameter of ``estimator`` from ``values`` (``locals()`` of its
+    ``__init__``), unchanged, as scikit-learn's estimator contract asks; checks happen in
+    ``fit``. One line in ``__init__`` instead of one assignment per parameter, so a new
+    parameter is its signature entry, its docstring line and its constraint.
+
+    Examples
+    --------
+    >>> from sklearn.base import BaseEstimator
+    >>> class Model(BaseEstimator):
+    ...     def __init__(self, alpha=1.0, beta=None):
+    ...         store_params(self, locals())
+    >>> Model(alpha=2.0).get_params()
+    {'alpha': 2.0, 'beta': None}
+    """
+    for name in type(estimator)._get_param_names():
+        setattr(estimator, name, values[name])

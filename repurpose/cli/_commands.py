@@ -8,6 +8,7 @@ import numpy as np
 from .. import zoo
 from ..data import BUILTIN_DATASETS, ImageFolder, load_digits_images
 from ..exceptions import InvalidParameterError, MissingWeightsError
+from ..features import extract_features, extract_to_store
 from ..source import SourceModel
 from ._finetune import add_finetune_commands
 from ._launch import add_launch_command
@@ -133,8 +134,6 @@ def _run_extract(args):
     else:
         data = _load_data(args.data)
     if store:
-        from ..features import extract_to_store
-
         result = extract_to_store(
             model, data, layers, args.out, client=args.scheduler,
             shard_size=args.shard_size or 1024, batch_size=args.batch_size, pool=args.pool,
@@ -143,9 +142,9 @@ def _run_extract(args):
             print(f"{layer}\t{result[layer].shape[0]} x {result.dims[layer]}")
         print(f"feature store written to {args.out} ({result.n_shards} shards)")
         return
-    features = model.extract(data, layers, batch_size=args.batch_size, ctx=args.ctx,
-                             pool=args.pool, out=args.out, overwrite=args.overwrite,
-                             progress=not args.no_progress, precision=args.precision)
+    features = extract_features(model, data, layers, batch_size=args.batch_size, ctx=args.ctx,
+                                pool=args.pool, out=args.out, overwrite=args.overwrite,
+                                progress=not args.no_progress, precision=args.precision)
     for layer, arr in features.items():
         print(f"{layer}\t{arr.shape[0]} x {arr.shape[1]}")
     print(f"features written to {args.out}")

@@ -15,10 +15,10 @@ default filled in) is what a job writes to ``config.resolved.yaml`` and what ``-
 compares. See ``docs/guide/jobs.md`` for the reference.
 """
 import dataclasses
+import functools
+import inspect
 import json
 import logging
-import math
-import numbers
 import os
 from typing import Optional
 
@@ -26,9 +26,15 @@ import numpy as np
 import yaml
 
 from .. import zoo
-from .._validation import brief_list, suggest
-from ..context import resolve_contexts
-from ..exceptions import ContextError, DataError, InvalidParameterError
+from .._validation import (Boolean, Custom, Integer, Nullable, Options, Problem, Text,
+                           brief_list, suggest)
+from ..exceptions import DataError, InvalidParameterError
+from ..repurposers import FineTuneRepurposer
+from ..repurposers._distributed import KVSTORE_TYPES
+from ..source import parse_spec
+from ._output import OutputFolder
+from ._schema import (CTX, DIGITS, SHAPE, SIZE, Bad, apply_overrides, estimator_section, field,
+                      parse_overrides, problems_message, read_section, unknown_key)
 
 logger = logging.getLogger(__name__)
 
@@ -43,158 +49,23 @@ __all__ = ["JobConfig", "SourceConfig", "DataConfig", "ModelConfig", "TrainConfi
 
 #: The file a job writes to its output folder, and ``--resume`` compares.
 RESOLVED_CONFIG_NAME = "config.resolved.yaml"
+#: What a fine-tuning job writes to ``run.output_dir`` (all that ``--overwrite`` removes).
+FINETUNE_OUTPUT = OutputFolder(RESOLVED_CONFIG_NAME, "job", (
+    RESOLVED_CONFIG_NAME, "checkpoints", "model", "metrics.json", "training_curve.png"),
+    finished="model/", label="repurpose job")
 #: The values of ``data.kind``: an image folder, ``{X: x.npy, y: y.npy}``, or a built-in set.
 DATA_KINDS = ("image_folder", "npy", "builtin")
 #: The built-in data sets a job's ``data.train`` may name.
 BUILTIN_JOB_DATASETS = ("digits", "shifted_digits")
-# The choices of FineTuneRepurposer (repurpose.repurposers._training), mirrored so the config
-# validates without building anything; tests/unit/test_config.py checks they agree.
-OPTIMIZERS = ("sgd", "nag", "adam", "rmsprop", "adagrad")
-LR_SCHEDULES = ("constant", "step", "cosine")
-MONITORS = ("val_loss", "val_accuracy", "train_loss", "train_accuracy")
-AUGMENTATIONS = (False, True, "shift", "flip", "shift+flip")
+#: The values of ``data.normalize``.
 NORMALIZATIONS = ("none", "imagenet")
-# repurpose.repurposers._distributed.KVSTORE_TYPES, mirrored (tests/unit/test_distributed.py).
-KVSTORES = ("dist_sync", "dist_async")
 
-# Names people type from habit (timm, Keras, PyTorch) -> ours; difflib alone misses them.
-_ALIASES = {"lr": "learning_rate", "epochs": "n_epochs", "num_epochs": "n_epochs",
-            "wd": "weight_decay", "bs": "batch_size", "random_state": "seed",
-            "scheduler": "lr_schedule", "lr_scheduler": "lr_schedule", "warmup": "warmup_epochs",
-            "device": "ctx", "devices": "ctx", "gpus": "ctx", "output": "output_dir",
-            "out": "output_dir", "out_dir": "output_dir", "layer": "transfer_layer",
-            "freeze": "fixed_layers", "frozen_layers": "fixed_layers", "val": "validation"}
-
-
-class _Bad(Exception):
-    """One problem with one value (turned into ``'key: message'``)."""
-
-
-# ---------------------------------------------------------------------- value checkers
-def _is_number(value):
-    return (isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
-            and math.isfinite(value))
-
-
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
-
-
-def _number(low=None, high=None, low_open=False, high_open=False, what=None):
-    """Check a finite number in a (half-)open or closed interval."""
-    if what is None:
-        left = "(" if low_open else "["
-        right = ")" if high_open else "]"
-        what = f"a number in {left}{low}, {high}{right}"
-
-    def check(value):
-        ok = _is_number(value)
-        if ok and low is not None:
-            ok = value > low if low_open else value >= low
-        if ok and high is not None:
-            ok = value < high if high_open else value <= high
-        if not ok:
-            raise _Bad(f"expected {what}, got {value!r}")
-        return float(value)
-    check.what = what
-    return check
-
-
-def _positive_number():
-    return _number(0, None, low_open=True, what="a positive number")
-
-
-def _integer(minimum=0, maximum=None):
-    what = f"an integer >= {minimum}" if maximum is None else \
-        f"an integer from {minimum} to {maximum}"
-
-    def check(value):
-        if not _is_int(value) or value < minimum or (maximum is not None and value > maximum):
-            raise _Bad(f"expected {what}, got {value!r}")
-        return int(value)
-    check.what = what
-    return check
-
-
-def _boolean(value):
-    if not isinstance(value, (bool, np.bool_)):
-        raise _Bad(f"expected true or false, got {value!r}")
-    return bool(value)
-
-
-_boolean.what = "true or false"
-
-
-def _string(value):
-    if not isinstance(value, str) or not value.strip():
-        raise _Bad(f"expected a non-empty string, got {value!r}")
-    return value
-
-
-_string.what = "a string"
-
-
-def _choice(choices):
-    def check(value):
-        if value not in choices:
-            hint = suggest(value, choices) if isinstance(value, str) else ""
-            raise _Bad(f"expected one of {brief_list(choices, 12)}, got {value!r}"
-                       + (f". {hint}" if hint else ""))
-        return value
-    check.what = "one of " + ", ".join(repr(c) for c in choices)
-    return check
-
-
-def _optional(check):
-    def optional(value):
-        return None if value is None else check(value)
-    optional.what = f"{check.what} or null"
-    return optional
-
-
-def _list_of(check, what):
-    """A list of values each passing ``check``; a single value stands for a list of one."""
-    def check_list(value):
-        items = list(value) if isinstance(value, (list, tuple)) else [value]
-        out = []
-        for i, item in enumerate(items):
-            try:
-                out.append(check(item))
-            except _Bad as bad:
-                raise _Bad(f"expected {what}, but item {i}: {bad}") from None
-        return out
-    check_list.what = what
-    return check_list
-
-
-def _size(value):
-    """An int (shorter side) or a [width, height] pair."""
-    if _is_int(value) and value >= 1:
-        return int(value)
-    if (isinstance(value, (list, tuple)) and len(value) == 2
-            and all(_is_int(v) and v >= 1 for v in value)):
-        return [int(v) for v in value]
-    raise _Bad(f"expected a positive integer or a [width, height] pair, got {value!r}")
-
-
-_size.what = "a positive integer or a [width, height] pair"
-
-
-def _ctx(value):
-    if isinstance(value, (list, tuple)):
-        if not value or not all(isinstance(v, str) for v in value):
-            raise _Bad(f"expected 'cpu', 'gpu:0,1', ... or a list of such strings, got {value!r}")
-        value = list(value)
-    elif not isinstance(value, str):
-        raise _Bad(f"expected 'cpu', 'gpu', 'gpu:0,1', ... or a list of them, got {value!r}")
-    try:
-        resolve_contexts(value)
-    except ContextError as err:
-        raise _Bad(str(err)) from None
-    return value
-
-
-_ctx.what = "'cpu', 'gpu', 'gpu:0,1', ... or a list of them"
+#: FineTuneRepurposer parameters the ``model`` section holds (surgery and the new head).
+MODEL_PARAMS = ("transfer_layer", "hidden_units", "dropout", "batchnorm", "fixed_layers",
+                "fixed_below", "random_layers")
+#: FineTuneRepurposer parameters the job sets itself (from other sections), so not in
+#: ``train``: every other parameter of the estimator is a ``train`` key.
+SET_BY_JOB = ("source", "ctx", "kvstore", "checkpoint_dir", "progress", "random_state")
 
 
 def _data_source(value):
@@ -204,46 +75,20 @@ def _data_source(value):
     if isinstance(value, dict):
         unknown = sorted(set(value) - {"X", "y"})
         if unknown:
-            raise _Bad(f"unknown key(s) {brief_list(unknown)}. npy data is {{X: x.npy, "
-                       f"y: y.npy}}")
+            raise Bad(f"unknown key(s) {brief_list(unknown)}. npy data is {{X: x.npy, "
+                      f"y: y.npy}}")
         missing = [k for k in ("X", "y") if k not in value]
         if missing:
-            raise _Bad(f"npy data needs both X and y files, but {missing[0]} is missing")
+            raise Bad(f"npy data needs both X and y files, but {missing[0]} is missing")
         for key in ("X", "y"):
             if not isinstance(value[key], str) or not value[key].strip():
-                raise _Bad(f"{key}: expected a path to a .npy file, got {value[key]!r}")
+                raise Bad(f"{key}: must be a path to a .npy file, got {value[key]!r}")
         return {"X": value["X"], "y": value["y"]}
-    raise _Bad(f"expected a folder, a built-in name ({brief_list(BUILTIN_JOB_DATASETS)}) "
-               f"or {{X: x.npy, y: y.npy}}, got {value!r}")
+    raise Problem()
 
 
-_data_source.what = "a path, a built-in name or {X: x.npy, y: y.npy}"
-
-
-def _augment(value):
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, str) and value in AUGMENTATIONS:
-        return value
-    strings = [a for a in AUGMENTATIONS if isinstance(a, str)]
-    hint = suggest(value, strings) if isinstance(value, str) else ""
-    raise _Bad(f"expected true, false, {brief_list(strings)}, got {value!r}"
-               + (f". {hint}" if hint else ""))
-
-
-_augment.what = "true, false, 'shift', 'flip' or 'shift+flip'"
-
-
-def _digits(value):
-    return _list_of(_integer(0, 9), "a list of digits 0-9")(value)
-
-
-_digits.what = "a list of digits 0-9"
-
-
-def _field(default, check, doc, required=False):
-    return dataclasses.field(default=default, metadata={"check": check, "doc": doc,
-                                                         "required": required})
+_DATA_SOURCE = Custom(_data_source, f"a folder, a built-in name "
+                      f"({brief_list(BUILTIN_JOB_DATASETS)}) or {{X: x.npy, y: y.npy}}")
 
 
 # ---------------------------------------------------------------------- sections
@@ -275,18 +120,17 @@ class SourceConfig:
     >>> read_section('source', SourceConfig, {'model': 'digits_cnn', 'epoch': -1}, problems)
     SourceConfig(model='digits_cnn', epoch=None, input_shape=None, weights=None, download=False)
     >>> problems
-    ['source.epoch: expected an integer >= 0, got -1']
+    ['source.epoch: must be an integer >= 0 or None, got -1']
     """
 
-    model: Optional[str] = _field(None, _string, "zoo name (`repurpose models`), checkpoint "
+    model: Optional[str] = field(None, Text(), "zoo name (`repurpose models`), checkpoint "
                                   "prefix, -symbol.json file or .onnx file", required=True)
-    epoch: Optional[int] = _field(None, _optional(_integer(0)),
+    epoch: Optional[int] = field(None, Nullable(Integer(0)),
                                   "checkpoint epoch; null takes the newest .params file")
-    input_shape: Optional[list] = _field(None, _optional(_list_of(
-        _integer(1), "a list of positive integers")), "shape of one sample, e.g. [3, 224, 224]")
-    weights: Optional[str] = _field(None, _optional(_string),
+    input_shape: Optional[list] = field(None, Nullable(SHAPE), "shape of one sample, e.g. [3, 224, 224]")
+    weights: Optional[str] = field(None, Nullable(Text()),
                                     "weights file for zoo names, instead of the cached one")
-    download: bool = _field(False, _boolean, "zoo names: download missing weights from the "
+    download: bool = field(False, Boolean(), "zoo names: download missing weights from the "
                             "library's model store (MXNET_GLUON_REPO picks a mirror)")
 
 
@@ -336,162 +180,52 @@ class DataConfig:
     ["data.clases: unknown key. Did you mean 'classes' or 'n_per_class'?"]
     """
 
-    train: object = _field(None, _data_source, "image folder, built-in name ('digits', "
+    train: object = field(None, _DATA_SOURCE, "image folder, built-in name ('digits', "
                            "'shifted_digits') or {X: x.npy, y: y.npy}", required=True)
-    validation: object = _field(None, _optional(_data_source),
+    validation: object = field(None, Nullable(_DATA_SOURCE),
                                 "same form as train; null holds out train.validation_fraction "
                                 "of train")
-    test: object = _field(None, _optional(_data_source),
+    test: object = field(None, Nullable(_DATA_SOURCE),
                           "same form as train; scored into metrics.json (built-in data: the "
                           "images not drawn by n_per_class)")
-    kind: Optional[str] = _field(None, _optional(_choice(DATA_KINDS)),
+    kind: Optional[str] = field(None, Nullable(Options(*DATA_KINDS)),
                                  "null infers it from train: builtin for a built-in name, npy "
                                  "for {X, y}, image_folder otherwise")
-    classes: Optional[list] = _field(None, _optional(_digits),
+    classes: Optional[list] = field(None, Nullable(DIGITS),
                                      "builtin: keep only these digits, e.g. [5, 6, 7, 8, 9]")
-    n_per_class: Optional[int] = _field(None, _optional(_integer(2)),
+    n_per_class: Optional[int] = field(None, Nullable(Integer(2)),
                                         "builtin: labelled training images per class; the "
                                         "rest is test data. null trains on everything")
-    max_shift: int = _field(1, _integer(0, 3), "builtin shifted_digits: largest shift in pixels")
-    resize: object = _field(None, _optional(_size), "image_folder: shorter side, or "
+    max_shift: int = field(1, Integer(0, 3), "builtin shifted_digits: largest shift in pixels")
+    resize: object = field(None, Nullable(SIZE), "image_folder: shorter side, or "
                             "[width, height]")
-    crop: object = _field(None, _optional(_size), "image_folder: centre crop after resizing")
-    normalize: str = _field("none", _choice(NORMALIZATIONS),
+    crop: object = field(None, Nullable(SIZE), "image_folder: centre crop after resizing")
+    normalize: str = field("none", Options(*NORMALIZATIONS),
                             "image_folder: per-channel normalisation")
-    grayscale: bool = _field(False, _boolean, "image_folder: decode as one channel")
-    seed: int = _field(0, _integer(0), "builtin: seed of the shifts and of the n_per_class draw")
+    grayscale: bool = field(False, Boolean(), "image_folder: decode as one channel")
+    seed: int = field(0, Integer(0), "builtin: seed of the shifts and of the n_per_class draw")
 
 
-@dataclasses.dataclass
-class ModelConfig:
-    """``model``: surgery on the source network and the new head.
-
-    Parameters
-    ----------
-    transfer_layer : str, default=None
-        Last kept source layer; the new head goes on top. None: the model card's feature
-        layer, else the layer feeding the classifier.
-    hidden_units : list of int, default=()
-        Sizes of new hidden dense layers of the head.
-    dropout : float in [0, 1), default=0.0
-        Dropout after each new hidden layer and before the output layer.
-    batchnorm : bool, default=False
-        Batch norm after each new hidden layer.
-    fixed_layers : list of str, default=()
-        Source layers whose weights stay fixed.
-    fixed_below : str, default=None
-        Fix every source layer up to and including this one.
-    random_layers : list of str, default=()
-        Source layers re-initialised at random before training.
-
-    Examples
-    --------
-    >>> problems = []
-    >>> read_section('model', ModelConfig, {'fixed_below': 'relu2_fwd', 'hidden_units': [64],
-    ...                                     'dropout': 1.5}, problems)
-    ModelConfig(transfer_layer=None, hidden_units=[64], dropout=0.0, batchnorm=False,
-                fixed_layers=[], fixed_below='relu2_fwd', random_layers=[])
-    >>> problems
-    ['model.dropout: expected a number in [0, 1), got 1.5']
-    """
-
-    transfer_layer: Optional[str] = _field(None, _optional(_string),
-                                           "last kept source layer; the new head goes on top. "
-                                           "null: the model card's feature layer, else the "
-                                           "layer feeding the classifier")
-    hidden_units: list = _field((), _list_of(_integer(1), "a list of positive integers"),
-                                "sizes of new hidden dense layers of the head")
-    dropout: float = _field(0.0, _number(0, 1, high_open=True), "dropout after each new hidden "
-                            "layer and before the output layer")
-    batchnorm: bool = _field(False, _boolean, "batch norm after each new hidden layer")
-    fixed_layers: list = _field((), _list_of(_string, "a list of layer names"),
-                                "source layers whose weights stay fixed")
-    fixed_below: Optional[str] = _field(None, _optional(_string),
-                                        "fix every source layer up to and including this one")
-    random_layers: list = _field((), _list_of(_string, "a list of layer names"),
-                                 "source layers re-initialised at random before training")
+@functools.lru_cache(maxsize=None)
+def _sections(estimator):
+    """``model`` and ``train`` section classes of ``estimator`` (FineTuneRepurposer or a
+    subclass): ``model`` holds :data:`MODEL_PARAMS`, ``train`` every other parameter but
+    :data:`SET_BY_JOB`, plus ``seed`` (the estimator's ``random_state``)."""
+    names = [p for p in inspect.signature(estimator.__init__).parameters if p != "self"]
+    seed = ("seed", field(0, Nullable(Integer(0)), "random_state of the repurposer; null: not "
+                          "seeded (not reproducible)"))
+    model = estimator_section("ModelConfig", estimator, [p for p in MODEL_PARAMS
+                                                         if p in names])
+    train = estimator_section("TrainConfig", estimator,
+                              [p for p in names if p not in MODEL_PARAMS + SET_BY_JOB],
+                              extra=[seed])
+    return model, train
 
 
-@dataclasses.dataclass
-class TrainConfig:
-    """``train``: hyper-parameters of :class:`repurpose.repurposers.FineTuneRepurposer`.
-
-    Parameters
-    ----------
-    optimizer : {'sgd', 'nag', 'adam', 'rmsprop', 'adagrad'}, default='sgd'
-        MXNet optimizer.
-    learning_rate : float > 0, default=0.01
-        Base learning rate (of the new layers).
-    momentum : float in [0, 1), default=0.9
-        Momentum of 'sgd' and 'nag'.
-    weight_decay : float >= 0, default=1e-4
-        L2 penalty.
-    transferred_lr_mult : float >= 0, default=1.0
-        Learning-rate multiplier of the transferred layers.
-    lr_schedule : {'constant', 'step', 'cosine'}, default='cosine'
-        Learning-rate schedule.
-    warmup_epochs : int >= 0, default=0
-        Epochs of linear warm-up.
-    step_epochs : list of int, default=()
-        'step' schedule: epochs after which the rate is multiplied by ``step_factor``.
-    step_factor : float in (0, 1], default=0.1
-        'step' schedule factor.
-    n_epochs : int >= 1, default=20
-        Training epochs (at most).
-    batch_size : int >= 1, default=32
-        Images per batch (over all contexts).
-    validation_fraction : float in [0, 1), default=0.2
-        Share of ``train`` held out (stratified, seeded) when ``data.validation`` is None.
-    early_stopping : bool, default=True
-        Stop when ``monitor`` has not improved for ``patience`` epochs; keep the best
-        epoch's weights.
-    patience : int >= 1, default=5
-        Epochs without improvement before stopping.
-    monitor : {'val_loss', 'val_accuracy', 'train_loss', 'train_accuracy'}, default='val_loss'
-        What early stopping watches.
-    freeze_bn_stats : bool, default=True
-        Keep the source's batch-norm statistics in fixed layers.
-    augment : {False, True, 'shift', 'flip', 'shift+flip'}, default=False
-        Random augmentation of training images; True is 'shift' (up to 1 pixel).
-    seed : int >= 0, default=0
-        ``random_state`` of the repurposer; None: not seeded (not reproducible).
-
-    Examples
-    --------
-    >>> problems = []
-    >>> train = read_section('train', TrainConfig, {'lr': 0.1, 'n_epochs': 5}, problems)
-    >>> train.n_epochs, train.learning_rate, train.lr_schedule
-    (5, 0.01, 'cosine')
-    >>> problems
-    ["train.lr: unknown key. Did you mean 'learning_rate'?"]
-    """
-
-    optimizer: str = _field("sgd", _choice(OPTIMIZERS), "MXNet optimizer")
-    learning_rate: float = _field(0.01, _positive_number(), "base learning rate (new layers)")
-    momentum: float = _field(0.9, _number(0, 1, high_open=True), "sgd/nag momentum")
-    weight_decay: float = _field(1e-4, _number(0, None, what="a number >= 0"), "L2 penalty")
-    transferred_lr_mult: float = _field(1.0, _number(0, None, what="a number >= 0"),
-                                        "learning-rate multiplier of transferred layers")
-    lr_schedule: str = _field("cosine", _choice(LR_SCHEDULES), "learning-rate schedule")
-    warmup_epochs: int = _field(0, _integer(0), "linear warm-up epochs")
-    step_epochs: list = _field((), _list_of(_integer(1), "a list of epochs (integers >= 1)"),
-                               "step schedule: epochs after which the rate is multiplied by "
-                               "step_factor")
-    step_factor: float = _field(0.1, _number(0, 1, low_open=True), "step schedule factor")
-    n_epochs: int = _field(20, _integer(1), "training epochs (at most)")
-    batch_size: int = _field(32, _integer(1), "images per batch (over all contexts)")
-    validation_fraction: float = _field(0.2, _number(0, 1, high_open=True),
-                                        "share of train held out (stratified, seeded) when "
-                                        "data.validation is null")
-    early_stopping: bool = _field(True, _boolean, "stop when monitor has not improved for "
-                                  "patience epochs; keep the best epoch's weights")
-    patience: int = _field(5, _integer(1), "epochs without improvement before stopping")
-    monitor: str = _field("val_loss", _choice(MONITORS), "what early stopping watches")
-    freeze_bn_stats: bool = _field(True, _boolean, "keep the source's batch-norm statistics")
-    augment: object = _field(False, _augment, "random augmentation of training "
-                             "images: true is 'shift' (up to 1 pixel)")
-    seed: Optional[int] = _field(0, _optional(_integer(0)), "random_state of the repurposer; "
-                                 "null: not seeded (not reproducible)")
+#: ``model``: surgery on the source network and the new head (FineTuneRepurposer's
+#: transfer_layer, hidden_units, dropout, batchnorm, fixed_layers, fixed_below,
+#: random_layers), and ``train``: its other hyper-parameters and ``seed``.
+ModelConfig, TrainConfig = _sections(FineTuneRepurposer)
 
 
 @dataclasses.dataclass
@@ -518,8 +252,9 @@ class RunConfig:
     ['run.ctx', 'run.output_dir']
     """
 
-    ctx: object = _field("cpu", _ctx, "'cpu', 'gpu', 'gpu:0,1', ... or a list of them")
-    output_dir: Optional[str] = _field(None, _string, "folder for the job's files; new or "
+    ctx: object = field("cpu", CTX, "devices; each batch is split over them (the GPUs "
+                                  "must exist)")
+    output_dir: Optional[str] = field(None, Text(), "folder for the job's files; new or "
                                        "empty, or this job's own with --resume", required=True)
 
 
@@ -553,19 +288,27 @@ class DistributedConfig:
     repurpose.exceptions.InvalidParameterError: config has 1 problem: distributed.servers: ...
     """
 
-    kvstore: Optional[str] = _field(None, _optional(_choice(KVSTORES)),
+    kvstore: Optional[str] = field(None, Nullable(Options(*KVSTORE_TYPES)),
                                     "null trains in one process; dist_sync sums the workers' "
                                     "gradients every step (matches one process); dist_async "
                                     "lets workers step without waiting")
-    workers: Optional[int] = _field(None, _optional(_integer(1)),
-                                    "worker processes; must equal the launcher's --workers")
-    servers: Optional[int] = _field(None, _optional(_integer(1)),
+    workers: Optional[int] = field(None, Nullable(Integer(1)),
+                                    "worker processes; must equal the launcher's --workers "
+                                   "(required with kvstore)")
+    servers: Optional[int] = field(None, Nullable(Integer(1)),
                                     "parameter-server processes (at least 1); must equal the "
-                                    "launcher's --servers")
+                                    "launcher's --servers (required with kvstore)")
 
 
-_SECTIONS = {"source": SourceConfig, "data": DataConfig, "model": ModelConfig,
-             "train": TrainConfig, "run": RunConfig, "distributed": DistributedConfig}
+SECTION_NAMES = ("source", "data", "model", "train", "run", "distributed")
+
+
+def job_sections(estimator=FineTuneRepurposer):
+    """``{section name: section class}`` of a fine-tuning job training ``estimator``."""
+    model, train = (ModelConfig, TrainConfig) if estimator is FineTuneRepurposer \
+        else _sections(estimator)
+    return {"source": SourceConfig, "data": DataConfig, "model": model, "train": train,
+            "run": RunConfig, "distributed": DistributedConfig}
 
 
 @dataclasses.dataclass
@@ -609,10 +352,13 @@ class JobConfig:
     train: TrainConfig
     run: RunConfig
     distributed: DistributedConfig = dataclasses.field(default_factory=DistributedConfig)
+    #: The estimator the job trains (FineTuneRepurposer or a subclass): ``model`` and
+    #: ``train`` are its parameters.
+    estimator: type = dataclasses.field(default=FineTuneRepurposer, repr=False)
 
     def to_dict(self):
         """The config as plain lists, dicts, strings and numbers (what YAML writes)."""
-        return {name: dataclasses.asdict(getattr(self, name)) for name in _SECTIONS}
+        return {name: dataclasses.asdict(getattr(self, name)) for name in SECTION_NAMES}
 
     @property
     def checkpoint_dir(self):
@@ -627,182 +373,20 @@ class JobConfig:
         ``kvstore``; ``checkpoint_dir`` is
         ``<output_dir>/checkpoints`` and ``progress`` is False (the job logs each epoch).
         """
-        m, t = self.model, self.train
+        kwargs = {}
+        for section in (self.model, self.train):
+            for f in dataclasses.fields(section):
+                value = getattr(section, f.name)
+                name = "random_state" if section is self.train and f.name == "seed" else f.name
+                kwargs[name] = tuple(value) if isinstance(value, list) else value
         ctx = self.run.ctx
-        return {
-            "transfer_layer": m.transfer_layer, "hidden_units": tuple(m.hidden_units),
-            "dropout": m.dropout, "batchnorm": m.batchnorm,
-            "fixed_layers": tuple(m.fixed_layers), "fixed_below": m.fixed_below,
-            "random_layers": tuple(m.random_layers),
-            "optimizer": t.optimizer, "learning_rate": t.learning_rate, "momentum": t.momentum,
-            "weight_decay": t.weight_decay, "transferred_lr_mult": t.transferred_lr_mult,
-            "lr_schedule": t.lr_schedule, "warmup_epochs": t.warmup_epochs,
-            "step_epochs": tuple(t.step_epochs), "step_factor": t.step_factor,
-            "n_epochs": t.n_epochs, "batch_size": t.batch_size,
-            "validation_fraction": t.validation_fraction, "early_stopping": t.early_stopping,
-            "patience": t.patience, "monitor": t.monitor, "freeze_bn_stats": t.freeze_bn_stats,
-            "augment": t.augment, "ctx": tuple(ctx) if isinstance(ctx, list) else ctx,
-            "checkpoint_dir": self.checkpoint_dir, "progress": False,
-            "random_state": t.seed, "kvstore": self.distributed.kvstore,
-        }
-
-
-# ---------------------------------------------------------------------- overrides
-def parse_overrides(items):
-    """Parse ``['train.n_epochs=3', 'model.hidden_units=[64]']`` into ``{key: value}``.
-
-    Values are read as YAML, so ``3`` is an int, ``null`` is None and ``[64, 32]`` a list.
-
-    Parameters
-    ----------
-    items : sequence of str or None
-        ``section.key=value`` items, as ``--set`` gives them (deeper keys such as
-        ``tune.space.lr=...`` too); None or empty gives ``{}``.
-
-    Returns
-    -------
-    dict of str -> object
-        The parsed value of each dotted key, in order.
-
-    Raises
-    ------
-    InvalidParameterError
-        Listing every item that is not ``section.key=value``.
-
-    Examples
-    --------
-    >>> parse_overrides(['train.n_epochs=3', 'run.ctx=gpu:0,1', 'model.hidden_units=[64]'])
-    {'train.n_epochs': 3, 'run.ctx': 'gpu:0,1', 'model.hidden_units': [64]}
-    """
-    parsed, problems = {}, []
-    for item in items or ():
-        key, sep, text = str(item).partition("=")
-        key = key.strip()
-        if not sep or "." not in key or not all(key.split(".")):
-            problems.append(f"--set {item!r}: expected section.key=value, e.g. "
-                            f"train.n_epochs=3")
-            continue
-        try:
-            parsed[key] = yaml.safe_load(text) if text.strip() else None
-        except yaml.YAMLError:
-            parsed[key] = text  # not YAML on its own (e.g. 'a: b'): take the text as is
-    if problems:
-        raise InvalidParameterError(problems_message("--set", problems))
-    return parsed
-
-
-def _apply_overrides(raw, overrides, problems):
-    for key, value in overrides.items():
-        parts = key.split(".")
-        node = raw
-        for depth, part in enumerate(parts[:-1]):
-            child = node.get(part)
-            if child is None:
-                child = node[part] = {}
-            if not isinstance(child, dict):
-                problems.append(f"{'.'.join(parts[:depth + 1])}: --set {key} needs a mapping "
-                                f"here, the config has {child!r}")
-                break
-            node = child
-        else:
-            node[parts[-1]] = value
+        kwargs.update(ctx=tuple(ctx) if isinstance(ctx, list) else ctx,
+                      checkpoint_dir=self.checkpoint_dir, progress=False,
+                      kvstore=self.distributed.kvstore)
+        return kwargs
 
 
 # ---------------------------------------------------------------------- validation
-# Shared with repurpose.tuning, whose tuning configs are job configs plus a ``tune`` section:
-# problems_message, read_section, check_paths and read_config_file below, and the section
-# schema (_field with the value checkers _choice, _integer, _optional, ..., which raise _Bad).
-def problems_message(name, problems):
-    """One message listing every problem of a config.
-
-    Parameters
-    ----------
-    name : str
-        What has the problems (a file name, ``'--set'``, ``'the model section'``).
-    problems : list of str
-        One ``'key: what is wrong'`` sentence per problem.
-
-    Returns
-    -------
-    str
-        ``'<name> has <n> problem(s): <problems joined by "; ">.'``
-
-    Examples
-    --------
-    >>> problems_message('job.yaml', ['train.n_epochs: expected an integer >= 1, got 0',
-    ...                               'train.lr: unknown key'])
-    'job.yaml has 2 problems: train.n_epochs: expected an integer >= 1, got 0; train.lr: ...'
-    """
-    n = len(problems)
-    text = "; ".join(p.rstrip(". ") for p in problems)
-    return f"{name} has {n} problem{'s' if n != 1 else ''}: {text}" + (
-        "" if text.endswith(("?", "!")) else ".")
-
-
-def _unknown_key(where, key, known):
-    alias = _ALIASES.get(str(key))
-    hint = f"Did you mean {alias!r}?" if alias in known else suggest(key, known)
-    kind = "section" if not where else "key"
-    path = f"{where}.{key}" if where else str(key)
-    if hint:
-        return f"{path}: unknown {kind}. {hint}"
-    return f"{path}: unknown {kind} (known: {brief_list(known, 8)})"
-
-
-def read_section(section, cls, values, problems):
-    """Build one section's dataclass from its raw mapping, checking every key.
-
-    Each value goes through its field's check (``_field(..., check, ...)``); unknown keys
-    (with close matches), bad values and missing required keys are appended to ``problems``
-    as ``'section.key: ...'``, and the key keeps its default. Tuple defaults become lists,
-    as YAML writes them.
-
-    Parameters
-    ----------
-    section : str
-        The section's name in the config (``'train'``).
-    cls : type
-        Its dataclass (:class:`TrainConfig`).
-    values : dict or None
-        The raw mapping; None is an empty section.
-    problems : list of str
-        Problems are appended here.
-
-    Returns
-    -------
-    object
-        An instance of ``cls``.
-
-    Examples
-    --------
-    >>> problems = []
-    >>> train = read_section('train', TrainConfig, {'n_epochs': 3, 'lr': 0.1}, problems)
-    >>> train.n_epochs, train.step_epochs, problems
-    (3, [], ["train.lr: unknown key. Did you mean 'learning_rate'?"])
-    """
-    if values is None:
-        values = {}
-    if not isinstance(values, dict):
-        problems.append(f"{section}: expected a mapping of keys, got {values!r}")
-        values = {}
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    obj = cls()
-    for key, value in values.items():
-        if key not in fields:
-            problems.append(_unknown_key(section, key, list(fields)))
-            continue
-        try:
-            setattr(obj, key, fields[key].metadata["check"](value))
-        except _Bad as bad:
-            problems.append(f"{section}.{key}: {bad}")
-    for key, f in fields.items():
-        if f.metadata["required"] and values.get(key) is None:
-            problems.append(f"{section}.{key}: missing. Give {f.metadata['doc']}")
-        if isinstance(getattr(obj, key), tuple):
-            setattr(obj, key, list(getattr(obj, key)))
-    return obj
-
-
 def check_paths(source, data, run, base, problems):
     """Check and resolve the paths of the ``source``, ``data`` and ``run`` sections.
 
@@ -894,24 +478,23 @@ def _check_source_paths(source, base, problems):
     spec = source.model
     model_file = None
     if spec is not None:
-        base_dir = base("source.model")
-        names = _zoo_names()
-        if spec not in names:
-            resolved = _resolve(spec, base_dir)
-            prefix = resolved[:-len("-symbol.json")] if resolved.endswith("-symbol.json") \
-                else resolved
-            if resolved.lower().endswith(".onnx"):
-                exists = os.path.isfile(resolved)
-            else:
-                exists = os.path.isfile(prefix + "-symbol.json")
-            if exists:
-                source.model = model_file = resolved
-            else:
-                hint = suggest(spec, names)
-                problems.append(
-                    f"source.model: {spec!r} is neither a model-zoo name, an .onnx file nor a "
-                    f"checkpoint ({resolved}-symbol.json not found). "
-                    f"{hint + ' ' if hint else ''}See `repurpose models` for zoo names")
+        try:  # the command line's own reading (zoo:/onnx:/checkpoint:), paths from base
+            kind, target = parse_spec(spec, base=base("source.model"))
+        except (InvalidParameterError, FileNotFoundError) as err:
+            problems.append(f"source.model: {err}")
+            kind = target = None
+        prefixed = isinstance(spec, str) and spec.startswith(tuple(f"{p}:" for p in
+                                                                  ("zoo", "onnx", "checkpoint")))
+        if kind == "zoo" and target.split(":")[-1] not in _zoo_names():
+            hint = suggest(target, _zoo_names())
+            problems.append(f"source.model: {target!r} is not a model-zoo name. "
+                            f"{hint + ' ' if hint else ''}See `repurpose models`")
+        elif kind in ("onnx", "checkpoint"):
+            path = target if kind == "onnx" else target + "-symbol.json"
+            if not os.path.isfile(path):
+                problems.append(f"source.model: {kind} file {path!r} does not exist")
+            source.model = model_file = f"{kind}:{target}" if prefixed else \
+                (target if kind == "checkpoint" else path)
     if source.weights is not None:
         source.weights = _resolve(source.weights, base("source.weights"))
         if not os.path.isfile(source.weights):
@@ -1021,7 +604,7 @@ def _check_distributed(d, problems):
                         f"of the {d.kvstore} job (the launcher's --workers)")
 
 
-def _check_cross(job, problems):
+def check_cross(job, problems):
     _check_distributed(job.distributed, problems)
     t = job.train
     if t.warmup_epochs >= t.n_epochs and t.warmup_epochs > 0:
@@ -1042,7 +625,8 @@ def _check_cross(job, problems):
                         f"train.validation_fraction is 0). Give one, or set early_stopping: false")
 
 
-def config_from_dict(raw, name="config", base_dir=None, overrides=None):
+def config_from_dict(raw, name="config", base_dir=None, overrides=None,
+                     estimator=FineTuneRepurposer):
     """Validate a config mapping and return a :class:`JobConfig`.
 
     Parameters
@@ -1056,6 +640,8 @@ def config_from_dict(raw, name="config", base_dir=None, overrides=None):
     overrides : dict or list of str, default=None
         ``{'train.n_epochs': 3}`` or ``['train.n_epochs=3']``; relative paths in them are
         relative to the current folder.
+    estimator : type, default=FineTuneRepurposer
+        The estimator the job trains (a subclass adds its own parameters to ``train``).
 
     Raises
     ------
@@ -1080,40 +666,41 @@ def config_from_dict(raw, name="config", base_dir=None, overrides=None):
     repurpose.exceptions.InvalidParameterError: job.yaml has 4 problems: source.model: missing. ...
     """
     base_dir = os.path.abspath(base_dir or os.getcwd())
+    sections_cls = job_sections(estimator)
     problems = []
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         raise InvalidParameterError(problems_message(name, [
-            f"top level: expected a mapping of sections ({', '.join(_SECTIONS)}), "
+            f"top level: must be a mapping of sections ({', '.join(SECTION_NAMES)}), "
             f"got {type(raw).__name__} {raw!r}"]))
     raw = {k: (dict(v) if isinstance(v, dict) else v) for k, v in raw.items()}
     if isinstance(overrides, (list, tuple)):
         overrides = parse_overrides(overrides)
     overrides = dict(overrides or {})
-    _apply_overrides(raw, overrides, problems)
+    apply_overrides(raw, overrides, problems)
     cwd = os.getcwd()
     from_cwd = {k for k in overrides}
     sections = {}
     for key in raw:
-        if key not in _SECTIONS:
-            problems.append(_unknown_key("", key, list(_SECTIONS)))
-    for section, cls in _SECTIONS.items():
+        if key not in sections_cls:
+            problems.append(unknown_key("", key, list(sections_cls)))
+    for section, cls in sections_cls.items():
         sections[section] = read_section(section, cls, raw.get(section), problems)
-    job = JobConfig(**sections)
+    job = JobConfig(**sections, estimator=estimator)
 
     def base(key):  # overrides' paths are relative to where the command runs
         overridden = any(key == k or key.startswith(k + ".") for k in from_cwd)
         return cwd if overridden else base_dir
 
     check_paths(job.source, job.data, job.run, base, problems)
-    _check_cross(job, problems)
+    check_cross(job, problems)
     if problems:
         raise InvalidParameterError(problems_message(name, problems))
     return job
 
 
-def load_config(path, overrides=None):
+def load_config(path, overrides=None, estimator=FineTuneRepurposer):
     """Read, override and validate a job file (YAML or JSON).
 
     Parameters
@@ -1123,6 +710,8 @@ def load_config(path, overrides=None):
     overrides : list of str or dict, default=None
         ``['train.n_epochs=3', ...]`` (as ``--set`` gives them) or ``{'train.n_epochs': 3}``;
         they replace the file's values before validation.
+    estimator : type, default=FineTuneRepurposer
+        The estimator the job trains.
 
     Returns
     -------
@@ -1151,7 +740,7 @@ def load_config(path, overrides=None):
     path = os.fspath(path)
     raw = read_config_file(path, "the job's")
     return config_from_dict(raw, name=path, base_dir=os.path.dirname(os.path.abspath(path)),
-                            overrides=overrides)
+                            overrides=overrides, estimator=estimator)
 
 
 def dump_config(job):
@@ -1256,35 +845,28 @@ def with_added_defaults(theirs, config):
         if not dataclasses.is_dataclass(value) or not isinstance(filled.get(section.name),
                                                                   dict):
             continue
-        for field in dataclasses.fields(value):
-            if field.name not in filled[section.name] and \
-                    field.default is not dataclasses.MISSING:
-                filled[section.name][field.name] = json.loads(json.dumps(field.default))
+        for f in dataclasses.fields(value):
+            if f.name not in filled[section.name] and f.default is not dataclasses.MISSING:
+                filled[section.name][f.name] = json.loads(json.dumps(f.default))
     return filled
 
 
-def _differences(a, b, prefix=""):
-    out = []
-    for key in sorted(set(a) | set(b), key=str):
-        va, vb = a.get(key, "<missing>"), b.get(key, "<missing>")
-        if isinstance(va, dict) and isinstance(vb, dict):
-            out += _differences(va, vb, f"{prefix}{key}.")
-        elif va != vb:
-            out.append(f"{prefix}{key} ({va!r} here, {vb!r} there)")
-    return out
-
-
-def check_output_dir(job, resume=False):
+def check_output_dir(job, resume=False, overwrite=False):
     """Check that ``run.output_dir`` may hold this job; return ``'new'`` or ``'resume'``.
 
     A new or empty folder starts a new job. A folder holding this job's files (its
-    ``config.resolved.yaml`` equals this config) is continued with ``resume=True``.
+    ``config.resolved.yaml`` equals this config) is continued with ``resume=True``;
+    ``overwrite=True`` starts again there, removing only the files a fine-tuning job writes
+    (the protocol every job follows: :class:`~repurpose.jobs._output.OutputFolder`).
 
     Parameters
     ----------
     job : JobConfig
     resume : bool, default=False
         Whether the job is to continue an earlier, unfinished run (``--resume``).
+    overwrite : bool, default=False
+        Start again in a folder that holds an earlier run of this or another job
+        (``--overwrite``); not with ``resume``.
 
     Returns
     -------
@@ -1311,45 +893,9 @@ def check_output_dir(job, resume=False):
     ...     first, check_output_dir(job, resume=True)
     ('new', 'resume')
     """
-    out = job.run.output_dir
-    entries = sorted(os.listdir(out)) if os.path.isdir(out) else []
-    resolved = os.path.join(out, RESOLVED_CONFIG_NAME)
-    if not entries:
-        if resume:
-            raise FileNotFoundError(
-                f"--resume: run.output_dir {out!r} holds no job to resume"
-                f"{'' if os.path.isdir(out) else ' (it does not exist)'}. Run without "
-                f"--resume to start the job.")
-        return "new"
-    if not os.path.isfile(resolved):
-        raise FileExistsError(
-            f"run.output_dir {out!r} is not empty and holds no {RESOLVED_CONFIG_NAME} (found "
-            f"{brief_list(entries)}): those are not a repurpose job's files. Choose a new or "
-            f"empty folder.")
-    try:
-        with open(resolved, encoding="utf-8") as handle:
-            theirs = yaml.safe_load(handle)
-    except yaml.YAMLError as err:
-        raise FileExistsError(f"run.output_dir {out!r} holds an unreadable {RESOLVED_CONFIG_NAME}"
-                              f" ({err}). Choose a new or empty folder.") from err
-    ours = yaml.safe_load(dump_config(job))
-    if isinstance(theirs, dict):
-        theirs = with_added_defaults(theirs, job)
-    if not isinstance(theirs, dict) or theirs != ours:
-        diff = _differences(ours, theirs if isinstance(theirs, dict) else {})
-        raise FileExistsError(
-            f"run.output_dir {out!r} holds another job's files: its {RESOLVED_CONFIG_NAME} "
-            f"differs in {', '.join(diff[:6])}{' ...' if len(diff) > 6 else ''}. Choose "
-            f"another run.output_dir (or remove that folder).")
-    if os.path.exists(os.path.join(out, "model")):
-        raise FileExistsError(
-            f"run.output_dir {out!r} holds this job, finished (model/ exists). Nothing to "
-            f"resume; choose another run.output_dir to train again.")
-    if not resume:
-        raise FileExistsError(
-            f"run.output_dir {out!r} holds this job's files from an earlier, unfinished run. "
-            f"Pass --resume to continue it, or choose another run.output_dir.")
-    return "resume"
+    return FINETUNE_OUTPUT.check(job.run.output_dir, yaml.safe_load(dump_config(job)),
+                                 resume=resume, overwrite=overwrite,
+                                 upgrade=lambda theirs: with_added_defaults(theirs, job))
 
 
 # ---------------------------------------------------------------------- data
@@ -1527,8 +1073,13 @@ def load_job_data(data):
     return loaded
 
 
-def field_reference():
+def field_reference(estimator=FineTuneRepurposer):
     """Rows ``(key, default, accepts, description)`` of every key, for the docs.
+
+    Parameters
+    ----------
+    estimator : type, default=FineTuneRepurposer
+        The estimator whose parameters make the ``model`` and ``train`` sections.
 
     Returns
     -------
@@ -1540,12 +1091,12 @@ def field_reference():
     --------
     >>> key, default, accepts, description = field_reference()[1]
     >>> key, default, accepts
-    ('source.epoch', None, 'an integer >= 0 or null')
+    ('source.epoch', None, 'an integer >= 0 or None')
     >>> description
     'checkpoint epoch; null takes the newest .params file'
     """
     rows = []
-    for section, cls in _SECTIONS.items():
+    for section, cls in job_sections(estimator).items():
         for f in dataclasses.fields(cls):
             default = "required" if f.metadata["required"] else f.default
             rows.append((f"{section}.{f.name}", default, f.metadata["check"].what,

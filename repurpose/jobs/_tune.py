@@ -1,6 +1,6 @@
 """Scripted hyper-parameter tuning, behind ``repurpose tune --config tune.yaml``.
 
-A tuning config is a job config (:mod:`repurpose.config`: ``source``, ``data``, ``run``, and
+A tuning config is a job config (:mod:`repurpose.jobs`: ``source``, ``data``, ``run``, and
 for fine-tuning ``model`` and ``train``) plus a ``tune`` section: which estimator to tune,
 its fixed parameters, the search space, the budget. Two kinds of studies:
 
@@ -33,14 +33,19 @@ import yaml
 
 from .. import metrics
 from .._validation import brief_list, check_positive_int, suggest
-from ..bo import Categorical, Integer, Real, SearchSpace, minimize
+from ..bo import Categorical, SearchSpace, minimize
+from ..bo import Integer as IntegerDimension
+from ..bo import Real as RealDimension
 from ..bo.scheduler import minimize_with_early_stopping
 from ._config import (DataConfig, JobConfig, ModelConfig, RunConfig, SourceConfig, TrainConfig,
                      check_layers, check_paths, load_job_data, problems_message,
                      read_config_file, read_section, with_added_defaults)
-# The section schema and message helpers config.py shares with this module (see there).
-from ._config import (_Bad, _check_cross, _choice, _differences, _field, _integer, _optional,
-                     _unknown_key)
+from .. import repurposers
+from ..repurposers import FineTuneRepurposer
+from ._config import check_cross, job_sections
+from ._output import OutputFolder
+from ._schema import Bad, field, unknown_key
+from .._validation import Custom, Integer, Nullable, Options, Problem
 from ..exceptions import DataError, InvalidParameterError
 from ..persist import atomic_write
 
@@ -60,7 +65,9 @@ TRIALS_NAME = "trials.jsonl"
 #: Written to ``run.output_dir`` at the end: the best parameters and value, test-set metrics
 #: of the best configuration and a config snippet to use it.
 BEST_NAME = "best.json"
-_OUTPUT_FILES = (RESOLVED_TUNE_CONFIG_NAME, JOURNAL_NAME, TRIALS_NAME, BEST_NAME)
+#: What a tuning run writes to ``run.output_dir`` (all that ``--overwrite`` removes).
+TUNE_OUTPUT = OutputFolder(RESOLVED_TUNE_CONFIG_NAME, "tuning run", (
+    RESOLVED_TUNE_CONFIG_NAME, JOURNAL_NAME, TRIALS_NAME, BEST_NAME))
 
 #: ``tune.estimator`` names -> class names in :mod:`repurpose.repurposers`.
 ESTIMATORS = {"logistic": "LogisticRepurposer", "svm": "SvmRepurposer", "gp": "GpRepurposer",
@@ -77,41 +84,40 @@ _DEMO = "demo"
 
 def _mapping(value):
     if not isinstance(value, dict):
-        raise _Bad(f"expected a mapping, got {value!r}")
+        raise Problem()
     return dict(value)
 
 
-_mapping.what = "a mapping"
+_MAPPING = Custom(_mapping, "a mapping")
 
 
 def _space_mapping(value):
     value = _mapping(value)
     if not value:
-        raise _Bad("expected at least one parameter, e.g. {C: {type: real, low: 0.001, "
-                   "high: 1000, log: true}}")
+        raise Bad("must name at least one parameter, e.g. {C: {type: real, low: 0.001, "
+                  "high: 1000, log: true}}")
     return value
-
-
-_space_mapping.what = "a mapping of parameter name -> {type, low, high, log, choices}"
 
 
 def _early_stopping(value):
     value = _mapping(value)
     unknown = sorted(set(value) - {"max_budget", "eta", "min_budget"})
     if unknown:
-        raise _Bad(f"unknown key(s) {brief_list(unknown)}; expected max_budget (epochs), eta "
-                   f"and min_budget")
+        raise Bad(f"unknown key(s) {brief_list(unknown)}; expected max_budget (epochs), eta "
+                  f"and min_budget")
     if "max_budget" not in value:
-        raise _Bad("max_budget (the epochs of a full trial) is missing")
-    out = {"max_budget": _integer(1)(value["max_budget"]),
-           "eta": _integer(2)(value.get("eta", 3)),
-           "min_budget": _integer(1)(value.get("min_budget", 1))}
+        raise Bad("max_budget (the epochs of a full trial) is missing")
+    out = {}
+    for key, constraint, default in (("max_budget", Integer(1), None),
+                                     ("eta", Integer(2), 3),
+                                     ("min_budget", Integer(1), 1)):
+        out[key] = value.get(key, default)
+        if not constraint.contains(out[key]):
+            raise Bad(f"{key} must be {constraint.what}, got {out[key]!r}")
+        out[key] = int(out[key])
     if out["min_budget"] > out["max_budget"]:
-        raise _Bad(f"min_budget={out['min_budget']} exceeds max_budget={out['max_budget']}")
+        raise Bad(f"min_budget={out['min_budget']} exceeds max_budget={out['max_budget']}")
     return out
-
-
-_early_stopping.what = "{max_budget: EPOCHS, eta: 3, min_budget: 1}"
 
 
 @dataclasses.dataclass
@@ -146,7 +152,7 @@ class TuneSection:
 
     Examples
     --------
-    >>> from repurpose.config import read_section
+    >>> from repurpose.jobs import read_section
     >>> problems = []
     >>> tune = read_section('tune', TuneSection, {
     ...     'estimator': 'finetune', 'n_trial': 5, 'early_stopping': {'max_budget': 9},
@@ -158,26 +164,26 @@ class TuneSection:
     ["tune.n_trial: unknown key. Did you mean 'n_trials' or 'n_initial'?"]
     """
 
-    estimator: Optional[str] = _field(None, _choice(tuple(ESTIMATORS)),
+    estimator: Optional[str] = field(None, Options(*ESTIMATORS),
                                       "logistic, svm, gp, bnn (a head on the source's "
                                       "features) or finetune", required=True)
-    search_space: Optional[dict] = _field(None, _space_mapping, "parameter name -> {type: "
+    search_space: Optional[dict] = field(None, Custom(_space_mapping, "a mapping of parameter name -> {type, low, high, log, choices}"), "parameter name -> {type: "
                                           "real|integer|categorical, low, high, log, choices}",
                                           required=True)
-    params: Optional[dict] = _field(None, _optional(_mapping),
+    params: Optional[dict] = field(None, Nullable(_MAPPING),
                           "heads: fixed constructor parameters (layers, pool, ...); "
                           "finetune takes them from the model and train sections")
-    n_trials: int = _field(20, _integer(1), "configurations to evaluate (over all runs of "
+    n_trials: int = field(20, Integer(1), "configurations to evaluate (over all runs of "
                            "a resumed study)")
-    cv: int = _field(3, _integer(2), "heads: folds of the stratified cross-validation")
-    scoring: str = _field("accuracy", _choice(SCORINGS), "what to maximise: accuracy, or "
+    cv: int = field(3, Integer(2), "heads: folds of the stratified cross-validation")
+    scoring: str = field("accuracy", Options(*SCORINGS), "what to maximise: accuracy, or "
                           "neg_log_loss (fine-tuning: val_accuracy or val_loss)")
-    seed: int = _field(0, _integer(0), "seeds the optimiser, the folds and (heads) "
+    seed: int = field(0, Integer(0), "seeds the optimiser, the folds and (heads) "
                        "random_state")
-    acquisition: str = _field("ei", _choice(ACQUISITIONS), "acquisition function")
-    n_initial: Optional[int] = _field(None, _optional(_integer(1)),
+    acquisition: str = field("ei", Options(*ACQUISITIONS), "acquisition function")
+    n_initial: Optional[int] = field(None, Nullable(Integer(1)),
                                       "Sobol initial design size; null: max(2 d + 1, 5)")
-    early_stopping: Optional[dict] = _field(None, _optional(_early_stopping),
+    early_stopping: Optional[dict] = field(None, Nullable(Custom(_early_stopping, "{max_budget: EPOCHS, eta: 3, min_budget: 1}")),
                                             "finetune: {max_budget: EPOCHS, eta: 3} stops "
                                             "poor trials early (Hyperband)")
 
@@ -230,6 +236,13 @@ class TuneConfig:
     space: SearchSpace
     model: Optional[ModelConfig] = None
     train: Optional[TrainConfig] = None
+    #: The class 'finetune' trains (FineTuneRepurposer or a subclass).
+    finetune_estimator: type = dataclasses.field(default=FineTuneRepurposer, repr=False)
+
+    @property
+    def estimator_class(self):
+        """The class ``tune.estimator`` names."""
+        return _estimator_class(self.tune.estimator, self.finetune_estimator)
 
     @property
     def is_finetune(self):
@@ -250,7 +263,8 @@ class TuneConfig:
 
     def job(self):
         """The fine-tuning job config (finetune only)."""
-        return JobConfig(self.source, self.data, self.model, self.train, self.run)
+        return JobConfig(self.source, self.data, self.model, self.train, self.run,
+                         estimator=self.finetune_estimator)
 
     def to_dict(self):
         """The resolved config as plain YAML-able values."""
@@ -284,28 +298,28 @@ _JOB_SECTIONS = {"source": SourceConfig, "data": DataConfig, "model": ModelConfi
 _SECTIONS = dict(_JOB_SECTIONS, tune=TuneSection)
 
 
-def _estimator_class(name):
-    from .. import repurposers
-
-    return getattr(repurposers, ESTIMATORS[name])
+def _estimator_class(name, finetune=FineTuneRepurposer):
+    """The class of ``tune.estimator`` ``name``; ``finetune`` (FineTuneRepurposer or a
+    subclass) for 'finetune'."""
+    return finetune if name == "finetune" else getattr(repurposers, ESTIMATORS[name])
 
 
 def _parse_dimension(name, spec, problems):
     where = f"tune.search_space.{name}"
     if not isinstance(spec, dict):
-        problems.append(f"{where}: expected {{type: real|integer|categorical, ...}}, got "
+        problems.append(f"{where}: must be {{type: real|integer|categorical, ...}}, got "
                         f"{spec!r}")
         return None
     kind = spec.get("type")
     if kind not in DIMENSION_TYPES:
         hint = suggest(kind, DIMENSION_TYPES) if isinstance(kind, str) else ""
-        problems.append(f"{where}.type: expected one of {brief_list(DIMENSION_TYPES)}, got "
+        problems.append(f"{where}.type: must be one of {brief_list(DIMENSION_TYPES)}, got "
                         f"{kind!r}" + (f". {hint}" if hint else ""))
         return None
     allowed = {"type", "choices"} if kind == "categorical" else {"type", "low", "high", "log"}
     bad_keys = [k for k in spec if k not in allowed]
     for key in bad_keys:
-        problems.append(_unknown_key(where, key, sorted(allowed)).replace(
+        problems.append(unknown_key(where, key, sorted(allowed)).replace(
             "unknown key", f"unknown key for type {kind}"))
     if bad_keys:
         return None
@@ -313,12 +327,12 @@ def _parse_dimension(name, spec, problems):
         if kind == "categorical":
             choices = spec.get("choices")
             if not isinstance(choices, list):
-                problems.append(f"{where}.choices: expected a list of values, got {choices!r}")
+                problems.append(f"{where}.choices: must be a list of values, got {choices!r}")
                 return None
             scalar = (str, int, float, bool, type(None))
             odd = [c for c in choices if not isinstance(c, scalar)]
             if odd:
-                problems.append(f"{where}.choices: expected numbers, strings, booleans or "
+                problems.append(f"{where}.choices: must be numbers, strings, booleans or "
                                 f"null, got {odd[0]!r}")
                 return None
             return Categorical(choices)
@@ -326,7 +340,7 @@ def _parse_dimension(name, spec, problems):
         if missing:
             problems.append(f"{where}: {' and '.join(missing)} missing for type {kind}")
             return None
-        dim_class = Real if kind == "real" else Integer
+        dim_class = RealDimension if kind == "real" else IntegerDimension
         low, high = spec["low"], spec["high"]
         if kind == "real":  # YAML reads 1e-3 (no dot) as a string
             low, high = (_yaml_number(v) for v in (low, high))
@@ -364,7 +378,7 @@ def _demo_data(raw_data, problems):
     return data
 
 
-def tune_config_from_dict(raw, name="config", base_dir=None):
+def tune_config_from_dict(raw, name="config", base_dir=None, estimator=FineTuneRepurposer):
     """Validate a tuning config mapping and return a :class:`TuneConfig`.
 
     Parameters
@@ -375,6 +389,9 @@ def tune_config_from_dict(raw, name="config", base_dir=None):
         How messages name the config (the file name).
     base_dir : str, default=None
         Folder that relative paths are relative to; None is the current folder.
+    estimator : type, default=FineTuneRepurposer
+        What ``tune.estimator: finetune`` trains (a subclass brings its own parameters to
+        the ``model``/``train`` sections and the search space).
 
     Returns
     -------
@@ -400,7 +417,7 @@ def tune_config_from_dict(raw, name="config", base_dir=None):
     >>> tune_config_from_dict(raw, name='tune.yaml')
     Traceback (most recent call last):
     ...
-    repurpose.exceptions.InvalidParameterError: tune.yaml has 2 problems: tune.cv: expected an
+    repurpose.exceptions.InvalidParameterError: tune.yaml has 2 problems: tune.cv: must be an
     integer >= 2, got 1; tune.search_space.c: not a parameter of SvmRepurposer. Did you mean
     'C'?
     >>> raw['tune'].update(cv=2, search_space={'C': {'type': 'real', 'low': 0.1, 'high': 10}})
@@ -412,16 +429,18 @@ def tune_config_from_dict(raw, name="config", base_dir=None):
         raw = {}
     if not isinstance(raw, dict):
         raise InvalidParameterError(problems_message(name, [
-            f"top level: expected a mapping of sections ({', '.join(_SECTIONS)}), got "
+            f"top level: must be a mapping of sections ({', '.join(_SECTIONS)}), got "
             f"{type(raw).__name__} {raw!r}"]))
     problems, tune_problems = [], []  # the tune section's are listed last
     for key in raw:
         if key not in _SECTIONS:
-            problems.append(_unknown_key("", key, list(_SECTIONS)))
+            problems.append(unknown_key("", key, list(_SECTIONS)))
     tune = read_section("tune", TuneSection, raw.get("tune"), tune_problems)
     finetune = tune.estimator == "finetune"
     sections = {}
-    for section, cls in _JOB_SECTIONS.items():
+    job_classes = job_sections(estimator)
+    for section in _JOB_SECTIONS:
+        cls = job_classes[section]
         values = raw.get(section)
         if section == "data":
             values = _demo_data(values, problems)
@@ -436,18 +455,19 @@ def tune_config_from_dict(raw, name="config", base_dir=None):
     # Every path is relative to the file's folder.
     check_paths(source, data, run, lambda key: base_dir, problems)
     if finetune:
-        job = JobConfig(source, data, sections["model"], sections["train"], run)
-        _check_cross(job, problems)
+        job = JobConfig(source, data, sections["model"], sections["train"], run,
+                        estimator=estimator)
+        check_cross(job, problems)
         if data.validation is None and job.train.validation_fraction == 0:
             problems.append("train.validation_fraction: fine-tuning trials are scored on "
                             "validation data, but it is 0 and data.validation is null. Give "
                             "one of them")
-    space = _check_tune(tune, finetune, tune_problems)
+    space = _check_tune(tune, finetune, tune_problems, estimator)
     problems += tune_problems
     if problems:
         raise InvalidParameterError(problems_message(name, problems))
     return TuneConfig(source, data, run, tune, space, sections.get("model"),
-                      sections.get("train"))
+                      sections.get("train"), finetune_estimator=estimator)
 
 
 def _suggest_name(name, valid):
@@ -455,10 +475,10 @@ def _suggest_name(name, valid):
     return f"Did you mean {same[0]!r}?" if same else suggest(name, valid)
 
 
-def _check_tune(tune, finetune, problems):
+def _check_tune(tune, finetune, problems, estimator):
     if tune.estimator is None:
         return None
-    cls = _estimator_class(tune.estimator)
+    cls = _estimator_class(tune.estimator, estimator)
     valid = [n for n in cls(None).get_params(deep=False) if n not in _NOT_TUNABLE]
     params = dict(tune.params or {})
     if finetune and params:
@@ -596,50 +616,9 @@ def check_tune_output_dir(cfg, resume=False, overwrite=False):
     ...
     FileExistsError: run.output_dir '...' is not empty and holds no tune.resolved.yaml ...
     """
-    if resume and overwrite:
-        raise InvalidParameterError("Pass --resume or --overwrite, not both.")
-    out = cfg.run.output_dir
-    entries = sorted(os.listdir(out)) if os.path.isdir(out) else []
-    resolved = os.path.join(out, RESOLVED_TUNE_CONFIG_NAME)
-    if not entries:
-        if resume:
-            raise FileNotFoundError(
-                f"--resume: run.output_dir {out!r} holds no tuning run to resume"
-                f"{'' if os.path.isdir(out) else ' (it does not exist)'}. Run without "
-                f"--resume to start it.")
-        return "new"
-    if not os.path.isfile(resolved):
-        raise FileExistsError(
-            f"run.output_dir {out!r} is not empty and holds no {RESOLVED_TUNE_CONFIG_NAME} "
-            f"(found {brief_list(entries)}): those are not a tuning run's files, and "
-            f"--overwrite never removes them. Choose a new or empty folder.")
-    if overwrite:
-        for name in _OUTPUT_FILES:
-            if os.path.exists(os.path.join(out, name)):
-                os.remove(os.path.join(out, name))
-        logger.info("--overwrite: removed the earlier tuning run's files from %s", out)
-        return "new"
-    try:
-        with open(resolved, encoding="utf-8") as handle:
-            theirs = yaml.safe_load(handle)
-    except yaml.YAMLError as err:
-        raise FileExistsError(f"run.output_dir {out!r} holds an unreadable "
-                              f"{RESOLVED_TUNE_CONFIG_NAME} ({err}). Choose a new or empty "
-                              f"folder, or pass --overwrite.") from err
-    ours = _comparable(cfg.to_dict())
-    theirs = _comparable(with_added_defaults(theirs, cfg)) if isinstance(theirs, dict) else {}
-    if ours != theirs:
-        diff = _differences(ours, theirs)
-        raise FileExistsError(
-            f"run.output_dir {out!r} holds another tuning run: its {RESOLVED_TUNE_CONFIG_NAME} "
-            f"differs in {', '.join(diff[:6])}{' ...' if len(diff) > 6 else ''}. Choose "
-            f"another run.output_dir, or pass --overwrite to start again there.")
-    if not resume:
-        raise FileExistsError(
-            f"run.output_dir {out!r} holds this tuning run's files from an earlier run. Pass "
-            f"--resume to continue it (finished trials are kept), --overwrite to start again, "
-            f"or choose another run.output_dir.")
-    return "resume"
+    return TUNE_OUTPUT.check(cfg.run.output_dir, _comparable(cfg.to_dict()), resume=resume,
+                             overwrite=overwrite,
+                             upgrade=lambda theirs: _comparable(with_added_defaults(theirs, cfg)))
 
 
 # ---------------------------------------------------------------------- running
@@ -818,7 +797,7 @@ def _check_estimator_params(cfg, source):
     InvalidParameterError
         Listing every bad value with its key path and what the estimator accepts.
     """
-    cls = _estimator_class(cfg.tune.estimator)
+    cls = cfg.estimator_class
     fixed = _fixed_params(cfg)
 
     def error(params):
@@ -851,7 +830,7 @@ def _head_objective(cfg, source, X, y):
     from sklearn.base import clone
     from sklearn.model_selection import StratifiedKFold, cross_val_score
 
-    base = _estimator_class(cfg.tune.estimator)(source, **_fixed_params(cfg))
+    base = cfg.estimator_class(source, **_fixed_params(cfg))
     folds = StratifiedKFold(n_splits=cfg.tune.cv, shuffle=True, random_state=cfg.tune.seed)
 
     def objective(params):
@@ -871,14 +850,12 @@ def _finetune_value(cfg, model):
 
 
 def _finetune_objectives(cfg, source, data):
-    from ..repurposers import FineTuneRepurposer
-
     X, y = data["train"]
     X_val, y_val = data["validation"] or (None, None)
     fixed = _fixed_params(cfg)
 
     def objective(params):
-        model = FineTuneRepurposer(source, **{**fixed, **params})
+        model = cfg.finetune_estimator(source, **{**fixed, **params})
         model.fit(X, y, X_val=X_val, y_val=y_val)
         return _finetune_value(cfg, model)
 
@@ -888,7 +865,7 @@ def _finetune_objectives(cfg, source, data):
             if value is None or not math.isfinite(value):
                 raise FloatingPointError(f"{cfg.metric} became {value} in epoch {row['epoch']}")
             report(row["epoch"], value)
-        model = FineTuneRepurposer(source, **{**fixed, **params})
+        model = cfg.finetune_estimator(source, **{**fixed, **params})
         model.fit(X, y, X_val=X_val, y_val=y_val, epoch_callback=callback)
     return objective, reported
 
@@ -934,7 +911,7 @@ def _test_score(cfg, source, data, best_params):
     X, y = data["train"]
     X_test, y_test = data["test"]
     fixed = _fixed_params(cfg)
-    model = _estimator_class(cfg.tune.estimator)(source, **{**fixed, **best_params})
+    model = cfg.estimator_class(source, **{**fixed, **best_params})
     logger.info("Refitting the best configuration to score it on %d test samples", len(y_test))
     if cfg.is_finetune:
         X_val, y_val = data["validation"] or (None, None)

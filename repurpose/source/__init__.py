@@ -3,5 +3,6 @@
 from ._graph import Layer
 from ._model import SourceModel
 from ._onnx import supported_onnx_operators
+from ._spec import parse_spec
 
-__all__ = ["SourceModel", "Layer", "supported_onnx_operators"]
+__all__ = ["SourceModel", "Layer", "supported_onnx_operators", "parse_spec"]

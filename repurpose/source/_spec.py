@@ -23,7 +23,7 @@ _SYMBOL = "-symbol.json"
 _PREFIXED = re.compile(r"([A-Za-z][\w.+-]+):(.*)\Z", re.S)
 
 
-def parse_spec(spec):
+def parse_spec(spec, base=None):
     """Say what a model spec names: ``(kind, target)``, without loading anything.
 
     Parameters
@@ -33,6 +33,9 @@ def parse_spec(spec):
         ``-symbol.json`` file), or a bare string: a path ending in ``.onnx``, a
         ``-symbol.json`` file or checkpoint prefix, or a zoo name. A path-like object (not
         a str) is always a file: ``.onnx`` or a checkpoint.
+    base : str, default=None
+        Folder that relative paths are read from (a job file's folder); None is the
+        current folder. Paths in the result are then joined to it.
 
     Returns
     -------
@@ -68,11 +71,19 @@ def parse_spec(spec):
             raise InvalidParameterError(
                 f"A model spec must be a str or path, got {type(spec).__name__} {spec!r}. "
                 f"Write {_USAGE}.")
-        return _file_reading(os.fspath(spec), any_suffix=True)
+        return _file_reading(_at(os.fspath(spec), base), any_suffix=True)
     prefixed = _PREFIXED.match(spec)
-    if prefixed and (prefixed.group(1) in PREFIXES or not _exists(spec)):
-        return _explicit(spec, *prefixed.groups())
-    return _bare(spec)
+    if prefixed and (prefixed.group(1) in PREFIXES or not _exists(_at(spec, base))):
+        kind, target = _explicit(spec, *prefixed.groups())
+        return kind, target if kind == "zoo" else _at(target, base)
+    return _bare(spec, base)
+
+
+def _at(path, base):
+    """``path`` read from the folder ``base`` (as given when ``base`` is None)."""
+    if base is None:
+        return path
+    return os.path.normpath(os.path.join(base, os.path.expanduser(path)))
 
 
 def _explicit(spec, prefix, target):
@@ -107,27 +118,28 @@ def _exists(spec):
     return os.path.isfile(spec) or os.path.isfile(spec + _SYMBOL)
 
 
-def _bare(spec):
+def _bare(spec, base=None):
     """``(kind, target)`` of a string without prefix: a model file or a zoo name."""
-    reading = _file_reading(spec)
+    path = _at(spec, base)
+    reading = _file_reading(path)
     if reading is not None:
         return reading  # no zoo name ends in .onnx or -symbol.json
     # Zoo names are plain words: a path with a folder part that exists is never one (the
     # names are still listed for the close matches of a path that does not exist).
     word = not (os.sep in spec or "/" in spec)
-    names = zoo.list_models() if word or not _exists(spec) else []
+    names = zoo.list_models() if word or not _exists(path) else []
     if spec in names:
-        if _exists(spec):
-            what = (f"the checkpoint {spec + _SYMBOL!r}" if os.path.isfile(spec + _SYMBOL)
+        if _exists(path):
+            what = (f"the checkpoint {spec + _SYMBOL!r}" if os.path.isfile(path + _SYMBOL)
                     else f"the file {spec!r}")
             raise InvalidParameterError(
                 f"Model {spec!r} is ambiguous: it is a model-zoo name, and {what} exists in "
-                f"{os.getcwd()!r}. Write 'zoo:{spec}' for the zoo model, or "
+                f"{base or os.getcwd()!r}. Write 'zoo:{spec}' for the zoo model, or "
                 f"'checkpoint:{spec}' (or 'onnx:{spec}' for an ONNX file) for the file; "
                 f"the prefixes are {_USAGE}.")
         return "zoo", spec
-    if os.path.isfile(spec + _SYMBOL):
-        return "checkpoint", spec
+    if os.path.isfile(path + _SYMBOL):
+        return "checkpoint", path
     hint = suggest(spec, names)
     raise FileNotFoundError(
         f"Model {spec!r} is neither an .onnx file, a checkpoint ({spec}{_SYMBOL}) nor a "

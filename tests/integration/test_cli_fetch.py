@@ -95,7 +95,7 @@ def test_job_download_default_is_false(tmp_path):
 @pytest.mark.parametrize("source, match", [
     ({"model": "resnet18_v", "download": True}, r"source.model: 'resnet18_v' is neither a "
                                                 r"model-zoo name.*Did you mean .*'resnet18_v1'"),
-    ({"model": "resnet18_v1", "download": "yes"}, "source.download: expected true or false, "
+    ({"model": "resnet18_v1", "download": "yes"}, "source.download: must be True or False, "
                                                   "got 'yes'"),
     ({"model": "resnet18_v1", "download": True, "weights": "w.params"},
      "source.download: true, but source.weights names a file"),

@@ -185,8 +185,8 @@ def test_bad_config_exits_2_listing_every_problem(tmp_path):
     assert line.startswith(f"repurpose finetune: error: {config} has 5 problems: ")
     for words in ("source.model: 'digits_cn' is neither", "Did you mean 'digits_cnn'?",
                   "train.lr: unknown key. Did you mean 'learning_rate'?",
-                  "train.learning_rate: expected a positive number, got 'fast'",
-                  "train.optimizer: expected one of", "data.resize: applies to image_folder"):
+                  "train.learning_rate: must be a number in (0, 1000], got 'fast'",
+                  "train.optimizer: must be one of", "data.resize: applies to image_folder"):
         assert words in line
     assert not (tmp_path / "out").exists()  # nothing written before validation passed
 

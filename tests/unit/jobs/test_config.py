@@ -1,6 +1,7 @@
 """Job configs: every problem found, named by key path, reported at once."""
 import dataclasses
 import json
+import os
 
 import numpy as np
 import pytest
@@ -9,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from repurpose.jobs import _config as cfg
+from repurpose.repurposers import _training
 from repurpose.jobs import (JobConfig, check_layers, check_output_dir, config_from_dict,
                               dump_config, load_config, load_job_data, parse_overrides)
 from repurpose.exceptions import InvalidParameterError
@@ -60,15 +62,6 @@ def test_defaults_mirror_the_api():
     for key, value in api.items():
         assert kwargs[key] == value, key
     assert kwargs["checkpoint_dir"].endswith("checkpoints") and kwargs["progress"] is False
-
-
-def test_choices_agree_with_the_training_loop():
-    from repurpose.repurposers import _training
-
-    assert set(cfg.OPTIMIZERS) == set(_training.OPTIMIZERS)
-    assert set(cfg.LR_SCHEDULES) == set(_training.LR_SCHEDULES)
-    assert set(cfg.MONITORS) == set(_training.MONITORS)
-    assert set(cfg.AUGMENTATIONS) <= set(_training.AUGMENTATIONS)
 
 
 def test_kwargs_are_immutable_and_named_like_the_api(tmp_path):
@@ -138,30 +131,30 @@ def test_unknown_section_error_suggests(tmp_path):
 
 
 @pytest.mark.parametrize("section, key, value, words", [
-    ("train", "learning_rate", "fast", "train.learning_rate: expected a positive number, "
+    ("train", "learning_rate", "fast", "train.learning_rate: must be a number in \\(0, 1000\\], "
                                        "got 'fast'"),
-    ("train", "learning_rate", -0.1, "expected a positive number, got -0.1"),
-    ("train", "n_epochs", 2.5, "train.n_epochs: expected an integer >= 1, got 2.5"),
-    ("train", "batch_size", True, "train.batch_size: expected an integer >= 1, got True"),
-    ("train", "early_stopping", "yes please", "train.early_stopping: expected true or false"),
-    ("train", "validation_fraction", 1.0, r"expected a number in \[0, 1\), got 1.0"),
+    ("train", "learning_rate", -0.1, r"must be a number in \(0, 1000\], got -0.1"),
+    ("train", "n_epochs", 2.5, "train.n_epochs: must be an integer >= 1, got 2.5"),
+    ("train", "batch_size", True, "train.batch_size: must be an integer >= 1, got True"),
+    ("train", "early_stopping", "yes please", "train.early_stopping: must be True or False"),
+    ("train", "validation_fraction", 1.0, r"must be a number in \[0, 1\), got 1.0"),
     ("train", "augment", "flipp", "Did you mean 'flip'"),
-    ("model", "hidden_units", [8, -1], "model.hidden_units: expected a list of positive "
-                                       "integers, but item 1"),
-    ("model", "dropout", float("nan"), "model.dropout: expected a number in"),
-    ("source", "input_shape", "3x8x8", "source.input_shape: expected a list of positive"),
-    ("run", "ctx", 0, "run.ctx: expected 'cpu'"),
+    ("model", "hidden_units", [8, -1], r"model.hidden_units: must be a sequence of positive "
+                                       r"integers, got \[8, -1\]. Item 1 \(-1\) is not"),
+    ("model", "dropout", float("nan"), "model.dropout: must be a number in"),
+    ("source", "input_shape", "3x8x8", "source.input_shape: must be a list of positive"),
+    ("run", "ctx", 0, "run.ctx: must be 'cpu'"),
 ])
 def test_wrong_type_error(tmp_path, section, key, value, words):
     _error(tmp_path, words, **{section: {key: value}})
 
 
 @pytest.mark.parametrize("section, key, value, words", [
-    ("train", "optimizer", "sgdd", r"train\.optimizer: expected one of .* got 'sgdd'\. "
+    ("train", "optimizer", "sgdd", r"train\.optimizer: must be one of .* got 'sgdd'\. "
                                    r"Did you mean 'sgd'\?"),
     ("train", "lr_schedule", "cosin", "Did you mean 'cosine'"),
-    ("train", "monitor", "loss", "train.monitor: expected one of"),
-    ("data", "kind", "folder", "data.kind: expected one of 'image_folder'"),
+    ("train", "monitor", "loss", "train.monitor: must be one of"),
+    ("data", "kind", "folder", "data.kind: must be one of 'image_folder'"),
     ("data", "normalize", "imagenett", "Did you mean 'imagenet'"),
 ])
 def test_bad_choice_error(tmp_path, section, key, value, words):
@@ -187,8 +180,23 @@ def test_missing_path_error(tmp_path, data, words):
 
 
 def test_missing_model_error_suggests_zoo_name(tmp_path):
-    _error(tmp_path, r"source\.model: 'digits_cn' is neither a model-zoo name.*Did you mean "
-                     r"'digits_cnn'", source={"model": "digits_cn"})
+    _error(tmp_path, r"source\.model: Model 'digits_cn' is neither .* nor a model-zoo name\. "
+                     r"Did you mean 'digits_cnn'", source={"model": "digits_cn"})
+
+
+def test_model_specs_with_prefixes(tmp_path, tiny_checkpoint):
+    # The command line's spec reading, with paths relative to the job file's folder.
+    prefix, epoch, _ = tiny_checkpoint
+    job = load_config(_write(tmp_path, _job(tmp_path, source={"model": "zoo:digits_cnn"})))
+    assert job.source.model == "zoo:digits_cnn"
+    relative = os.path.relpath(prefix, tmp_path)
+    job = load_config(_write(tmp_path, _job(tmp_path, source={
+        "model": f"checkpoint:{relative}", "epoch": epoch})))
+    assert job.source.model == f"checkpoint:{prefix}"
+    _error(tmp_path, r"source\.model: Model 'hub:x' has the unknown prefix",
+           source={"model": "hub:x"})
+    _error(tmp_path, r"source\.model: 'digits_cn' is not a model-zoo name\. Did you mean",
+           source={"model": "zoo:digits_cn"})
 
 
 def test_checkpoint_model_ok(tmp_path, tiny_checkpoint):
@@ -224,8 +232,8 @@ def test_several_problems_listed_at_once_with_their_count(tmp_path):
         load_config(path)
     message = str(info.value)
     assert message.startswith(f"{path} has 4 problems: ")
-    for words in ("train.lr: unknown key", "train.learning_rate: expected a positive number",
-                  "train.optimizer: expected one of", "source.model: 'digits_cn'"):
+    for words in ("train.lr: unknown key", "train.learning_rate: must be a number in (0, 1000]",
+                  "train.optimizer: must be one of", "source.model: Model 'digits_cn'"):
         assert words in message
     assert message.count("; ") == 3
 
@@ -240,7 +248,7 @@ def test_not_yaml_error(tmp_path):
 def test_not_a_mapping_error(tmp_path):
     path = tmp_path / "job.yaml"
     path.write_text("- a\n- b\n")
-    with pytest.raises(InvalidParameterError, match="top level: expected a mapping of sections"):
+    with pytest.raises(InvalidParameterError, match="top level: must be a mapping of sections"):
         load_config(path)
 
 
@@ -276,7 +284,7 @@ def test_overrides_are_validated_like_the_file(tmp_path):
     with pytest.raises(InvalidParameterError, match="has 2 problems") as info:
         load_config(path, ["train.epochs=3", "train.n_epochs=many"])
     assert "train.epochs: unknown key. Did you mean 'n_epochs'?" in str(info.value)
-    assert "train.n_epochs: expected an integer >= 1, got 'many'" in str(info.value)
+    assert "train.n_epochs: must be an integer >= 1, got 'many'" in str(info.value)
 
 
 def test_override_paths_are_relative_to_the_current_folder(tmp_path, monkeypatch):
@@ -373,7 +381,7 @@ def test_defaults_round_trip(tmp_path):
 
 
 _valid_train = st.fixed_dictionaries({}, optional={
-    "optimizer": st.sampled_from(cfg.OPTIMIZERS),
+    "optimizer": st.sampled_from(_training.OPTIMIZERS),
     "learning_rate": st.floats(1e-6, 10),
     "momentum": st.floats(0, 0.99),
     "weight_decay": st.floats(0, 1),
@@ -382,9 +390,9 @@ _valid_train = st.fixed_dictionaries({}, optional={
     "batch_size": st.integers(1, 512),
     "validation_fraction": st.floats(0.01, 0.9),
     "patience": st.integers(1, 20),
-    "monitor": st.sampled_from(cfg.MONITORS),
+    "monitor": st.sampled_from(tuple(_training.MONITORS)),
     "freeze_bn_stats": st.booleans(),
-    "augment": st.sampled_from(cfg.AUGMENTATIONS),
+    "augment": st.sampled_from(_training.AUGMENTATIONS),
     "seed": st.none() | st.integers(0, 2 ** 31),
 })
 _valid_model = st.fixed_dictionaries({}, optional={
@@ -407,7 +415,7 @@ def test_valid_configs_round_trip_through_yaml(tmp_path, train, model):
 _garbage = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.floats(allow_nan=True),
                      st.text(max_size=6), st.lists(st.integers(-2, 2), max_size=3),
                      st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
-_keys = [(section, f.name) for section, c in cfg._SECTIONS.items()
+_keys = [(section, f.name) for section, c in cfg.job_sections().items()
          for f in dataclasses.fields(c)]
 
 
@@ -429,7 +437,7 @@ def test_garbage_values_raise_invalid_parameter_error_or_pass(tmp_path, key, val
 def test_docs_list_every_key():
     import pathlib
 
-    docs = pathlib.Path(__file__).parents[2] / "docs" / "guide" / "jobs.md"
+    docs = pathlib.Path(__file__).parents[3] / "docs" / "guide" / "jobs.md"
     text = docs.read_text()
     for key, _, _, _ in cfg.field_reference():
         section, name = key.split(".")
@@ -439,22 +447,22 @@ def test_docs_list_every_key():
 def test_demo_job_file_is_valid():
     import pathlib
 
-    path = pathlib.Path(__file__).parents[2] / "demos" / "jobs" / "digits_finetune.yaml"
+    path = pathlib.Path(__file__).parents[3] / "demos" / "jobs" / "digits_finetune.yaml"
     job = load_config(path)
     assert job.data.kind == "builtin" and job.model.transfer_layer == "fc1_relu_fwd"
 
 
 def test_read_section_ok_and_error():
-    # The one section reader, shared by job configs and tuning configs (repurpose.tuning).
+    # The one section reader, shared by job configs and tuning configs (repurpose.jobs._tune).
     problems = []
     train = cfg.read_section("train", cfg.TrainConfig, {"n_epochs": 3}, problems)
     assert problems == [] and train.n_epochs == 3 and train.step_epochs == []
     run = cfg.read_section("run", cfg.RunConfig, {"ctx": 3, "out": "x"}, problems)
     assert run.ctx == "cpu"  # a bad value keeps the default
-    assert problems == ["run.ctx: expected 'cpu', 'gpu', 'gpu:0,1', ... or a list of them, "
+    assert problems == ["run.ctx: must be 'cpu', 'gpu', 'gpu:0,1', ... or a list of them, "
                         "got 3", "run.out: unknown key. Did you mean 'output_dir'?",
                         "run.output_dir: missing. Give folder for the job's files; new or "
                         "empty, or this job's own with --resume"]
     cfg.read_section("model", cfg.ModelConfig, ["dropout"], problems)
-    assert problems[-1] == "model: expected a mapping of keys, got ['dropout']"
+    assert problems[-1] == "model: must be a mapping of keys, got ['dropout']"
 
