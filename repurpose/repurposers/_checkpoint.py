@@ -10,6 +10,10 @@ Each epoch first writes its ``.params`` file (temporary name, fsync, rename), th
 killed at any point therefore leaves a ``checkpoint.json`` that names a complete file. Nothing
 is pickled: optimizer states are NDArrays saved with ``mx.nd.save`` and their scalars
 (``num_update`` and the per-parameter update counts) are JSON.
+
+:func:`save_training_state` and :func:`restore_training_state` say what a checkpoint of the
+training loop holds: weights, best weights, optimizer state, the loop's state (epoch, history,
+early-stopping counters) and the RNG state.
 """
 import hashlib
 import json
@@ -19,18 +23,24 @@ import os
 import mxnet as mx
 import numpy as np
 
-from ..exceptions import ModelFileError
-from ..persist import atomic_write
+from .. import seeding
+from ..exceptions import InvalidParameterError, ModelFileError
+from ..persist import FileFormat, atomic_write, write_json
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["CHECKPOINT_FILE", "CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "data_fingerprint",
            "read_checkpoint", "write_checkpoint", "encode_optimizer_state",
-           "decode_optimizer_state"]
+           "decode_optimizer_state", "save_training_state", "restore_training_state"]
 
 CHECKPOINT_FILE = "checkpoint.json"
 CHECKPOINT_FORMAT = "repurpose.finetune-checkpoint"
 CHECKPOINT_VERSION = 1
+#: The header of ``checkpoint.json`` (no older versions to migrate from yet).
+CHECKPOINT = FileFormat(CHECKPOINT_FORMAT, CHECKPOINT_VERSION,
+                        what="repurpose fine-tuning checkpoint")
+#: Fields of the training loop's state that a checkpoint holds as JSON.
+_STATE_FIELDS = ("epoch", "history", "best_value", "best_epoch", "bad_epochs", "stopped")
 
 
 def data_fingerprint(*arrays):
@@ -99,15 +109,9 @@ def write_checkpoint(folder, meta, arrays):
     params_name = _params_name(meta["epoch"])
     atomic_write(os.path.join(folder, params_name), lambda tmp: mx.nd.save(tmp, arrays),
                  overwrite=True)
-    meta = dict(meta, format=CHECKPOINT_FORMAT, format_version=CHECKPOINT_VERSION,
-                params_file=params_name)
-    payload = json.dumps(meta, sort_keys=True)
-
-    def write_json(tmp):
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(payload)
-
-    atomic_write(os.path.join(folder, CHECKPOINT_FILE), write_json, overwrite=True)
+    meta = dict(meta, **CHECKPOINT.header(), params_file=params_name)
+    write_json(os.path.join(folder, CHECKPOINT_FILE), meta, overwrite=True, indent=None,
+               sort_keys=True)
     for name in os.listdir(folder):
         if name.startswith("epoch-") and name.endswith(".params") and name != params_name:
             try:
@@ -133,13 +137,11 @@ def read_checkpoint(folder, with_arrays=True):
     except (OSError, ValueError) as err:
         raise ModelFileError(f"{path!r} is not a readable checkpoint: {err}. Remove the folder "
                              f"or choose another checkpoint_dir.") from err
-    if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
-        raise ModelFileError(f"{path!r} is not a repurpose fine-tuning checkpoint. Choose "
-                             f"another checkpoint_dir.")
-    version = meta.get("format_version")
-    if not isinstance(version, int) or version > CHECKPOINT_VERSION:
-        raise ModelFileError(f"{path!r} has format_version {version!r}; this repurpose reads "
-                             f"up to {CHECKPOINT_VERSION}. Upgrade repurpose to resume it.")
+    try:
+        meta = CHECKPOINT.read(meta, repr(path))
+    except ModelFileError as err:
+        raise ModelFileError(f"{err} To start afresh instead, choose another "
+                             f"checkpoint_dir.") from None
     if not with_arrays:
         return meta, None
     params_path = os.path.join(os.fspath(folder), meta["params_file"])
@@ -149,3 +151,84 @@ def read_checkpoint(folder, with_arrays=True):
         raise ModelFileError(f"{params_path!r}, named by {path!r}, is missing or unreadable: "
                              f"{str(err).strip().splitlines()[0]}") from err
     return meta, arrays
+
+
+# ---------------------------------------------------------------------- training state
+def save_training_state(plan, par, updater, optimizer, state, seed):
+    """Write the checkpoint of the training loop after ``state.epoch``.
+
+    Parameters
+    ----------
+    plan : dict
+        ``{'dir', 'fingerprint', 'params', ...}``: the folder, and the job's fingerprint and
+        parameters (which tell another job's checkpoint apart).
+    par : ParallelBlock
+        The network being trained (its first context's values are saved).
+    updater, optimizer
+        MXNet's updater (its per-parameter states) and the optimizer (its update counts).
+    state : TrainState
+        The loop's state; ``best_params`` are saved as arrays.
+    seed : int
+        The run's seed (``mx_seed`` in the file).
+    """
+    arrays = {f"weights/{k}": mx.nd.array(v, dtype=v.dtype)
+              for k, v in par.get_values().items()}
+    if state.best_params is not None:
+        arrays.update({f"best/{k}": mx.nd.array(v, dtype=v.dtype)
+                       for k, v in state.best_params.items()})
+    structure, opt_arrays = encode_optimizer_state(updater.states)
+    arrays.update(opt_arrays)
+    meta = {
+        "fingerprint": plan["fingerprint"], "params": plan.get("params"),
+        **{key: getattr(state, key) for key in _STATE_FIELDS},
+        "has_best": state.best_params is not None,
+        "optimizer": {"states": structure, "num_update": int(optimizer.num_update),
+                      "begin_num_update": int(optimizer.begin_num_update),
+                      "update_counts": {str(dev): {str(k): int(v) for k, v in counts.items()}
+                                        for dev, counts in
+                                        optimizer._all_index_update_counts.items()}},
+        "rng": seeding.get_rng_state(), "mx_seed": int(seed) % 2**31,
+    }
+    write_checkpoint(plan["dir"], meta, arrays)
+
+
+def restore_training_state(found, par, updater, optimizer, state):
+    """Inverse of :func:`save_training_state`: load ``found = (meta, arrays)`` in place.
+
+    Sets the weights of ``par``, the updater's states, the optimizer's update counts, the
+    fields of ``state`` and the RNG state.
+
+    Raises
+    ------
+    InvalidParameterError
+        If the checkpoint lacks a parameter of the network (another job's checkpoint).
+    """
+    meta, arrays = found
+    first = par.contexts[0]
+    weights = {k[len("weights/"):]: v.asnumpy() for k, v in arrays.items()
+               if k.startswith("weights/")}
+    missing = [p.name for p in par.params if p.name not in weights]
+    if missing:
+        raise InvalidParameterError(
+            f"The checkpoint lacks parameters {missing[:5]} of this network; it belongs to "
+            f"another job. Choose another checkpoint_dir.")
+    par.set_values(weights)
+    if meta.get("has_best"):
+        state.best_params = {k[len("best/"):]: v.asnumpy() for k, v in arrays.items()
+                             if k.startswith("best/")}
+    opt = meta["optimizer"]
+    updater.states = decode_optimizer_state(opt["states"], arrays, first)
+    updater.states_synced = dict.fromkeys(updater.states, True)
+    optimizer.num_update = int(opt["num_update"])
+    optimizer.begin_num_update = int(opt["begin_num_update"])
+    # MXNet keeps the update counts per device in private members and has no API to set
+    # them; Optimizer._set_current_context picks _index_update_count from them the same way.
+    optimizer._all_index_update_counts = {
+        int(dev): {int(k): int(v) for k, v in counts.items()}
+        for dev, counts in opt["update_counts"].items()}
+    optimizer._all_index_update_counts.setdefault(0, {})
+    optimizer._index_update_count = optimizer._all_index_update_counts[
+        sorted(optimizer._all_index_update_counts)[0]]
+    for key in _STATE_FIELDS:
+        setattr(state, key, meta[key])
+    seeding.set_rng_state(meta["rng"], meta.get("mx_seed"))

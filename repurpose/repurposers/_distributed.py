@@ -23,7 +23,7 @@ summed gradient and holds identical weights; optimizer state stays on the worker
 checkpoints and resume work as in one process. (The alternative, the optimizer on the
 servers via ``kv.set_optimizer``, would move the optimizer state and the learning-rate
 schedule out of reach of our checkpoints; MXNet's ``dist_async`` needs it, see
-``train_network``.)
+``._callbacks.WorkerSync``.)
 """
 import logging
 import os
@@ -204,7 +204,8 @@ class WorkerGroup:
         """True on rank 0, the worker that writes checkpoints and outputs."""
         return self.rank == 0
 
-    def _keys(self, name, arrays):
+    def keys(self, name, arrays):
+        """The kvstore keys of ``arrays`` under ``name``, initialised on their first use."""
         keys = [f"{self.prefix}{name}/{i}" for i in range(len(arrays))]
         new = [(k, a) for k, a in zip(keys, arrays) if k not in self._shapes]
         for k, a in new:
@@ -219,7 +220,7 @@ class WorkerGroup:
         """Replace each NDArray of ``arrays`` by its sum over the workers (in place)."""
         if self.kv is None or not arrays:
             return arrays
-        keys = self._keys(name, arrays)
+        keys = self.keys(name, arrays)
         self.kv.push(keys, arrays)
         self.kv.pull(keys, out=arrays)
         return arrays

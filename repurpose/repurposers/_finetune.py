@@ -10,8 +10,6 @@ add_layers, freeze, reinitialize), train its Gluon block with
 import hashlib
 import json
 import logging
-import math
-import numbers
 import os
 from abc import ABC, abstractmethod
 
@@ -23,7 +21,8 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
 from .. import seeding
-from .._validation import brief_list, check_choice, check_layer_names, check_positive_int
+from .._validation import (Boolean, Custom, Integer, ListOf, Nullable, Options, Problem, Real,
+                           Text, brief_list, check_layer_names, check_params, store_params)
 from ..context import resolve_contexts, split_batch
 from ..data import as_batch_stream
 from ..exceptions import DataError, InvalidParameterError
@@ -33,8 +32,8 @@ from ..source import SourceModel
 from ..source._graph import graph_nodes
 from ._checkpoint import data_fingerprint, read_checkpoint
 from ._distributed import LOCAL, WorkerGroup, check_kvstore, get_kvstore, launch_environment
-from ._training import (AUGMENTATIONS, LR_SCHEDULES, MONITORS, OPTIMIZERS,
-                        freeze_batchnorm_stats, train_network)
+from ._training import (AUGMENTATIONS, LR_SCHEDULES, MONITORS, OPTIMIZERS, TrainSettings,
+                        freeze_batchnorm_stats, stratified_split, train_network)
 
 logger = logging.getLogger(__name__)
 
@@ -49,34 +48,19 @@ _SOFTMAX_OPS = ("SoftmaxOutput", "SoftmaxActivation", "softmax", "log_softmax")
 _NOT_FINGERPRINTED = ("ctx", "checkpoint_dir", "progress", "kvstore")
 
 
-def _is_number(value):
-    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)) and \
-        math.isfinite(value)
+def _folder_path(value):
+    if not isinstance(value, (str, os.PathLike)):
+        raise Problem()
+    return value
 
 
-def _check_range(value, name, low, high, low_open=False, high_open=False):
-    if not _is_number(value) or value < low or value > high or (low_open and value == low) \
-            or (high_open and value == high):
-        interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
-        raise InvalidParameterError(f"{name} must be a number in {interval}, got {value!r}.")
-    return float(value)
+#: A sequence of layer names; one name stands for a sequence of one.
+_LAYER_NAMES = ListOf(Text(what="a layer name"), "a sequence of layer names", single=True)
 
 
-def _names(value, name):
-    """A tuple of layer names from a str or a sequence of str."""
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        return (value,)
-    try:
-        names = tuple(value)
-    except TypeError:
-        raise InvalidParameterError(f"{name} must be a sequence of layer names, got "
-                                    f"{value!r}.") from None
-    bad = [v for v in names if not isinstance(v, str)]
-    if bad:
-        raise InvalidParameterError(f"{name} must hold layer names (str), got {bad[0]!r}.")
-    return names
+def _names(value):
+    """A tuple of layer names from a str or a sequence of str (checked by the table)."""
+    return _LAYER_NAMES.normalise(value)
 
 
 def _producer(model, layer):
@@ -119,47 +103,42 @@ class _NetworkRepurposer(ClassifierMixin, BaseEstimator, ABC):
         """The last source layer the network keeps (validated)."""
 
     def _fixed(self, trunk):
-        return set(_names(self.fixed_layers, "fixed_layers"))
+        return set(_names(self.fixed_layers))
 
     # ------------------------------------------------------------------ validation
+    #: The allowed values of each constructor parameter, declared once: ``fit`` checks them
+    #: (:func:`~repurpose._validation.check_params`), and the job schema (``repurpose.jobs``),
+    #: ``--set``, the tuner's search spaces and the docs reference read this table.
+    _parameter_constraints = {
+        "fixed_layers": _LAYER_NAMES,
+        "random_layers": _LAYER_NAMES,
+        "optimizer": Options(*OPTIMIZERS),
+        "learning_rate": Real(0, 1e3, low_open=True),
+        "momentum": Real(0, 1, high_open=True),
+        "weight_decay": Real(0, 1e3),
+        "transferred_lr_mult": Real(0, 1e3),
+        "lr_schedule": Options(*LR_SCHEDULES),
+        "warmup_epochs": Integer(0),
+        "step_epochs": ListOf(Integer(1), "a sequence of epoch numbers (integers >= 1)"),
+        "step_factor": Real(0, 1e3, low_open=True),
+        "n_epochs": Integer(1),
+        "batch_size": Integer(1),
+        "validation_fraction": Real(0, 1, high_open=True),
+        "early_stopping": Boolean(),
+        "patience": Integer(1),
+        "monitor": Options(*MONITORS),
+        "freeze_bn_stats": Boolean(),
+        "augment": Options(*AUGMENTATIONS),
+        "checkpoint_dir": Nullable(Custom(_folder_path, "a folder path")),
+        "progress": Boolean(),
+    }
+
     def _validate_params(self):
         if not isinstance(self.source, SourceModel):
             raise InvalidParameterError(
                 f"source must be a repurpose.SourceModel, got {type(self.source).__name__}. "
                 f"Load one with SourceModel.from_zoo / from_checkpoint / from_gluon.")
-        check_choice(self.optimizer, "optimizer", OPTIMIZERS)
-        _check_range(self.learning_rate, "learning_rate", 0, 1e3, low_open=True)
-        _check_range(self.momentum, "momentum", 0, 1, high_open=True)
-        _check_range(self.weight_decay, "weight_decay", 0, 1e3)
-        _check_range(self.transferred_lr_mult, "transferred_lr_mult", 0, 1e3)
-        check_choice(self.lr_schedule, "lr_schedule", LR_SCHEDULES)
-        check_positive_int(self.warmup_epochs, "warmup_epochs", minimum=0)
-        steps = self.step_epochs
-        if isinstance(steps, (str, bytes)) or not hasattr(steps, "__iter__"):
-            raise InvalidParameterError(f"step_epochs must be a sequence of epoch numbers, "
-                                        f"got {steps!r}.")
-        for s in steps:
-            check_positive_int(s, "step_epochs[...]")
-        _check_range(self.step_factor, "step_factor", 0, 1e3, low_open=True)
-        check_positive_int(self.n_epochs, "n_epochs")
-        check_positive_int(self.batch_size, "batch_size")
-        _check_range(self.validation_fraction, "validation_fraction", 0, 1, high_open=True)
-        if not isinstance(self.early_stopping, (bool, np.bool_)):
-            raise InvalidParameterError(f"early_stopping must be True or False, got "
-                                        f"{self.early_stopping!r}.")
-        check_positive_int(self.patience, "patience")
-        check_choice(self.monitor, "monitor", tuple(MONITORS))
-        if not isinstance(self.freeze_bn_stats, (bool, np.bool_)):
-            raise InvalidParameterError(f"freeze_bn_stats must be True or False, got "
-                                        f"{self.freeze_bn_stats!r}.")
-        if not any(self.augment is a or (isinstance(a, str) and self.augment == a)
-                   for a in AUGMENTATIONS):
-            raise InvalidParameterError(
-                f"augment must be one of {brief_list(AUGMENTATIONS)}, got {self.augment!r}.")
-        if self.checkpoint_dir is not None and not isinstance(self.checkpoint_dir,
-                                                              (str, os.PathLike)):
-            raise InvalidParameterError(f"checkpoint_dir must be a folder path or None, got "
-                                        f"{self.checkpoint_dir!r}.")
+        check_params(self.get_params(deep=False), self._parameter_constraints)
         if check_kvstore(self.kvstore) == "dist_async" and self.transferred_lr_mult != 1:
             raise InvalidParameterError(
                 f"kvstore='dist_async' runs the optimizer on the parameter servers, which "
@@ -170,7 +149,7 @@ class _NetworkRepurposer(ClassifierMixin, BaseEstimator, ABC):
     def _check_layer_sets(self, trunk):
         """Fixed / random layers exist in the trunk and do not overlap; return both sets."""
         fixed = self._fixed(trunk)
-        random_layers = set(_names(self.random_layers, "random_layers"))
+        random_layers = set(_names(self.random_layers))
         for name, layers in (("fixed_layers", fixed), ("random_layers", random_layers)):
             check_layer_names(sorted(layers, key=str), self.source.layer_names,
                               "source.layer_names")
@@ -371,8 +350,6 @@ class _NetworkRepurposer(ClassifierMixin, BaseEstimator, ABC):
         # Rank 0's seeds everywhere (they differ between processes if random_state=None).
         seeds = dict(zip(seeds, group.broadcast_ints("seeds", list(seeds.values()))))
         if X_val is None and self.validation_fraction > 0:
-            from ._training import stratified_split
-
             train_pos, val_pos = stratified_split(y_idx, float(self.validation_fraction),
                                                   np.random.RandomState(seeds["split"]))
             if len(val_pos) == 0:
@@ -406,13 +383,9 @@ class _NetworkRepurposer(ClassifierMixin, BaseEstimator, ABC):
                     len(network.frozen_layers), len(X_train), len(classes), contexts,
                     f", worker {group.rank} of {group.n_workers} ({self.kvstore})"
                     if group.distributed else "")
-        config = {k: getattr(self, k) for k in (
-            "optimizer", "learning_rate", "momentum", "weight_decay", "transferred_lr_mult",
-            "lr_schedule", "warmup_epochs", "step_epochs", "step_factor", "n_epochs",
-            "batch_size", "early_stopping", "patience", "monitor", "augment")}
-        config["seed"] = seeds["train"]
+        settings = TrainSettings.from_estimator(self, seed=seeds["train"])
         result = train_network(block, contexts, X_train, y_train_idx, X_val_arr, y_val_idx,
-                               config, new_params=new_params, checkpoint=checkpoint,
+                               settings, new_params=new_params, checkpoint=checkpoint,
                                progress=bool(self.progress), description=type(self).__name__,
                                epoch_callback=epoch_callback, group=group)
         values = {name: p.data(contexts[0]).asnumpy()
@@ -592,19 +565,25 @@ class FineTuneRepurposer(_NetworkRepurposer):
     random_layers : tuple of str, default=()
         Layers of the source to re-initialise (seeded) and train.
     optimizer : {'sgd', 'nag', 'adam', 'rmsprop', 'adagrad'}, default='sgd'
+        MXNet optimizer.
     learning_rate : float, default=0.01
+        Base learning rate (of the new layers).
     momentum : float, default=0.9
-        Of 'sgd' and 'nag'.
+        Momentum of 'sgd' and 'nag'.
     weight_decay : float, default=1e-4
+        L2 penalty.
     transferred_lr_mult : float, default=1.0
         Learning-rate multiplier of the transferred (not new, not re-initialised) layers.
     lr_schedule : {'constant', 'step', 'cosine'}, default='cosine'
+        Learning-rate schedule.
     warmup_epochs : int, default=0
         Epochs of linear warm-up before the schedule.
     step_epochs : tuple of int, default=()
         1-based epochs where 'step' multiplies the rate by ``step_factor``.
     step_factor : float, default=0.1
+        Factor of the 'step' schedule.
     n_epochs : int, default=20
+        Training epochs (at most).
     batch_size : int, default=32
         Samples per step, split over the contexts.
     validation_fraction : float, default=0.2
@@ -613,7 +592,9 @@ class FineTuneRepurposer(_NetworkRepurposer):
         Stop when ``monitor`` has not improved for ``patience`` epochs and restore the
         weights of the best epoch.
     patience : int, default=5
+        Epochs without improvement before early stopping.
     monitor : {'val_loss', 'val_accuracy', 'train_loss', 'train_accuracy'}, default='val_loss'
+        What early stopping watches.
     freeze_bn_stats : bool, default=True
         Batch-norm layers among the frozen layers keep their running mean / variance
         (``use_global_stats``) during training.
@@ -669,54 +650,16 @@ class FineTuneRepurposer(_NetworkRepurposer):
                  validation_fraction=0.2, early_stopping=True, patience=5,
                  monitor="val_loss", freeze_bn_stats=True, augment=False, ctx="cpu",
                  kvstore=None, checkpoint_dir=None, progress=False, random_state=None):
-        self.source = source
-        self.transfer_layer = transfer_layer
-        self.hidden_units = hidden_units
-        self.dropout = dropout
-        self.batchnorm = batchnorm
-        self.fixed_layers = fixed_layers
-        self.fixed_below = fixed_below
-        self.random_layers = random_layers
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.momentum = momentum
-        self.weight_decay = weight_decay
-        self.transferred_lr_mult = transferred_lr_mult
-        self.lr_schedule = lr_schedule
-        self.warmup_epochs = warmup_epochs
-        self.step_epochs = step_epochs
-        self.step_factor = step_factor
-        self.n_epochs = n_epochs
-        self.batch_size = batch_size
-        self.validation_fraction = validation_fraction
-        self.early_stopping = early_stopping
-        self.patience = patience
-        self.monitor = monitor
-        self.freeze_bn_stats = freeze_bn_stats
-        self.augment = augment
-        self.ctx = ctx
-        self.kvstore = kvstore
-        self.checkpoint_dir = checkpoint_dir
-        self.progress = progress
-        self.random_state = random_state
+        store_params(self, locals())
 
-    def _validate_params(self):
-        super()._validate_params()
-        units = self.hidden_units
-        if isinstance(units, (str, bytes)) or not hasattr(units, "__iter__"):
-            raise InvalidParameterError(f"hidden_units must be a tuple of ints, got {units!r}.")
-        for u in units:
-            check_positive_int(u, "hidden_units[...]")
-        _check_range(self.dropout, "dropout", 0, 1, high_open=True)
-        if not isinstance(self.batchnorm, (bool, np.bool_)):
-            raise InvalidParameterError(f"batchnorm must be True or False, got "
-                                        f"{self.batchnorm!r}.")
-        if self.transfer_layer is not None and not isinstance(self.transfer_layer, str):
-            raise InvalidParameterError(f"transfer_layer must be a layer name or None, got "
-                                        f"{self.transfer_layer!r}.")
-        if self.fixed_below is not None and not isinstance(self.fixed_below, str):
-            raise InvalidParameterError(f"fixed_below must be a layer name or None, got "
-                                        f"{self.fixed_below!r}.")
+    _parameter_constraints = {
+        **_NetworkRepurposer._parameter_constraints,
+        "transfer_layer": Nullable(Text(what="a layer name")),
+        "hidden_units": ListOf(Integer(1), "a sequence of positive integers"),
+        "dropout": Real(0, 1, high_open=True),
+        "batchnorm": Boolean(),
+        "fixed_below": Nullable(Text(what="a layer name")),
+    }
 
     def _transfer_layer(self):
         names = self.source.layer_names
@@ -743,7 +686,7 @@ class FineTuneRepurposer(_NetworkRepurposer):
         return layer
 
     def _fixed(self, trunk):
-        fixed = set(_names(self.fixed_layers, "fixed_layers"))
+        fixed = set(_names(self.fixed_layers))
         if self.fixed_below is not None:
             check_layer_names([self.fixed_below], self.source.layer_names,
                               "source.layer_names")
@@ -780,21 +723,29 @@ class RandomFreezeRepurposer(_NetworkRepurposer):
     ----------
     source : SourceModel
     fixed_layers : tuple of str, default=()
+        Layers of the source whose parameters stay fixed.
     random_layers : tuple of str, default=()
+        Layers of the source to re-initialise (seeded) and train.
     optimizer : {'sgd', 'nag', 'adam', 'rmsprop', 'adagrad'}, default='sgd'
+        MXNet optimizer.
     learning_rate : float, default=0.01
+        Base learning rate (of the new layers).
     momentum : float, default=0.9
-        Of 'sgd' and 'nag'.
+        Momentum of 'sgd' and 'nag'.
     weight_decay : float, default=1e-4
+        L2 penalty.
     transferred_lr_mult : float, default=1.0
         Learning-rate multiplier of the transferred (not new, not re-initialised) layers.
     lr_schedule : {'constant', 'step', 'cosine'}, default='cosine'
+        Learning-rate schedule.
     warmup_epochs : int, default=0
         Epochs of linear warm-up before the schedule.
     step_epochs : tuple of int, default=()
         1-based epochs where 'step' multiplies the rate by ``step_factor``.
     step_factor : float, default=0.1
+        Factor of the 'step' schedule.
     n_epochs : int, default=20
+        Training epochs (at most).
     batch_size : int, default=32
         Samples per step, split over the contexts.
     validation_fraction : float, default=0.2
@@ -803,7 +754,9 @@ class RandomFreezeRepurposer(_NetworkRepurposer):
         Stop when ``monitor`` has not improved for ``patience`` epochs and restore the
         weights of the best epoch.
     patience : int, default=5
+        Epochs without improvement before early stopping.
     monitor : {'val_loss', 'val_accuracy', 'train_loss', 'train_accuracy'}, default='val_loss'
+        What early stopping watches.
     freeze_bn_stats : bool, default=True
         Batch-norm layers among the frozen layers keep their running mean / variance
         (``use_global_stats``) during training.
@@ -857,31 +810,7 @@ class RandomFreezeRepurposer(_NetworkRepurposer):
                  patience=5, monitor="val_loss", freeze_bn_stats=True, augment=False,
                  ctx="cpu", kvstore=None, checkpoint_dir=None, progress=False,
                  random_state=None):
-        self.source = source
-        self.fixed_layers = fixed_layers
-        self.random_layers = random_layers
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.momentum = momentum
-        self.weight_decay = weight_decay
-        self.transferred_lr_mult = transferred_lr_mult
-        self.lr_schedule = lr_schedule
-        self.warmup_epochs = warmup_epochs
-        self.step_epochs = step_epochs
-        self.step_factor = step_factor
-        self.n_epochs = n_epochs
-        self.batch_size = batch_size
-        self.validation_fraction = validation_fraction
-        self.early_stopping = early_stopping
-        self.patience = patience
-        self.monitor = monitor
-        self.freeze_bn_stats = freeze_bn_stats
-        self.augment = augment
-        self.ctx = ctx
-        self.kvstore = kvstore
-        self.checkpoint_dir = checkpoint_dir
-        self.progress = progress
-        self.random_state = random_state
+        store_params(self, locals())
 
     def _transfer_layer(self):
         classifier = _classifier_layer(self.source)

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from repurpose import SourceModel, config as cfg
+from repurpose import SourceModel
 from repurpose.cli import main
 from repurpose.cli._launch import LaunchError, launch
-from repurpose.config import config_from_dict
+from repurpose.jobs import config_from_dict
 from repurpose.exceptions import InvalidParameterError
 from repurpose.repurposers import FineTuneRepurposer
 from repurpose.repurposers._distributed import (DMLC_VARIABLES, KVSTORE_TYPES, LOCAL,
@@ -61,8 +61,10 @@ def test_check_kvstore_error(value):
         check_kvstore(value)
 
 
-def test_config_mirrors_kvstore_types():
-    assert cfg.KVSTORES == KVSTORE_TYPES
+@pytest.mark.parametrize("kvstore", KVSTORE_TYPES)
+def test_job_config_accepts_every_kvstore_type(tmp_path, kvstore):
+    job = config_from_dict(_job(tmp_path, kvstore=kvstore, workers=2, servers=1))
+    assert job.to_repurposer_kwargs()["kvstore"] == kvstore
 
 
 def test_constructor_stores_kvstore_unmodified():
@@ -145,11 +147,11 @@ def test_distributed_section_without_servers_error(tmp_path):
 
 @pytest.mark.parametrize("distributed, match", [
     ({"kvstore": "dist_sync", "workers": 2, "servers": 0},
-     "distributed.servers: expected an integer >= 1, got 0"),
+     "distributed.servers: must be an integer >= 1 or None, got 0"),
     ({"kvstore": "dist_sync", "servers": 1}, "distributed.workers: missing"),
     ({"workers": 2}, "distributed.workers: set to 2, but distributed.kvstore is null"),
     ({"kvstore": "dist", "workers": 2, "servers": 1},
-     "distributed.kvstore: expected one of 'dist_sync', 'dist_async'"),
+     "distributed.kvstore: must be one of 'dist_sync', 'dist_async'"),
     ({"kvstor": "dist_sync"}, "distributed.kvstor: unknown key. Did you mean 'kvstore'"),
 ])
 def test_distributed_section_error(tmp_path, distributed, match):
