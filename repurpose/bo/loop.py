@@ -6,20 +6,18 @@ journal (:mod:`repurpose.bo.state`) suggests exactly what the uninterrupted stud
 """
 import dataclasses
 import logging
-import math
-import numbers
 import os
-import time
 from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 
-from .._validation import check_choice, check_positive_int
+from .._validation import check_choice, check_positive_int, is_number
 from ..exceptions import InvalidParameterError, ModelFileError
 from .acquisition import ACQUISITIONS
+from .driver import run_optimizer
 from .optimizer import AcquisitionOptimizer, sobol_points
 from .space import SearchSpace
-from .state import append_record, create_journal, read_state, state_header, write_state
+from .state import STATE, JournalWriter, check_same_settings, journal_header, read_state
 from .surrogate import GPSurrogate
 
 logger = logging.getLogger(__name__)
@@ -97,11 +95,6 @@ class OptimizeResult:
     history: List[Trial]
 
 
-def _is_number(value):
-    return (isinstance(value, (numbers.Real, np.floating, np.integer))
-            and not isinstance(value, (bool, np.bool_)))
-
-
 class BayesianOptimizer:
     """Sequential model-based optimisation with a GP surrogate, through ``ask`` and ``tell``.
 
@@ -169,16 +162,25 @@ class BayesianOptimizer:
                 f"state_path {self.state_path!r} already exists; a new study never overwrites "
                 f"it. Resume it with BayesianOptimizer.load({self.state_path!r}) or "
                 f"minimize(..., state_path=...), or choose another state_path.")
-        # How the next tell writes: 'create' the journal, 'append' a line, or 'rewrite' the
-        # whole file (after a torn last line was dropped, or to migrate an old version).
-        self._journal_mode = "create"
         self.trials: List[Trial] = []
         self._pending: List[np.ndarray] = []
         self._design = None
         self._optimizer = AcquisitionOptimizer(space, self.n_candidates, self.n_local)
+        self._journal = None
+        if self.state_path is not None:
+            self._open_journal(self.state_path, clean=None)
 
     # ----------------------------------------------------------------------------- state
-    def _settings(self):
+    def settings(self):
+        """The settings (seed included) as keyword arguments of this class, JSON-able: what
+        the journal's header stores.
+
+        Examples
+        --------
+        >>> from repurpose.bo import Real, SearchSpace
+        >>> BayesianOptimizer(SearchSpace({'x': Real(0.0, 1.0)}), seed=0).settings()['seed']
+        0
+        """
         return {"acquisition": self.acquisition, "n_initial": self.n_initial,
                 "seed": self.seed, "maximize": self.maximize,
                 "n_candidates": self.n_candidates, "n_local": self.n_local,
@@ -186,8 +188,16 @@ class BayesianOptimizer:
 
     def get_state(self):
         """The JSON-able state: space, settings (seed included) and trials."""
-        return {"space": self.space.to_dict(), "settings": self._settings(),
+        return {"space": self.space.to_dict(), "settings": self.settings(),
                 "trials": [dataclasses.asdict(t) for t in self.trials]}
+
+    def _open_journal(self, path, clean):
+        """Journal every later ``tell`` at ``path`` (see :class:`~repurpose.bo.state.JournalWriter`
+        for ``clean``); the trials so far are the journal's records."""
+        self.state_path = os.fspath(path)
+        self._journal = JournalWriter(
+            path, lambda: journal_header(STATE, self.space.to_dict(), self.settings()),
+            [dataclasses.asdict(t) for t in self.trials], clean)
 
     @classmethod
     def from_state(cls, state, state_path=None):
@@ -200,8 +210,7 @@ class BayesianOptimizer:
             opt.trials.append(Trial(params, t["value"], t["status"], t.get("seconds"),
                                     t.get("error")))
         if state_path is not None:
-            opt.state_path = os.fspath(state_path)
-            opt._journal_mode = "append"
+            opt._open_journal(state_path, clean=True)
         return opt
 
     @classmethod
@@ -221,26 +230,14 @@ class BayesianOptimizer:
         path = os.fspath(path)
         state, clean = read_state(path)
         try:
-            opt = cls.from_state(state, state_path=path)
+            opt = cls.from_state(state)
         except (InvalidParameterError, KeyError, TypeError) as err:
             raise ModelFileError(
                 f"BO state file {path!r} holds an invalid study ({type(err).__name__}: {err}); "
                 f"it is corrupted. Restore it from a backup or choose another state_path."
             ) from err
-        if not clean:
-            opt._journal_mode = "rewrite"
+        opt._open_journal(path, clean)
         return opt
-
-    def _write_trial(self, trial):
-        if self._journal_mode == "append":
-            append_record(self.state_path, dataclasses.asdict(trial))
-        elif self._journal_mode == "rewrite":
-            write_state(self.state_path, self.get_state())
-        else:  # the first write: header, then every trial so far (normally just this one)
-            create_journal(self.state_path, state_header(self.get_state()))
-            for told in self.trials:
-                append_record(self.state_path, dataclasses.asdict(told))
-        self._journal_mode = "append"
 
     # ----------------------------------------------------------------------------- data
     def _observed(self):
@@ -307,44 +304,38 @@ class BayesianOptimizer:
             x = self.space.encode(self.space.from_uniform(rng.random(self.space.n_dims)))
         return x
 
-    def tell(self, params, value, seconds=None):
+    def tell(self, params, value, seconds=None, error=None):
         """Record the result of a trial.
 
         ``value`` is a real number; NaN, inf, None or an exception instance mark the trial as
         failed (recorded, and the surrogate treats it as the worst value seen so far).
+        ``error`` says why a trial told with ``value=None`` failed, when its exception is not
+        at hand (e.g. it was raised on a worker): ``'ValueError: ...'``.
         """
         params = self.space.check_params(params)
+        if error is not None and value is not None:
+            raise InvalidParameterError(
+                f"error describes a failed trial, told with value=None; got value={value!r}.")
         if isinstance(value, BaseException):
             status, error = "failed", f"{type(value).__name__}: {value}"
             value = None
         elif value is None:
-            status, error = "failed", "no value"
-        elif _is_number(value):
-            value = float(value)
-            if math.isfinite(value):
-                status, error = "ok", None
-            else:
-                status, error, value = "failed", repr(value), None
+            status, error = "failed", "no value" if error is None else str(error)
+        elif is_number(value):  # finite
+            status, value = "ok", float(value)
+        elif isinstance(value, (float, np.floating)):  # NaN or inf
+            status, error, value = "failed", repr(float(value)), None
         else:
             raise InvalidParameterError(
                 f"value must be a real number (or NaN/None/an exception for a failed trial), "
                 f"got {value!r} of type {type(value).__name__}.")
-        return self._record(params, value, status, seconds, error)
-
-    def _record(self, params, value, status, seconds, error):
-        """Append a told trial (``params`` checked, ``value`` parsed): no longer pending,
-        logged, journalled."""
-        x = self.space.encode(params)
-        for i, row in enumerate(self._pending):
-            if np.max(np.abs(row - x)) < 1e-12:
-                del self._pending[i]
-                break
+        self._drop_pending(params)
         trial = Trial(params, value, status, None if seconds is None else float(seconds), error)
         self.trials.append(trial)
         logger.info("Trial %d: %s -> %s", len(self.trials), params,
                     value if status == "ok" else f"failed ({error})")
-        if self.state_path is not None:
-            self._write_trial(trial)
+        if self._journal is not None:
+            self._journal.write(dataclasses.asdict(trial))
         return trial
 
     def cancel(self, params):
@@ -360,12 +351,18 @@ class BayesianOptimizer:
         >>> opt.ask() == first
         True
         """
-        x = self.space.encode(self.space.check_params(params))
+        if not self._drop_pending(self.space.check_params(params)):
+            raise InvalidParameterError(
+                f"{params} is not a pending suggestion of this optimiser.")
+
+    def _drop_pending(self, params):
+        """Remove ``params`` (checked) from the pending suggestions; False if not there."""
+        x = self.space.encode(params)
         for i, row in enumerate(self._pending):
             if np.max(np.abs(row - x)) < 1e-12:
                 del self._pending[i]
-                return
-        raise InvalidParameterError(f"{params} is not a pending suggestion of this optimiser.")
+                return True
+        return False
 
     def result(self):
         """The best trial so far and the history, as an :class:`OptimizeResult`."""
@@ -378,30 +375,12 @@ class BayesianOptimizer:
 
     def run(self, objective, n_trials, callback=None):
         """Evaluate ``objective`` until ``n_trials`` trials are recorded (counting any told
-        before, e.g. in a resumed study); exceptions become failed trials."""
+        before, e.g. in a resumed study), one at a time in this process; exceptions become
+        failed trials, and ``callback(trial)`` is called after each ``tell``. An interrupted
+        trial (``KeyboardInterrupt``) is forgotten, as :meth:`cancel` does
+        (:func:`repurpose.bo.driver.drive` runs the loop)."""
         n_trials = check_positive_int(n_trials, "n_trials")
-        while len(self.trials) < n_trials:
-            params = self.ask()
-            start = time.perf_counter()
-            try:
-                value = objective(params)
-            except Exception as err:  # noqa: BLE001 - a failed trial, recorded; loop goes on
-                logger.warning("Objective raised %s for %s; recorded as failed.",
-                               type(err).__name__, params)
-                value = err
-            except BaseException:  # KeyboardInterrupt etc.: the trial never happened
-                self.cancel(params)
-                raise
-            seconds = time.perf_counter() - start
-            if not (value is None or isinstance(value, Exception) or _is_number(value)):
-                raise InvalidParameterError(
-                    f"objective returned {value!r} of type {type(value).__name__} for "
-                    f"{params}; it must return a real number (NaN or raise for a failed "
-                    f"trial).")
-            trial = self.tell(params, value, seconds=seconds)
-            if callback is not None:
-                callback(trial)
-        return self.result()
+        return run_optimizer(self, objective, n_trials, callback=callback)
 
 
 def minimize(objective: Callable[[Dict[str, Any]], float], space: SearchSpace, n_trials: int,
@@ -414,7 +393,8 @@ def minimize(objective: Callable[[Dict[str, Any]], float], space: SearchSpace, n
     Trials run one after another, or with ``n_workers`` (or a ``client``) several at once
     on a pool of workers: each new suggestion is conditioned on the trials still running
     (:meth:`BayesianOptimizer.ask`), and each result is told as soon as it arrives, so no
-    worker waits for a batch to finish (:func:`repurpose.bo.parallel.run_parallel`).
+    worker waits for a batch to finish (:mod:`repurpose.bo.parallel`). Both run through
+    :func:`repurpose.bo.driver.drive`.
 
     Parameters
     ----------
@@ -443,7 +423,8 @@ def minimize(objective: Callable[[Dict[str, Any]], float], space: SearchSpace, n
     n_workers : int, default=None
         Trials running at once. None: 1 without ``client``, else every worker thread of the
         Dask cluster. More than 1 without ``client`` starts a local Dask cluster of that
-        many single-threaded processes for the run (``pip install repurpose[dask]``).
+        many single-threaded processes for the run (``pip install -c constraints.txt '.[dask]'``
+        from a checkout).
     client : distributed.Client, str or concurrent.futures.Executor, default=None
         Where the trials run: a Dask client, the address of a Dask scheduler
         (``'tcp://HOST:8786'``), or an executor (then ``n_workers`` is required). Dask
@@ -499,6 +480,7 @@ def minimize(objective: Callable[[Dict[str, Any]], float], space: SearchSpace, n
     >>> len(res.history)
     8
     """
+    # Long for its docstring; the code is the resume checks and one call of the driver.
     if n_workers is not None:
         n_workers = check_positive_int(n_workers, "n_workers")
     if state_path is not None and os.path.exists(state_path):
@@ -509,19 +491,13 @@ def minimize(objective: Callable[[Dict[str, Any]], float], space: SearchSpace, n
                 f"over the given space. Pass the same space or another state_path.")
         given = {"seed": seed, "maximize": maximize, "acquisition": acquisition,
                  "n_initial": n_initial}
-        for key, value in given.items():
-            if value is not None and value != getattr(opt, key):
-                raise InvalidParameterError(
-                    f"{key}={value!r} differs from {getattr(opt, key)!r} stored in "
-                    f"{os.fspath(state_path)!r}. Use the same settings to resume, or another "
-                    f"state_path to start a new study.")
+        check_same_settings(state_path, [(key, value, getattr(opt, key))
+                                         for key, value in given.items() if value is not None])
         logger.info("Resuming from %s with %d trials", state_path, len(opt.trials))
     else:
         opt = BayesianOptimizer(space, acquisition=acquisition, n_initial=n_initial, seed=seed,
                                 maximize=maximize, state_path=state_path)
-    if client is None and (n_workers is None or n_workers == 1):
-        return opt.run(objective, n_trials, callback=callback)
-    from .parallel import run_parallel  # imports Dask only when it is used
-
-    return run_parallel(opt, objective, n_trials, n_workers=n_workers, client=client,
-                        callback=callback)
+    n_trials = check_positive_int(n_trials, "n_trials")
+    return run_optimizer(opt, objective, n_trials, callback=callback,
+                         parallel=client is not None or n_workers not in (None, 1),
+                         n_workers=n_workers, client=client)

@@ -37,21 +37,20 @@ uninterrupted run would. A trial that was running when the process died runs aga
 import dataclasses
 import logging
 import math
-import numbers
 import os
 import time
 from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 
-from .._validation import check_positive_int
+from .._validation import check_positive_int, is_number
 from ..exceptions import InvalidParameterError
-from ..exceptions import ModelFileError
 from .curves import LearningCurveModel
+from .driver import SerialPool, Study, drive
 from .loop import BayesianOptimizer
 from .space import SearchSpace
-from .state import (SCHEDULE_FORMAT, SCHEDULE_FORMAT_VERSION, append_record, create_journal,
-                    decode_float, encode_float, read_journal, write_journal)
+from .state import (SCHEDULE, JournalWriter, check_same_settings, decode_float, encode_float,
+                    journal_header, read_journal, schedule_record, schedule_trials)
 
 logger = logging.getLogger(__name__)
 
@@ -161,13 +160,8 @@ class EarlyStoppingResult:
     total_budget_used: float
 
 
-def _is_number(value):
-    return (isinstance(value, (numbers.Real, np.floating, np.integer))
-            and not isinstance(value, (bool, np.bool_)))
-
-
 def _check_real(value, name, minimum):
-    if not _is_number(value) or not math.isfinite(value) or value < minimum:
+    if not is_number(value) or value < minimum:
         raise InvalidParameterError(f"{name} must be a real number >= {minimum}, got {value!r}.")
     return float(value)
 
@@ -227,7 +221,8 @@ class HyperbandScheduler:
         if not 0 < self.min_budget <= self.max_budget:
             raise InvalidParameterError(
                 f"min_budget must be in (0, max_budget={self.max_budget}], got {min_budget!r}.")
-        if not _is_number(kappa) or not kappa >= 0:
+        if not (is_number(kappa) and kappa >= 0  # or inf, which turns the curve rule off
+                or isinstance(kappa, (float, np.floating)) and kappa == math.inf):
             raise InvalidParameterError(f"kappa must be a real number >= 0, got {kappa!r}.")
         self.kappa = float(kappa)
         if curve_model is None:
@@ -252,9 +247,11 @@ class HyperbandScheduler:
             self._bracket_cycle.extend([s] * n_s)
         self._rung_values: Dict[tuple, List[float]] = {}
         self.history: List[ScheduledTrial] = []
-        self._records: List[dict] = []  # the journal's trial lines, for a rewrite
-        self._journal_mode = "create" if journal is None else \
-            ("append" if journal.clean else "rewrite")
+        self._journal = None
+        if self.state_path is not None:
+            records, clean = (None, None) if journal is None else (journal.records,
+                                                                    journal.clean)
+            self._journal = JournalWriter(self.state_path, self._journal_header, records, clean)
         if journal is not None:
             self._replay(journal)
 
@@ -272,92 +269,51 @@ class HyperbandScheduler:
         space.to_dict()  # raises now for choices that JSON cannot hold
         if not os.path.exists(self.state_path):
             return None
-        journal = read_journal(self.state_path, SCHEDULE_FORMAT, SCHEDULE_FORMAT_VERSION,
-                               what="Hyperband journal")
+        journal = read_journal(self.state_path, SCHEDULE)
         stored = journal.header["settings"]
         if journal.header["space"] != space.to_dict():
             raise InvalidParameterError(
                 f"state_path {self.state_path!r} holds a run over "
                 f"{journal.header['space']['dimensions']}, not over the given space {space!r}. "
                 f"Pass the same space to resume, or another state_path.")
-        ours = self._settings(maximize)
-        for key, value in ours.items():
-            theirs = stored.get(key)
-            if key == "kappa":
-                value, theirs = self.kappa, decode_float(theirs)
-            if value != theirs:
-                raise InvalidParameterError(
-                    f"{key}={value!r} differs from {theirs!r} stored in {self.state_path!r}. "
-                    f"Use the same settings to resume, or another state_path to start a new "
-                    f"run.")
+        check_same_settings(self.state_path, [
+            (key, self.kappa, decode_float(stored.get(key))) if key == "kappa" else
+            (key, value, stored.get(key)) for key, value in self._settings(maximize).items()],
+            "run")
         return journal
 
     def _resume_settings(self, journal, space, seed, options):
         stored = journal.header["settings"].get("optimizer") or {}
-        given = dict(options, seed=seed)
-        for key, value in given.items():
-            if value is not None and key in stored and value != stored[key]:
-                name = "seed" if key == "seed" else f"optimizer_options[{key!r}]"
-                raise InvalidParameterError(
-                    f"{name}={value!r} differs from {stored[key]!r} stored in "
-                    f"{self.state_path!r}. Use the same settings to resume, or another "
-                    f"state_path to start a new run.")
+        check_same_settings(self.state_path, [
+            ("seed" if key == "seed" else f"optimizer_options[{key!r}]", value, stored[key])
+            for key, value in dict(options, seed=seed).items()
+            if value is not None and key in stored], "run")
         resolved = {k: v for k, v in stored.items() if k not in ("seed", "maximize")}
         resolved.update({k: v for k, v in options.items() if v is not None})
         return stored.get("seed", seed), resolved
 
     def _replay(self, journal):
-        for number, record in enumerate(journal.records, start=2):
-            try:
-                trial = ScheduledTrial(
-                    params=self.space.check_params(record["params"]),
-                    bracket=int(record["bracket"]),
-                    budgets=[float(b) for b in record["budgets"]],
-                    values=[float(v) for v in record["values"]], status=record["status"],
-                    stop_reason=record["stop_reason"],
-                    told_value=decode_float(record["told_value"]),
-                    predicted_final=decode_float(record["predicted_final"]),
-                    predicted_std=decode_float(record["predicted_std"]),
-                    error=record["error"], seconds=decode_float(record["seconds"]))
-                entries = [(int(b), int(k), float(v)) for b, k, v in record["rung_entries"]]
-            except (KeyError, TypeError, ValueError) as err:
-                raise ModelFileError(
-                    f"Hyperband journal file {self.state_path!r}: line {number} is not a "
-                    f"valid trial ({type(err).__name__}: {err}); the file is corrupted. "
-                    f"Restore it from a backup or start a new run with another state_path."
-                ) from err
+        for fields, entries in schedule_trials(self.state_path, journal,
+                                               self.space.check_params):
+            trial = ScheduledTrial(**fields)
             self.optimizer.tell(trial.params, trial.told_value, seconds=trial.seconds)
             self.history.append(trial)
             for bracket, rung, value in entries:
                 self._rung_values.setdefault((bracket, rung), []).append(value)
-            self._records.append(record)
         if journal.records:
             logger.info("Resumed %s with %d trials", self.state_path, len(journal.records))
 
+    def _journal_header(self):
+        return journal_header(SCHEDULE, self.space.to_dict(),
+                              dict(self._settings(), optimizer=self.optimizer.settings()))
+
     def _journal_trial(self, trial, rung_sizes):
-        if self.state_path is None:
+        if self._journal is None:
             return
         entries = [[bracket, rung, value]
                    for (bracket, rung), values in self._rung_values.items()
                    for value in values[rung_sizes.get((bracket, rung), 0):]]
-        record = dataclasses.asdict(trial)
-        for key in ("told_value", "predicted_final", "predicted_std", "seconds"):
-            record[key] = encode_float(record[key])
-        record["rung_entries"] = entries
-        self._records.append(record)
-        if self._journal_mode == "append":
-            append_record(self.state_path, record)
-            return
-        header = {"format": SCHEDULE_FORMAT, "format_version": SCHEDULE_FORMAT_VERSION,
-                  "space": self.space.to_dict(),
-                  "settings": dict(self._settings(), optimizer=self.optimizer._settings())}
-        if self._journal_mode == "rewrite":
-            write_journal(self.state_path, header, self._records)
-        else:
-            create_journal(self.state_path, header)
-            for line in self._records:
-                append_record(self.state_path, line)
-        self._journal_mode = "append"
+        self._journal.write(schedule_record(trial, entries))
 
     def _forget_trial(self, params, rung_sizes):
         """Undo what an abandoned trial (KeyboardInterrupt, protocol error) left behind."""
@@ -411,7 +367,7 @@ class HyperbandScheduler:
                     raise InvalidParameterError(
                         f"report: budgets must strictly increase, got {budget!r} after "
                         f"{trial.budgets[-1]!r}.")
-                if not _is_number(value) or not math.isfinite(value):
+                if not is_number(value):
                     raise InvalidParameterError(
                         f"report: value must be a finite real number, got {value!r} of type "
                         f"{type(value).__name__}. Raise in the objective for a failed trial.")
@@ -508,29 +464,24 @@ class HyperbandScheduler:
             n_trials = check_positive_int(n_trials, "n_trials")
         if total_budget is not None:
             total_budget = _check_real(total_budget, "total_budget", 0)
-        while True:
-            used = sum(t.budget_used for t in self.history)
-            if n_trials is not None and len(self.history) >= n_trials:
-                break
-            if total_budget is not None and used >= total_budget:
-                break
-            bracket = self._bracket_cycle[len(self.history) % len(self._bracket_cycle)]
-            params = self.optimizer.ask()
-            rung_sizes = {key: len(values) for key, values in self._rung_values.items()}
-            try:
-                trial = self._run_trial(objective, params, bracket)
-            except BaseException:  # KeyboardInterrupt, a protocol error: no trial recorded
-                self._forget_trial(params, rung_sizes)
-                raise
-            trial.told_value = self._told_value(trial)
-            self.optimizer.tell(params, trial.told_value, seconds=trial.seconds)
-            self.history.append(trial)
-            self._journal_trial(trial, rung_sizes)
-            logger.info("Trial %d (bracket %d): %s, budget %s, %s", len(self.history), bracket,
-                        trial.status, trial.budget_used, trial.told_value)
-            if callback is not None:
-                callback(trial)
+        # In this process: report() reads and updates the rungs while the trial runs.
+        drive(_Schedule(self, n_trials, total_budget), SerialPool(self._evaluate, objective), 1,
+              callback)
         return self.result()
+
+    def _evaluate(self, objective, ticket):
+        params, bracket, _ = ticket
+        return self._run_trial(objective, params, bracket)
+
+    def _record(self, ticket, trial):
+        params, bracket, rung_sizes = ticket
+        trial.told_value = self._told_value(trial)
+        self.optimizer.tell(params, trial.told_value, seconds=trial.seconds)
+        self.history.append(trial)
+        self._journal_trial(trial, rung_sizes)
+        logger.info("Trial %d (bracket %d): %s, budget %s, %s", len(self.history), bracket,
+                    trial.status, trial.budget_used, trial.told_value)
+        return trial
 
     def result(self):
         """The best completed trial, the history and the budget used so far."""
@@ -541,6 +492,34 @@ class HyperbandScheduler:
         best = min(done, key=lambda t: self._sign * t.values[-1])
         return EarlyStoppingResult(dict(best.params), best.values[-1], list(self.history),
                                    used)
+
+
+class _Schedule(Study):
+    """A :meth:`HyperbandScheduler.run` as the driver's study: tickets are ``(params,
+    bracket, rung sizes before the trial)``, outcomes :class:`ScheduledTrial` objects."""
+
+    def __init__(self, scheduler, n_trials, total_budget):
+        self.scheduler, self.n_trials, self.total_budget = scheduler, n_trials, total_budget
+
+    def more(self, n_running):
+        history = self.scheduler.history
+        if self.n_trials is not None and len(history) + n_running >= self.n_trials:
+            return False
+        return (self.total_budget is None
+                or sum(t.budget_used for t in history) < self.total_budget)
+
+    def ask(self):
+        sched = self.scheduler
+        bracket = sched._bracket_cycle[len(sched.history) % len(sched._bracket_cycle)]
+        params = sched.optimizer.ask()
+        return params, bracket, {key: len(v) for key, v in sched._rung_values.items()}
+
+    def tell(self, ticket, outcome):
+        return self.scheduler._record(ticket, outcome)
+
+    def cancel(self, ticket):  # KeyboardInterrupt, a protocol error: no trial recorded
+        params, _, rung_sizes = ticket
+        self.scheduler._forget_trial(params, rung_sizes)
 
 
 def minimize_with_early_stopping(objective: Callable, space: SearchSpace, max_budget: float,

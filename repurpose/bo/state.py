@@ -1,32 +1,33 @@
-"""Append-only JSON-lines journals of BO studies, so that a killed study resumes.
+"""The journals of BO studies, read and written here only, so that a killed study resumes.
 
-A journal is a text file of one JSON object per line: a header line
+A journal is an append-only text file of one JSON object per line: a header line
 ``{"format": ..., "format_version": ..., "space": ..., "settings": ...}`` and then one line
 per finished trial, each appended, flushed and fsynced as the trial is told (the layout of
 ``optuna``'s ``JournalFileStorage``). The header is written atomically (temporary sibling,
-fsync, ``os.replace``), so a journal always starts with a whole header.
+fsync, ``os.replace``), so a journal always starts with a whole header;
+:class:`JournalWriter` creates the file at the first trial and appends after that.
 
 Reading tolerates exactly what a kill can leave behind: a torn (partial) **last** line is
 dropped with a warning, and that trial runs again. Anything else (an unreadable line before
 the last one, another format, a newer ``format_version``) raises
-:class:`~repurpose.exceptions.ModelFileError` naming the file and what to do.
+:class:`~repurpose.exceptions.ModelFileError` naming the file and what to do. The header is
+checked, and older versions upgraded step by step, by a :class:`repurpose.persist.FileFormat`:
 
-Two formats use this layout:
-
-* ``repurpose.bo.state`` (version 2): a :class:`~repurpose.bo.BayesianOptimizer` study, one
-  :class:`~repurpose.bo.Trial` per line. Version 1 files (the whole state as one JSON
-  document, rewritten after every trial) are still read, and migrated forward on load.
-* ``repurpose.bo.hyperband`` (version 1): a :class:`~repurpose.bo.HyperbandScheduler` run,
-  one :class:`~repurpose.bo.ScheduledTrial` per line.
+* :data:`STATE` (``repurpose.bo.state``, version 2): a :class:`~repurpose.bo.BayesianOptimizer`
+  study, one :class:`~repurpose.bo.Trial` per line. Version 1 files (the whole state as one
+  JSON document, rewritten after every trial) are still read, and become journals at the next
+  write.
+* :data:`SCHEDULE` (``repurpose.bo.hyperband``, version 1): a
+  :class:`~repurpose.bo.HyperbandScheduler` run, one :class:`~repurpose.bo.ScheduledTrial`
+  per line (:func:`schedule_record`, :func:`schedule_trials`).
 
 Examples
 --------
 >>> import os, tempfile
 >>> path = os.path.join(tempfile.mkdtemp(), "study.jsonl")
->>> create_journal(path, {"format": FORMAT, "format_version": FORMAT_VERSION,
-...                       "space": {"dimensions": {}}, "settings": {}})
+>>> create_journal(path, journal_header(STATE, {"dimensions": {}}, {}))
 >>> append_record(path, {"params": {}, "value": 1.5, "status": "ok"})
->>> journal = read_journal(path, FORMAT, FORMAT_VERSION)
+>>> journal = read_journal(path, STATE)
 >>> journal.records, journal.clean
 ([{'params': {}, 'value': 1.5, 'status': 'ok'}], True)
 """
@@ -37,21 +38,38 @@ import math
 import os
 from typing import Any, Dict, List
 
-from ..exceptions import ModelFileError
-from ..persist import atomic_write
+from ..exceptions import InvalidParameterError, ModelFileError
+from ..persist import FileFormat, atomic_write
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "SCHEDULE_FORMAT", "SCHEDULE_FORMAT_VERSION",
-           "Journal", "create_journal", "append_record", "read_journal", "write_journal",
-           "write_state", "read_state", "state_header", "encode_float", "decode_float",
-           "MIGRATIONS"]
+__all__ = ["STATE", "SCHEDULE", "FORMAT", "FORMAT_VERSION", "SCHEDULE_FORMAT",
+           "SCHEDULE_FORMAT_VERSION", "MIGRATIONS", "Journal", "JournalWriter",
+           "journal_header", "check_same_settings", "create_journal", "append_record",
+           "read_journal", "write_journal", "read_state", "schedule_record",
+           "schedule_trials", "encode_float", "decode_float"]
 
 FORMAT = "repurpose.bo.state"
 FORMAT_VERSION = 2
 SCHEDULE_FORMAT = "repurpose.bo.hyperband"
 SCHEDULE_FORMAT_VERSION = 1
 _TRIAL_KEYS = ("params", "value", "status")
+# The ScheduledTrial fields that may be None, inf or NaN (see encode_float).
+_SCHEDULE_FLOATS = ("told_value", "predicted_final", "predicted_std", "seconds")
+
+
+def _state_v1_to_v2(document):
+    """Version 1 (the whole study as one JSON document, its trials under ``trials``) -> the
+    version 2 journal: the same content, which :func:`read_journal` splits into lines."""
+    return document
+
+
+# Ordered forward migrations: MIGRATIONS[v] turns a version v document into version v + 1.
+MIGRATIONS = {1: _state_v1_to_v2}
+#: The journal of a :class:`~repurpose.bo.BayesianOptimizer` study.
+STATE = FileFormat(FORMAT, FORMAT_VERSION, MIGRATIONS, what="BO state")
+#: The journal of a :class:`~repurpose.bo.HyperbandScheduler` run.
+SCHEDULE = FileFormat(SCHEDULE_FORMAT, SCHEDULE_FORMAT_VERSION, what="Hyperband journal")
 
 
 @dataclasses.dataclass
@@ -63,6 +81,85 @@ class Journal:
     header: Dict[str, Any]
     records: List[Dict[str, Any]]
     clean: bool = True
+
+
+class JournalWriter:
+    """Writes one study's journal as it grows, one record per finished trial.
+
+    The first :meth:`write` of a new journal (``clean=None``) creates the file with its header
+    and every record so far; after a read that was not clean (``clean=False``) it rewrites the
+    whole file once; otherwise it appends a line.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The journal file.
+    header : callable
+        ``header() -> dict``, called when the whole file is written (:func:`journal_header`).
+    records : list of dict, default=None
+        The records already in the journal (as read), or told before it was opened.
+    clean : bool or None, default=None
+        None for a new journal; else :attr:`Journal.clean` of the journal read.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), 'study.jsonl')
+    >>> writer = JournalWriter(path, lambda: journal_header(STATE, {'dimensions': {}}, {}))
+    >>> writer.write({'params': {}, 'value': 1.0, 'status': 'ok'})
+    >>> writer.write({'params': {}, 'value': 2.0, 'status': 'ok'})
+    >>> len(read_journal(path, STATE).records)
+    2
+    """
+
+    def __init__(self, path, header, records=None, clean=None):
+        self.path, self.header = os.fspath(path), header
+        self.records = list(records or [])
+        self._mode = "create" if clean is None else ("append" if clean else "rewrite")
+
+    def write(self, record):
+        """Journal ``record`` (JSON-able, finite numbers only), fsynced before returning."""
+        self.records.append(record)
+        if self._mode == "append":
+            append_record(self.path, record)
+        elif self._mode == "rewrite":  # a torn last line was dropped, or an old version read
+            write_journal(self.path, self.header(), self.records)
+        else:
+            create_journal(self.path, self.header())
+            for told in self.records:
+                append_record(self.path, told)
+        self._mode = "append"
+
+
+def journal_header(fmt, space, settings):
+    """The header line of a journal of format ``fmt`` (a :class:`~repurpose.persist.FileFormat`).
+
+    Examples
+    --------
+    >>> journal_header(SCHEDULE, {'dimensions': {}}, {'eta': 3})
+    {'format': 'repurpose.bo.hyperband', 'format_version': 1, 'space': {'dimensions': {}},
+     'settings': {'eta': 3}}
+    """
+    return {**fmt.header(), "space": space, "settings": settings}
+
+
+def check_same_settings(path, settings, noun="study"):
+    """Raise InvalidParameterError naming the first ``(name, given, stored)`` of ``settings``
+    whose values differ: a journal resumes only with the settings it was written with.
+    ``noun`` says what a new ``state_path`` would start (``'study'``, ``'run'``).
+
+    Examples
+    --------
+    >>> check_same_settings('study.jsonl', [('seed', 1, 0)])
+    Traceback (most recent call last):
+    ...
+    repurpose.exceptions.InvalidParameterError: seed=1 differs from 0 stored in 'study.jsonl'. ...
+    """
+    for name, given, stored in settings:
+        if given != stored:
+            raise InvalidParameterError(
+                f"{name}={given!r} differs from {stored!r} stored in {os.fspath(path)!r}. Use "
+                f"the same settings to resume, or another state_path to start a new {noun}.")
 
 
 def encode_float(value):
@@ -124,9 +221,8 @@ def create_journal(path, header):
     --------
     >>> import os, tempfile
     >>> path = os.path.join(tempfile.mkdtemp(), 'study.jsonl')
-    >>> create_journal(path, {'format': FORMAT, 'format_version': FORMAT_VERSION,
-    ...                       'space': {'dimensions': {}}, 'settings': {}})
-    >>> read_journal(path, FORMAT, FORMAT_VERSION).records
+    >>> create_journal(path, journal_header(STATE, {'dimensions': {}}, {}))
+    >>> read_journal(path, STATE).records
     []
     >>> create_journal(path, {})
     Traceback (most recent call last):
@@ -162,7 +258,7 @@ def append_record(path, record):
     --------
     >>> import os, tempfile
     >>> path = os.path.join(tempfile.mkdtemp(), 'study.jsonl')
-    >>> create_journal(path, state_header({'space': {'dimensions': {}}, 'settings': {}}))
+    >>> create_journal(path, journal_header(STATE, {'dimensions': {}}, {}))
     >>> append_record(path, {'params': {'x': 0.5}, 'value': 1.0, 'status': 'ok'})
     >>> import pathlib
     >>> pathlib.Path(path).read_text().splitlines()[1]
@@ -190,9 +286,9 @@ def write_journal(path, header, records):
     --------
     >>> import os, tempfile
     >>> path = os.path.join(tempfile.mkdtemp(), 'study.jsonl')
-    >>> header = state_header({'space': {'dimensions': {}}, 'settings': {}})
+    >>> header = journal_header(STATE, {'dimensions': {}}, {})
     >>> write_journal(path, header, [{'params': {}, 'value': 2.0, 'status': 'ok'}])
-    >>> len(read_journal(path, FORMAT, FORMAT_VERSION).records)
+    >>> len(read_journal(path, STATE).records)
     1
     """
     text = _line(header) + "".join(_line(r) for r in records)
@@ -204,39 +300,56 @@ def write_journal(path, header, records):
     atomic_write(path, write, overwrite=True)
 
 
-def _check_header(path, header, fmt, max_version, what):
-    if not isinstance(header, dict) or header.get("format") != fmt:
-        found = header.get("format") if isinstance(header, dict) else None
-        raise ModelFileError(f"{path!r} is not a {what} file (format {found!r}, expected "
-                             f"{fmt!r}). Pass another state_path.")
-    version = header.get("format_version")
-    if (not isinstance(version, int) or isinstance(version, bool) or version < 1
-            or version > max_version):
-        raise ModelFileError(f"{what} file {path!r} has format_version {version!r}, but this "
-                             f"repurpose reads up to {max_version}. Upgrade repurpose.")
+def _check_keys(path, header, what):
     missing = [k for k in ("space", "settings") if not isinstance(header.get(k), dict)]
-    if missing and version == max_version:
+    if missing:
         raise ModelFileError(f"{what} file {path!r} has a header without {missing}; it is "
                              f"corrupted. Remove it (or choose another state_path) to start "
                              f"afresh.")
-    return version
 
 
-def read_journal(path, fmt, max_version, what="BO journal", legacy=None):
-    """Read a journal; return a :class:`Journal`.
+def _split_lines(data):
+    """``(objects, bad, n_lines)``: the JSON objects of the lines before the first bad one,
+    ``(line number, error)`` of that line or None, and the number of lines."""
+    raw_lines = data.split(b"\n")
+    if data.endswith(b"\n"):
+        raw_lines.pop()  # the empty piece after the final newline
+    objs = []
+    for number, raw in enumerate(raw_lines, start=1):
+        try:
+            obj = json.loads(raw.decode("utf-8"))
+            if not isinstance(obj, dict):
+                raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
+        except ValueError as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            return objs, (number, err), len(raw_lines)
+        objs.append(obj)
+    return objs, None, len(raw_lines)
+
+
+def _read_document(path, fmt, document):
+    """A journal of an older version, one JSON document holding its records under
+    ``trials`` (state version 1): upgraded by ``fmt``'s migrations, to be rewritten."""
+    version = document["format_version"]
+    document = fmt.read(document, repr(path))
+    records = document.pop("trials", None)
+    if not isinstance(records, list):
+        raise ModelFileError(f"{fmt.what} file {path!r} (format_version {version}) has no "
+                             f"trials list; it is corrupted. Remove it to start afresh.")
+    _check_keys(path, document, fmt.what)
+    logger.info("Read %s (format_version %d); it becomes a version %d journal on the next "
+                "write.", path, version, fmt.version)
+    return Journal(document, records, clean=False)
+
+
+def read_journal(path, fmt):
+    """Read a journal of format ``fmt``; return a :class:`Journal`.
 
     Parameters
     ----------
     path : str or path-like
-    fmt : str
-        The expected ``format`` of the header.
-    max_version : int
-        The newest ``format_version`` this code reads (the journal layout).
-    what : str, default='BO journal'
-        How messages name the file.
-    legacy : callable, default=None
-        ``legacy(document) -> Journal or None`` for files that are one JSON document rather
-        than JSON lines (older versions); None if the document is not one it knows.
+    fmt : FileFormat
+        :data:`STATE` or :data:`SCHEDULE`: checks the header (format, version) and upgrades
+        older versions.
 
     Returns
     -------
@@ -255,120 +368,56 @@ def read_journal(path, fmt, max_version, what="BO journal", legacy=None):
 
     >>> import os, tempfile
     >>> path = os.path.join(tempfile.mkdtemp(), 'study.jsonl')
-    >>> create_journal(path, state_header({'space': {'dimensions': {}}, 'settings': {}}))
+    >>> create_journal(path, journal_header(STATE, {'dimensions': {}}, {}))
     >>> append_record(path, {'params': {}, 'value': 1.0, 'status': 'ok'})
     >>> with open(path, 'a') as handle:
     ...     _ = handle.write('{"params": {}, "val')
-    >>> journal = read_journal(path, FORMAT, FORMAT_VERSION)
+    >>> journal = read_journal(path, STATE)
     >>> len(journal.records), journal.clean
     (1, False)
-    >>> read_journal(path, SCHEDULE_FORMAT, SCHEDULE_FORMAT_VERSION)
+    >>> read_journal(path, SCHEDULE)
     Traceback (most recent call last):
     ...
-    repurpose.exceptions.ModelFileError: '...' is not a BO journal file (format ...
+    repurpose.exceptions.ModelFileError: '...' is not a Hyperband journal file (format ...
     """
-    path = os.fspath(path)
+    path, what = os.fspath(path), fmt.what
     with open(path, "rb") as handle:
         data = handle.read()
     if not data.strip():
         raise ModelFileError(f"{what} file {path!r} is empty; it is corrupted. Remove it (or "
                              f"choose another state_path) to start afresh.")
-    raw_lines = data.split(b"\n")
-    complete = data.endswith(b"\n")
-    if complete:
-        raw_lines.pop()  # the empty piece after the final newline
-    objs, bad = [], None
-    for number, raw in enumerate(raw_lines, start=1):
-        try:
-            obj = json.loads(raw.decode("utf-8"))
-            if not isinstance(obj, dict):
-                raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
-        except ValueError as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-            bad = (number, err)
-            break
-        objs.append(obj)
-    if bad is not None and bad[0] == 1:
-        document = None
+    objs, bad, n_lines = _split_lines(data)
+    if bad is not None and bad[0] == 1:  # an indented older version, or not a journal
         try:
             document = json.loads(data.decode("utf-8"))
         except ValueError:
-            pass
-        if isinstance(document, dict) and legacy is not None:
-            found = legacy(document)
-            if found is not None:
-                return found
-        if isinstance(document, dict):
-            _check_header(path, document, fmt, max_version, what)
+            document = None
+        if isinstance(document, dict) and fmt.check_header(document, repr(path)) < fmt.version:
+            return _read_document(path, fmt, document)
         raise ModelFileError(f"{what} file {path!r} is not valid JSON at line 1 ({bad[1]}); "
                              f"it is corrupted. Remove it (or choose another state_path) to "
                              f"start afresh.") from bad[1]
-    header = objs[0]
-    version = _check_header(path, header, fmt, max_version, what)
-    if version != max_version and legacy is not None:
-        found = legacy(header)
-        if found is not None:
-            return found
-    if version != max_version:
-        raise ModelFileError(f"{what} file {path!r} has format_version {version}, which is "
-                             f"not a JSON-lines journal this repurpose can read.")
+    if fmt.check_header(objs[0], repr(path)) < fmt.version:
+        return _read_document(path, fmt, objs[0])
+    _check_keys(path, objs[0], what)
     clean = True
     if bad is not None:
         number, err = bad
-        if number != len(raw_lines):
+        if number != n_lines:
             raise ModelFileError(
-                f"{what} file {path!r}: line {number} of {len(raw_lines)} is not valid JSON "
+                f"{what} file {path!r}: line {number} of {n_lines} is not valid JSON "
                 f"({err}). Only the last line can be torn by an interrupted write, so the file is "
                 f"corrupted. Restore it from a backup, or move it away and start a new study "
                 f"(lines 2-{number - 1} hold the trials told before the damage).") from err
         logger.warning("%s file %s: dropped its torn last line %d (an interrupted write); that "
                        "trial will run again.", what, path, number)
         clean = False
-    elif not complete and objs:
+    elif not data.endswith(b"\n"):
         clean = False  # whole last line but no newline: rewrite before appending
-    return Journal(header, objs[1:], clean)
+    return Journal(objs[0], objs[1:], clean)
 
 
 # ---------------------------------------------------------------------- optimiser studies
-def _trial_records(path, records):
-    for number, record in enumerate(records, start=2):
-        if not all(k in record for k in _TRIAL_KEYS):
-            missing = [k for k in _TRIAL_KEYS if k not in record]
-            raise ModelFileError(f"BO state file {path!r}: line {number} is a trial without "
-                                 f"{missing}; the file is corrupted. Restore it from a backup "
-                                 f"or start a new study with another state_path.")
-    return records
-
-
-def _v1_to_v2(document):
-    """Version 1 (one JSON document with a ``trials`` list) -> the version 2 layout."""
-    state = dict(document)
-    trials = state.pop("trials", [])
-    state["format_version"] = 2
-    return state, trials
-
-
-# Ordered forward migrations of the in-memory state: MIGRATIONS[v] turns version v into v + 1.
-MIGRATIONS = {1: _v1_to_v2}
-
-
-def _legacy_state(path):
-    def legacy(document):
-        if document.get("format") != FORMAT or document.get("format_version") != 1:
-            return None
-        if not isinstance(document.get("trials"), list):
-            raise ModelFileError(f"BO state file {path!r} (format_version 1) has no trials "
-                                 f"list; it is corrupted. Remove it to start afresh.")
-        version, header, trials = 1, document, None
-        while version < FORMAT_VERSION:
-            header, trials = MIGRATIONS[version](header)
-            version = header["format_version"]
-        logger.info("Read %s (format_version 1); it becomes a version %d journal on the next "
-                    "write.", path, FORMAT_VERSION)
-        _check_header(path, header, FORMAT, FORMAT_VERSION, "BO state")
-        return Journal(header, trials, clean=False)
-    return legacy
-
-
 def read_state(path):
     """Read an optimiser study (a version 2 journal, or a version 1 state file).
 
@@ -389,54 +438,70 @@ def read_state(path):
     --------
     >>> import os, tempfile
     >>> path = os.path.join(tempfile.mkdtemp(), 'study.jsonl')
-    >>> write_state(path, {'space': {'dimensions': {}}, 'settings': {'seed': 0},
-    ...                    'trials': [{'params': {}, 'value': 0.5, 'status': 'ok'}]})
+    >>> write_journal(path, journal_header(STATE, {'dimensions': {}}, {'seed': 0}),
+    ...               [{'params': {}, 'value': 0.5, 'status': 'ok'}])
     >>> state, clean = read_state(path)
     >>> state['trials'], state['settings'], clean
     ([{'params': {}, 'value': 0.5, 'status': 'ok'}], {'seed': 0}, True)
     """
     path = os.fspath(path)
-    journal = read_journal(path, FORMAT, FORMAT_VERSION, what="BO state",
-                           legacy=_legacy_state(path))
-    trials = _trial_records(path, journal.records)
+    journal = read_journal(path, STATE)
+    for number, record in enumerate(journal.records, start=2):
+        missing = [k for k in _TRIAL_KEYS if k not in record]
+        if missing:
+            raise ModelFileError(f"BO state file {path!r}: line {number} is a trial without "
+                                 f"{missing}; the file is corrupted. Restore it from a backup "
+                                 f"or start a new study with another state_path.")
     state = {"space": journal.header["space"], "settings": journal.header["settings"],
-             "trials": trials}
+             "trials": journal.records}
     return state, journal.clean
 
 
-def state_header(state):
-    """The journal header of a :meth:`BayesianOptimizer.get_state` dict.
+# ---------------------------------------------------------------------- Hyperband runs
+def schedule_record(trial, rung_entries):
+    """The journal line of a finished :class:`~repurpose.bo.ScheduledTrial`, with the
+    ``[bracket, rung, value]`` entries it left at the rungs (see :func:`schedule_trials`).
 
     Examples
     --------
-    >>> state_header({'space': {'dimensions': {}}, 'settings': {}, 'trials': []})
-    {'format': 'repurpose.bo.state', 'format_version': 2, 'space': {'dimensions': {}},
-     'settings': {}}
+    >>> from repurpose.bo import ScheduledTrial
+    >>> trial = ScheduledTrial({'x': 0.5}, 1, [1.0], [0.25], status='stopped',
+    ...                        stop_reason='rung', told_value=float('inf'))
+    >>> record = schedule_record(trial, [[1, 0, 0.25]])
+    >>> record['told_value'], record['rung_entries']
+    ('inf', [[1, 0, 0.25]])
     """
-    return {"format": FORMAT, "format_version": FORMAT_VERSION, "space": state["space"],
-            "settings": state["settings"]}
+    record = dataclasses.asdict(trial)
+    for key in _SCHEDULE_FLOATS:
+        record[key] = encode_float(record[key])
+    record["rung_entries"] = [list(entry) for entry in rung_entries]
+    return record
 
 
-def write_state(path, state):
-    """Write a whole optimiser study as a version 2 journal, atomically replacing ``path``.
+def schedule_trials(path, journal, check_params):
+    """Decode the trial lines of a Hyperband journal: a list of ``(fields, rung_entries)``,
+    ``fields`` the keyword arguments of :class:`~repurpose.bo.ScheduledTrial` (parameters
+    checked by ``check_params``), ``rung_entries`` a list of ``(bracket, rung, value)``.
 
-    Parameters
-    ----------
-    path : str or path-like
-    state : dict
-        ``space``, ``settings`` and ``trials``, as :meth:`BayesianOptimizer.get_state`
-        gives them.
-
-    See Also
-    --------
-    read_state : The inverse.
-
-    Examples
-    --------
-    >>> import os, tempfile
-    >>> path = os.path.join(tempfile.mkdtemp(), 'study.jsonl')
-    >>> write_state(path, {'space': {'dimensions': {}}, 'settings': {}, 'trials': []})
-    >>> read_state(path)[0]['trials']
-    []
+    Raises
+    ------
+    ModelFileError
+        Naming the line, for a line that is not a valid trial.
     """
-    write_journal(path, state_header(state), state["trials"])
+    trials = []
+    for number, record in enumerate(journal.records, start=2):
+        try:
+            fields = dict(
+                params=check_params(record["params"]), bracket=int(record["bracket"]),
+                budgets=[float(b) for b in record["budgets"]],
+                values=[float(v) for v in record["values"]], status=record["status"],
+                stop_reason=record["stop_reason"], error=record["error"],
+                **{key: decode_float(record[key]) for key in _SCHEDULE_FLOATS})
+            entries = [(int(b), int(k), float(v)) for b, k, v in record["rung_entries"]]
+        except (KeyError, TypeError, ValueError) as err:
+            raise ModelFileError(
+                f"Hyperband journal file {os.fspath(path)!r}: line {number} is not a valid "
+                f"trial ({type(err).__name__}: {err}); the file is corrupted. Restore it from "
+                f"a backup or start a new run with another state_path.") from err
+        trials.append((fields, entries))
+    return trials

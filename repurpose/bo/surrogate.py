@@ -1,12 +1,9 @@
 """Gaussian-process surrogate on GPy: Matern-5/2 with ARD, standardised outputs, seeded restarts.
 """
-import contextlib
-import logging
-import warnings
-
 import numpy as np
 from scipy.linalg import solve_triangular
 
+from .._gpy import import_gpy, quiet_gpy
 from ..exceptions import DataError, InvalidParameterError, NotFittedError
 
 __all__ = ["GPSurrogate"]
@@ -17,41 +14,6 @@ _SQRT5 = float(np.sqrt(5.0))
 # Hartmann-6, Branin, Ackley-5 and the mixed space (docs/benchmarks/bo.md); Hvarfner et al.'s
 # own location, exp(sqrt(2)) sqrt(d), suits higher dimensions than tuning spaces have.
 _PRIOR_MEDIAN = float(np.exp(np.sqrt(2.0) - 2.0))
-
-
-def _import_gpy():
-    """Import GPy without its harmless import-time warnings (unclosed data files, deprecated
-    numpy names), which ``filterwarnings = error`` would otherwise turn into failures."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ResourceWarning)
-        warnings.simplefilter("ignore", DeprecationWarning)
-        import GPy
-    return GPy
-
-
-@contextlib.contextmanager
-def _quiet_gpy():
-    """Silence GPy's and paramz's harmless warnings, here only (never globally): paramz assigns
-    ``ndarray.data`` (numpy 1.23 deprecates it) and its ``Logexp`` transform overflows in
-    ``np.exp`` for large optimiser steps (it clips the result)."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Assigning the 'data' attribute",
-                                category=DeprecationWarning)
-        warnings.filterwarnings("ignore", message="overflow encountered",
-                                category=RuntimeWarning)
-        warnings.filterwarnings("ignore", message="invalid value encountered",
-                                category=RuntimeWarning)
-        warnings.filterwarnings("ignore", message="divide by zero",
-                                category=RuntimeWarning)
-        # paramz logs that the Logistic (bounded) transform has no log-Jacobian; none is
-        # wanted: the length-scale prior is meant on the length-scale, not its transform.
-        paramz_logger = logging.getLogger("paramz.transformations")
-        level = paramz_logger.level
-        paramz_logger.setLevel(logging.ERROR)
-        try:
-            yield
-        finally:
-            paramz_logger.setLevel(level)
 
 
 class GPSurrogate:
@@ -98,8 +60,8 @@ class GPSurrogate:
         self.model_ = None
 
     def _build(self, X, y_std):
-        GPy = _import_gpy()
-        with _quiet_gpy():
+        GPy = import_gpy()
+        with quiet_gpy():
             kernel = GPy.kern.Matern52(X.shape[1], ARD=True)
             model = GPy.models.GPRegression(X, y_std[:, None], kernel)
             # Optional MAP: a Gamma prior on the length-scales keeps early fits from declaring
@@ -151,7 +113,7 @@ class GPSurrogate:
         rng = np.random.default_rng(self.seed)
         model = self._build(X, y_std)
         best, best_nll = None, np.inf
-        with _quiet_gpy():
+        with quiet_gpy():
             for restart in range(max(int(self.n_restarts), 1)):
                 if restart == 0:
                     model.kern.lengthscale[:] = 0.3
@@ -178,10 +140,11 @@ class GPSurrogate:
 
     def _cache_posterior(self):
         """Keep what prediction needs as plain arrays: the kernel's hyper-parameters, the
-        inputs, GPy's Woodbury vector and the Cholesky factor of the kernel matrix. Predicting from these in numpy (rather
-        than through ``GPRegression.predict_noiseless``) is several times faster for the
-        thousands of points an acquisition optimiser scores, and gives exact gradients for its
-        L-BFGS-B steps (GPy returns no gradient of the noiseless variance per point)."""
+        inputs, GPy's Woodbury vector and the Cholesky factor of the kernel matrix.
+        Predicting from these in numpy (rather than through
+        ``GPRegression.predict_noiseless``) is several times faster for the thousands of
+        points an acquisition optimiser scores, and gives exact gradients for its L-BFGS-B
+        steps (GPy returns no gradient of the noiseless variance per point)."""
         model = self.model_
         post = model.posterior
         # The Cholesky factor L of K + noise I, not GPy's explicit inverse W: near observed
@@ -198,7 +161,7 @@ class GPSurrogate:
         """Replace the data keeping the fitted hyper-parameters (for fantasised points)."""
         self._check_fitted()
         y_std = (np.asarray(y, dtype=float).ravel() - self.y_mean_) / self.y_scale_
-        with _quiet_gpy():
+        with quiet_gpy():
             self.model_.set_XY(np.atleast_2d(np.asarray(X, dtype=float)), y_std[:, None])
         self._cache_posterior()
         return self

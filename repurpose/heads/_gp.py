@@ -17,7 +17,6 @@ bound over all classes costs about as much as one class (``O(N M^2)`` for ``M`` 
 points). N=5,000, 512-d, 10 classes fits in about 10 s on two cores
 (``benchmarks/gp_scaling.py``).
 """
-import contextlib
 import functools
 import logging
 import numbers
@@ -27,6 +26,7 @@ import numpy as np
 from scipy.linalg import LinAlgError, cholesky, solve_triangular
 from sklearn.exceptions import ConvergenceWarning
 
+from .._gpy import import_gpy, quiet_gpy
 from .._validation import check_choice, check_positive_int
 from ..exceptions import InvalidParameterError
 from ..persist import register
@@ -53,36 +53,6 @@ _LOO_VARIANCE_FACTORS = (1.0, 4.0, 16.0)
 _LOO_LENGTHSCALE_FACTORS = (1.0, 1.5, 2.0, 3.0)
 #: Jitter added to Kmm, relative to its mean diagonal.
 _KMM_JITTER = 1e-8
-
-
-def _import_gpy():
-    """Import GPy lazily (it costs a second) without its harmless import-time warnings.
-
-    GPy 1.13 opens data files without closing them at import (``ResourceWarning``) and
-    uses deprecated numpy/scipy names (``DeprecationWarning``); neither affects results.
-    """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ResourceWarning)
-        warnings.simplefilter("ignore", DeprecationWarning)
-        import GPy
-    return GPy
-
-
-@contextlib.contextmanager
-def _quiet_gpy():
-    """Silence GPy's and paramz's harmless warnings, here only (never globally).
-
-    * paramz 0.9.6 assigns ``ndarray.data`` when it builds parameters, which numpy 1.23
-      deprecates (``DeprecationWarning: Assigning the 'data' attribute ...``);
-    * paramz's ``Logexp`` transform overflows in ``np.exp`` for large trial steps of the
-      optimiser (``RuntimeWarning: overflow encountered in exp``); it clips the result.
-    """
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Assigning the 'data' attribute",
-                                category=DeprecationWarning)
-        warnings.filterwarnings("ignore", message="overflow encountered",
-                                category=RuntimeWarning)
-        yield
 
 
 def dirichlet_targets(y, n_classes, alpha_eps):
@@ -307,7 +277,7 @@ def _cross_validated_log_loss(kern, Xs, Z, y, n_classes, grid, random_state):
     Given the kernel, a candidate costs one posterior per fold (no optimisation): the
     kernel matrices of the whole training set are computed once and sliced by fold.
     """
-    with _quiet_gpy():
+    with quiet_gpy():
         Kmm, Knm, Kdiag = kern.K(Z), kern.K(Xs, Z), kern.Kdiag(Xs)
     folds = _cv_folds(y, random_state)
     z = random_state.standard_normal((_N_CV_DRAWS, n_classes))
@@ -363,7 +333,7 @@ def _select_by_leave_one_out(kernel, kern, groups, Xs, y, n_classes, grid, rando
     for fv in _LOO_VARIANCE_FACTORS:
         for fl in _LOO_LENGTHSCALE_FACTORS:
             candidate = _make_kernel(kernel, groups, variances * fv, lengthscales * fl)
-            with _quiet_gpy():
+            with quiet_gpy():
                 K = candidate.K(Xs)
             for i, eps in enumerate(grid):
                 loss = _loo_log_loss(K, y, n_classes, eps, z)
@@ -376,7 +346,7 @@ def _select_by_leave_one_out(kernel, kern, groups, Xs, y, n_classes, grid, rando
 @functools.lru_cache(maxsize=None)
 def _model_class():
     """The GPy model class (built on first use so that importing the head skips GPy)."""
-    GPy = _import_gpy()
+    GPy = import_gpy()
     from paramz import ObsAr
 
     class DirichletSparseGP(GPy.core.Model):
@@ -418,8 +388,8 @@ def _model_class():
 
 def _make_kernel(kernel, feature_groups, variances=None, lengthscales=None):
     """One GPy kernel per block of columns, summed; parameters set if given."""
-    with _quiet_gpy():
-        return _build_kernel(_import_gpy(), kernel, feature_groups, variances, lengthscales)
+    with quiet_gpy():
+        return _build_kernel(import_gpy(), kernel, feature_groups, variances, lengthscales)
 
 
 def _build_kernel(GPy, kernel, feature_groups, variances, lengthscales):
@@ -755,7 +725,7 @@ class GpHead(BaseHead):
         kern = _make_kernel(self.kernel, groups, variances, lengthscales)
         n_iter, status = 0, "not run"
         try:
-            with _quiet_gpy():
+            with quiet_gpy():
                 model = _model_class()(kern, Xs, Z, y,
                                        dirichlet_prior_mean(y, n_classes, eps), eps)
                 if optimise and self.max_iter > 0:
@@ -788,7 +758,7 @@ class GpHead(BaseHead):
         kern = _make_kernel(self._kernel_name, self.feature_groups_,
                             self.kernel_variance_, self.kernel_lengthscale_)
         Xs = (np.asarray(X, dtype=np.float64) - self.mean_) / self.scale_
-        with _quiet_gpy():
+        with quiet_gpy():
             Kxm = kern.K(Xs, self.inducing_points_)
             kxx = kern.Kdiag(Xs)
         return _latent_posterior(Kxm, kxx, self._weights, self.latent_mean_,

@@ -237,7 +237,7 @@ def test_executor_needs_n_workers_error():
 
 
 def test_bo_does_not_import_dask():
-    code = ("import sys, repurpose.bo, repurpose.tuning; "
+    code = ("import sys, repurpose.bo, repurpose.jobs; "
             "print(sorted(m for m in ('dask', 'distributed') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120)

@@ -43,12 +43,12 @@ def _fitted(seed=0, n=30, d=4):
 
 
 def test_numpy_prediction_matches_gpy():
-    from repurpose.bo.surrogate import _quiet_gpy
+    from repurpose._gpy import quiet_gpy
 
     gp, rng = _fitted()
     X = rng.random((64, 4))
     mean, var = gp.predict(X)
-    with _quiet_gpy():
+    with quiet_gpy():
         gpy_mean, gpy_var = gp.model_.predict_noiseless(X)
     np.testing.assert_allclose(mean, gpy_mean[:, 0] * gp.y_scale_ + gp.y_mean_, atol=1e-8)
     np.testing.assert_allclose(var, np.maximum(gpy_var[:, 0], 1e-12) * gp.y_scale_ ** 2,
@@ -92,9 +92,9 @@ def test_lengthscale_priors_fit(prior):
 
 
 def test_dimension_scaled_prior_median_grows_with_sqrt_d():
-    from repurpose.bo.surrogate import _import_gpy
+    from repurpose._gpy import import_gpy
 
-    GPy = _import_gpy()
+    GPy = import_gpy()
     gp = GPSurrogate()
     p2, p8 = gp._lengthscale_prior(GPy, 2), gp._lengthscale_prior(GPy, 8)
     assert np.isclose(np.exp(p8.mu) / np.exp(p2.mu), 2.0)

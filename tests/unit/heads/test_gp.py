@@ -10,9 +10,10 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from repurpose.exceptions import InvalidParameterError
-from repurpose.heads._gp import (GpHead, _Bound, _import_gpy, _latent_posterior,
-                                 _loo_log_loss, _make_kernel, _mc_softmax, _model_class,
-                                 _quiet_gpy, dirichlet_prior_mean, dirichlet_targets)
+from repurpose._gpy import import_gpy, quiet_gpy
+from repurpose.heads._gp import (GpHead, _Bound, _latent_posterior, _loo_log_loss,
+                                 _make_kernel, _mc_softmax, _model_class,
+                                 dirichlet_prior_mean, dirichlet_targets)
 from repurpose.persist import load, registered_class, save
 
 
@@ -67,11 +68,11 @@ def test_prior_mean_returns_class_frequencies_far_from_data():
 
 def test_bound_and_gradients_equal_gpy_heteroscedastic_sparse_gp_per_class():
     """The joint bound is the sum over classes of GPy's VarDTC with per-point noise."""
-    GPy = _import_gpy()
+    GPy = import_gpy()
     X, y = random_problem(0, n=50, d=5)
     Z = X[:8] + 0.1
     mean = dirichlet_prior_mean(y, 3, 0.05)
-    with _quiet_gpy():
+    with quiet_gpy():
         model = _model_class()(_make_kernel("rbf", (3, 2), [1.3, 0.7], [1.5, 2.0]),
                                X, Z, y, mean, 0.05)
         y_tilde, noise_var = dirichlet_targets(y, 3, 0.05)
@@ -98,7 +99,7 @@ def test_bound_uses_the_per_point_noise():
     """A homoscedastic noise (the mean of the two levels) gives a different bound."""
     X, y = random_problem(1, n=30)
     kern = _make_kernel("rbf", (3,), [2.0], [1.5])
-    with _quiet_gpy():
+    with quiet_gpy():
         Kmm, Knm, Kdiag = kern.K(X[:6]), kern.K(X, X[:6]), kern.Kdiag(X)
     mean = dirichlet_prior_mean(y, 3, 0.01)
     het = _Bound(Kmm, Knm, Kdiag, y, mean, 0.01, gradients=False).value
@@ -128,7 +129,7 @@ def test_bound_uses_the_per_point_noise():
 
 def test_gradients_match_finite_differences():
     X, y = random_problem(2, n=40, d=4)
-    with _quiet_gpy():
+    with quiet_gpy():
         model = _model_class()(_make_kernel("matern52", (1, 3), [1.0, 2.0], [0.7, 1.9]),
                                X, X[:10], y, dirichlet_prior_mean(y, 3, 0.02), 0.02)
         assert model.checkgrad(tolerance=1e-4)
@@ -142,7 +143,7 @@ def test_exact_gp_when_every_sample_is_an_inducing_point():
     Xs = (X - head.mean_) / head.scale_
     Xt = np.random.RandomState(4).randn(7, 3)
     Xts = (Xt - head.mean_) / head.scale_
-    with _quiet_gpy():
+    with quiet_gpy():
         K, Ks, kss = kern.K(Xs), kern.K(Xts, Xs), kern.Kdiag(Xts)
     y_tilde, noise_var = dirichlet_targets(y, 3, 0.05)
     mean, var = head.predict_latent(Xt)
@@ -230,7 +231,7 @@ def test_leave_one_out_equals_refitting_without_each_point():
     """The closed-form leave-one-out log-loss equals n exact GPs fitted on n - 1 points."""
     X, y = random_problem(3, n=20)
     kern = _make_kernel("rbf", (3,), [2.0], [1.5])
-    with _quiet_gpy():
+    with quiet_gpy():
         K = kern.K(X)
     eps, z = 0.05, np.random.RandomState(0).standard_normal((50, 3))
     mean = dirichlet_prior_mean(y, 3, eps)
