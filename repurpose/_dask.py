@@ -2,8 +2,8 @@
 
 Connect to a scheduler (failing fast, naming the address), wait for its workers, and check
 that every worker imports this version of repurpose (naming the ones that do not). Dask is
-optional (``pip install 'repurpose[dask]'``): ``distributed`` is imported inside the
-functions, never when this module is imported.
+optional (``pip install -c constraints.txt '.[dask]'`` from a checkout): ``distributed`` is
+imported inside the functions, never when this module is imported.
 
 Used by :mod:`repurpose.features._sharded` (``client=`` of
 :func:`~repurpose.features.extract_to_store`) and :mod:`repurpose.bo.parallel` (``client=`` of
@@ -43,7 +43,8 @@ def import_distributed():
     except ImportError as err:
         raise ImportError(
             f"Running on a Dask cluster needs the 'distributed' package ({err}). Install it "
-            f"with pip install 'repurpose[dask]', or run in this process (client=None)."
+            f"with pip install -c constraints.txt '.[dask]' from a checkout of "
+            f"repurpose-mxnet, or run in this process (client=None)."
         ) from err
     return distributed
 
@@ -105,11 +106,11 @@ def _version_probe():
     # A local function: cloudpickle sends it by value, so it runs on workers that cannot
     # import repurpose (and then says so) instead of failing to unpickle.
     def probe():
-        try:
-            import repurpose
+        try:  # importing repurpose._version imports the whole package first, as a task would
+            import repurpose._version as installed
         except Exception as err:  # noqa: BLE001 - reported, not raised, on the worker
             return None, f"{type(err).__name__}: {err}"
-        return str(getattr(repurpose, "__version__", "unknown")), None
+        return str(getattr(installed, "__version__", "unknown")), None
     return probe
 
 
@@ -196,5 +197,6 @@ def check_workers(client, timeout=None):
             f"{len(problems)} of {len(found)} Dask workers cannot run repurpose "
             f"{__version__}: {'; '.join(problems[:6])}{' ...' if len(problems) > 6 else ''}. "
             f"Install repurpose=={__version__} (and its dependencies) in the workers' "
-            f"environment, then restart them.")
+            f"environment, from the same checkout of repurpose-mxnet (pip install -c "
+            f"constraints.txt '.[dask]'), then restart them.")
     return sum(client.nthreads().values())

@@ -119,8 +119,8 @@ def _zoo_dir():
         return source_tree
     raise ModelFileError(
         f"The model zoo folder was not found: neither the package {__package__}.model_zoo nor "
-        f"{source_tree} exists. Reinstall repurpose (pip install .) or run from a full "
-        f"checkout of the repository.")
+        f"{source_tree} exists. Reinstall repurpose-mxnet from its checkout (pip install -c "
+        f"constraints.txt .) or run from a full checkout of the repository.")
 
 
 def _card_paths():

@@ -94,7 +94,7 @@ def test_minimize_starts_a_local_cluster_for_n_workers():
     ("import sys\nsys.modules['repurpose'] = None\n",
      r"1 of 1 Dask workers cannot run repurpose \S+: tcp://[\d.]+:\d+: no repurpose "
      r"\(ModuleNotFoundError"),
-    ("import repurpose\nrepurpose.__version__ = '0.0.1.dev0'\n",
+    ("import repurpose._version\nrepurpose._version.__version__ = '0.0.1.dev0'\n",
      r"1 of 1 Dask workers cannot run repurpose \S+: tcp://[\d.]+:\d+: repurpose "
      r"0\.0\.1\.dev0\. Install repurpose=="),
 ])

@@ -1,9 +1,12 @@
-"""Package-wide checks: imports point one way, doctests pass, no pickle, no print."""
+"""Package-wide checks: imports point one way, doctests pass, no pickle, no print; the
+distribution's name and the install hints."""
 import ast
 import doctest
 import importlib
+import importlib.metadata
 import pathlib
 import pkgutil
+import re
 import subprocess
 import sys
 
@@ -16,13 +19,13 @@ PACKAGE_DIR = pathlib.Path(repurpose.__file__).parent
 # Lower ranks may not import higher ones (STYLE.md §1): data flows source -> features -> heads.
 RANKS = {
     "exceptions": 0, "_version": 0, "_dask": 0, "_validation": 0, "_progress": 0, "context": 0,
+    "_gpy": 0, "plots": 1,
     "seeding": 0, "persist": 0, "zoo": 0, "model_zoo": 0, "bo": 0, "metrics": 0,
     "data": 1, "source": 2, "features": 3, "heads": 4, "bayes": 4, "repurposers": 5,
-    "config": 5, "demo": 5, "tuning": 5, "cli": 6,
+    "jobs": 5, "demo": 5, "cli": 6,
 }
-# The one sanctioned upward call: SourceModel.extract (public API asked for by issue 2)
-# delegates to the engine in repurpose.features with a function-level import.
-ALLOWED = {("source", "features")}
+# Upward imports that are allowed: none (SourceModel.extract moved to features).
+ALLOWED = set()
 
 
 def _modules():
@@ -126,3 +129,64 @@ def test_progress_bars_do_not_warn_in_a_notebook_without_ipywidgets():
     has_widgets = importlib.util.find_spec("ipywidgets") is not None
     # tqdm.auto itself warns without ipywidgets (the fake kernel works); repurpose does not.
     assert out == ["0", "0" if has_widgets else "1"]
+
+
+# The name `repurpose` on the public package index is another project (which also imports as
+# `repurpose`): this one is the distribution `repurpose-mxnet`, installed from a checkout.
+DISTRIBUTION = "repurpose-mxnet"
+REPO_DIR = PACKAGE_DIR.parent
+# A pip command that names the bare `repurpose` (with or without extras or a version), and
+# any `'repurpose[extra]'` requirement. `.venv/bin/repurpose` and `repurpose-mxnet` are fine.
+_BAD_HINTS = re.compile(r"pip3? install[^\n`&;|]*?(?<![\w./-])[\'\"]?repurpose(?![\w-])"
+                        r"|[\'\"]repurpose\[")
+
+
+def test_installed_distribution_is_repurpose_mxnet():
+    try:
+        meta = importlib.metadata.metadata(DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        pytest.fail(f"{DISTRIBUTION} is not installed in this interpreter: install the "
+                    f"checkout (pip install -c constraints.txt -e .) so its metadata is there.")
+    assert meta["Name"] == DISTRIBUTION
+    assert meta["Version"] == repurpose.__version__
+    # The `repurpose` command comes from this distribution.
+    scripts = {ep.dist.name: ep.value for ep in
+               importlib.metadata.entry_points(group="console_scripts", name="repurpose")}
+    assert scripts == {DISTRIBUTION: "repurpose.cli:main"}
+
+
+def _hint_files():
+    yield REPO_DIR / "README.md"
+    for folder in ("repurpose", "demos", "docs"):
+        for path in sorted((REPO_DIR / folder).rglob("*")):
+            rel = path.relative_to(REPO_DIR).parts
+            # Build products: docs/_build and docs/demos (a copy of demos/, checked there).
+            if rel[:2] in (("docs", "_build"), ("docs", "demos")) or "__pycache__" in rel:
+                continue
+            if path.suffix in (".py", ".md", ".rst", ".ipynb", ".txt", ".yaml", ".yml"):
+                yield path
+
+
+def test_no_install_hint_names_the_other_projects_package():
+    if not (REPO_DIR / "README.md").is_file():
+        pytest.skip("not run from a checkout (the package is installed elsewhere)")
+    bad = [f"{path.relative_to(REPO_DIR)}:{text.count(chr(10), 0, m.start()) + 1}: "
+           f"{m.group(0)!r}"
+           for path in _hint_files()
+           for text in [path.read_text(encoding="utf-8")]
+           for m in _BAD_HINTS.finditer(text)]
+    assert not bad, ("these tell users to install `repurpose` from the package index, which is "
+                     "another project; write pip install -c constraints.txt '.[x]' (from a "
+                     "checkout of repurpose-mxnet):\n" + "\n".join(bad))
+
+
+@pytest.mark.parametrize("hint, bad", [
+    ("pip install 'repurpose[dask]'", True), ("pip install repurpose[onnx]", True),
+    ("pip install -U repurpose", True), ("pip install repurpose==0.1.0", True),
+    ("requires 'repurpose[onnx]'", True),
+    ("pip install -c constraints.txt '.[dask]'", False),
+    ("pip install -c constraints.txt . && .venv/bin/repurpose demo", False),
+    ("pip install repurpose-mxnet", False), ("pip install . && repurpose demo", False),
+])
+def test_install_hint_pattern(hint, bad):
+    assert bool(_BAD_HINTS.search(hint)) is bad
