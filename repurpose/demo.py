@@ -3,9 +3,9 @@
 every head and by fine-tuning, and compare accuracy and calibration with the same head on
 raw pixels.
 """
-import json
 import logging
 import os
+import pathlib
 import time
 
 import numpy as np
@@ -15,7 +15,8 @@ from .data import load_shifted_digits_images
 from .exceptions import InvalidParameterError
 from .features import FeatureExtractor
 from .heads import LogisticHead
-from .persist import check_writable
+from .persist import atomic_write, check_writable, write_json
+from .plots import plot_reliability
 from .source import SourceModel
 
 logger = logging.getLogger(__name__)
@@ -108,6 +109,7 @@ def demo_repurposers(source, random_state=0):
 
 
 def _evaluate(name, fit, predict_proba, classes_of, X_train, y_train, X_test, y_test):
+    """The report row of one model, and its test probabilities with their classes."""
     started = time.perf_counter()
     fitted = fit(X_train, y_train)
     fit_seconds = time.perf_counter() - started
@@ -121,7 +123,7 @@ def _evaluate(name, fit, predict_proba, classes_of, X_train, y_train, X_test, y_
                           metrics.reliability_diagram(y_test, proba, classes, n_bins=10).items()}
     logger.info("%s: accuracy %.3f, NLL %.3f, ECE %.3f, fit %.2f s", name, row["accuracy"],
                 row["nll"], row["ece"], fit_seconds)
-    return row
+    return row, (proba, classes)
 
 
 def run_demo(out=None, n_per_class=10, random_state=0, overwrite=False, plots=True):
@@ -174,17 +176,19 @@ def run_demo(out=None, n_per_class=10, random_state=0, overwrite=False, plots=Tr
     extractor.transform(X_train)
     extractor.transform(X_test)
     extract_seconds = time.perf_counter() - started
-    rows = []
+    evaluated = []  # (row, (test probabilities, classes)) per model
     for name, model in chosen.items():
         label = f"{name} (digits_cnn)" if name == "fine-tune" else f"{name} (digits_cnn features)"
-        rows.append(_evaluate(label, lambda X, y, m=model: m.fit(X, y),
-                              lambda m, X: m.predict_proba(X), lambda m: m.classes_,
-                              X_train, y_train, X_test, y_test))
+        evaluated.append(_evaluate(label, lambda X, y, m=model: m.fit(X, y),
+                                   lambda m, X: m.predict_proba(X), lambda m: m.classes_,
+                                   X_train, y_train, X_test, y_test))
     flat = lambda X: X.reshape(len(X), -1)  # noqa: E731
-    rows.append(_evaluate("logistic (raw pixels)",
-                          lambda X, y: LogisticHead(random_state=random_state).fit(flat(X), y),
-                          lambda m, X: m.predict_proba(flat(X)), lambda m: m.classes_,
-                          X_train, y_train, X_test, y_test))
+    evaluated.append(_evaluate("logistic (raw pixels)",
+                               lambda X, y: LogisticHead(random_state=random_state)
+                               .fit(flat(X), y),
+                               lambda m, X: m.predict_proba(flat(X)), lambda m: m.classes_,
+                               X_train, y_train, X_test, y_test))
+    rows = [row for row, _ in evaluated]
     report = {"task": {"source_model": "digits_cnn (trained on digits 0-4)",
                        "target": "digits 5-9 shifted by up to 1 px",
                        "n_train": int(len(y_train)), "n_test": int(len(y_test)),
@@ -193,7 +197,9 @@ def run_demo(out=None, n_per_class=10, random_state=0, overwrite=False, plots=Tr
                        "extract_s": extract_seconds},
               "results": rows}
     if out is not None:
-        write_report(report, out, overwrite=overwrite, plots=plots)
+        predictions = {row["model"]: predicted for row, predicted in evaluated}
+        write_report(report, out, overwrite=overwrite,
+                     reliability=(y_test, predictions) if plots else None)
     return report
 
 
@@ -229,51 +235,53 @@ def format_table(rows):
     return "\n".join(lines)
 
 
-def write_report(report, out, overwrite=False, plots=True):
-    """Write ``results.json``, ``results.md`` and (with ``plots``) ``reliability.png``."""
+def write_report(report, out, overwrite=False, reliability=None):
+    """Write ``results.json`` (strict JSON: empty reliability bins hold ``null``),
+    ``results.md`` and, given ``reliability``, ``reliability.png``.
+
+    Parameters
+    ----------
+    report : dict
+        What :func:`run_demo` returns.
+    out : str or path-like
+        The report folder; created, and must not exist unless ``overwrite``.
+    overwrite : bool, default=False
+    reliability : tuple, default=None
+        ``(y_test, {model: (proba, classes)})``: the test labels and each model's test
+        probabilities, drawn with :func:`repurpose.plots.plot_reliability`, one column per
+        model in report order. None writes no figure.
+    """
     out = os.fspath(out)
     if os.path.exists(out) and not overwrite:
         raise FileExistsError(f"{out!r} already exists; pass overwrite=True.")
     os.makedirs(out, exist_ok=True)
     files = [os.path.join(out, n) for n in ("results.json", "results.md", "reliability.png")]
     check_writable(files, overwrite=True)
-    with open(files[0], "w", encoding="utf-8") as handle:
-        json.dump(report, handle, indent=2)
+    write_json(files[0], report, overwrite=True)
     task = report["task"]
-    with open(files[1], "w", encoding="utf-8") as handle:
-        handle.write(f"# repurpose demo\n\nSource: {task['source_model']}. Target: "
-                     f"{task['target']}, {task['n_per_class']} labels per class "
-                     f"({task['n_train']} training, {task['n_test']} test images). Features "
-                     f"of {', '.join(task['layers'])} (average-pooled) extracted once in "
-                     f"{task['extract_s']:.2f} s and shared by every head; fit and predict "
-                     f"times are the heads' own.\n\n")
-        handle.write(format_table(report["results"]) + "\n")
-    if plots:
-        _plot_reliability(report["results"], files[2])
+    text = (f"# repurpose demo\n\nSource: {task['source_model']}. Target: {task['target']}, "
+            f"{task['n_per_class']} labels per class ({task['n_train']} training, "
+            f"{task['n_test']} test images). Features of {', '.join(task['layers'])} "
+            f"(average-pooled) extracted once in {task['extract_s']:.2f} s and shared by every "
+            f"head; fit and predict times are the heads' own.\n\n"
+            + format_table(report["results"]) + "\n")
+    atomic_write(files[1], lambda tmp: pathlib.Path(tmp).write_text(text, encoding="utf-8"),
+                 overwrite=True)
+    if reliability is not None:
+        figure = _reliability_figure(*reliability)
+        atomic_write(files[2], lambda tmp: figure.savefig(tmp, dpi=100, format="png"),
+                     overwrite=True)
     logger.info("Wrote the demo report to %s", out)
 
 
-def _plot_reliability(rows, path):
-    import matplotlib
+def _reliability_figure(y_test, predictions):
+    """One column per model: its reliability diagram above its samples per bin."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(rows), figsize=(3.2 * len(rows), 3.4), squeeze=False)
-    for ax, row in zip(axes[0], rows):
-        d = row["reliability"]
-        edges = np.asarray(d["bin_edges"])
-        centres = (edges[:-1] + edges[1:]) / 2
-        acc = np.nan_to_num(np.asarray(d["accuracy"], dtype=float))
-        ax.bar(centres, acc, width=edges[1] - edges[0], edgecolor="k", alpha=0.7,
-               label="accuracy")
-        ax.plot([0, 1], [0, 1], "r--", label="perfect")
-        ax.set_title(f"{row['model']}\nECE {row['ece']:.3f}", fontsize=8)
-        ax.set_xlabel("confidence")
-        ax.set_xlim(0, 1)
-        ax.set_ylim(0, 1)
-    axes[0][0].set_ylabel("accuracy")
-    axes[0][0].legend(fontsize=7, loc="upper left")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    fig = Figure(figsize=(3.2 * len(predictions), 4.6), layout="constrained")
+    axes = fig.subplots(2, len(predictions), sharex=True, squeeze=False,
+                        gridspec_kw={"height_ratios": (3, 1)})
+    for column, (name, (proba, classes)) in zip(axes.T, predictions.items()):
+        plot_reliability(y_test, proba, classes, n_bins=10, ax=column, label=name)
+        column[0].title.set_fontsize("small")
+    return fig

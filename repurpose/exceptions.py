@@ -3,8 +3,6 @@
 Each class also subclasses the builtin that a plain ``except`` clause would use for the same
 mistake, so ``except ValueError`` keeps working for callers who do not know our names.
 """
-from sklearn.exceptions import NotFittedError
-
 __all__ = [
     "RepurposeError",
     "InvalidParameterError",
@@ -217,3 +215,13 @@ class ClusterError(RepurposeError, ConnectionError, RuntimeError):
     ...     print(type(err).__name__, err)
     ClusterError No Dask scheduler answered at 'tcp://10.0.0.1:8786'.
     """
+
+
+def __getattr__(name):
+    # scikit-learn's NotFittedError, re-exported on first use: importing this module (as the
+    # command line does first) must not load scikit-learn.
+    if name == "NotFittedError":
+        from sklearn.exceptions import NotFittedError
+
+        return NotFittedError
+    raise AttributeError(f"module 'repurpose.exceptions' has no attribute {name!r}")

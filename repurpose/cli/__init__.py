@@ -1,7 +1,11 @@
-"""The ``repurpose`` command line: parses, validates, calls the public Python API, prints.
+"""The ``repurpose`` command line: argument parsing and printing only; the work is done by
+:mod:`repurpose.jobs` and the library.
 
-Exit status: 0 on success, 2 on bad usage or input (a one-line cause on stderr), 1 on a
-failure during the run. ``--debug`` shows the traceback.
+Each command imports what it needs when it runs, so ``--help``, ``--version`` and usage
+errors answer without loading MXNet or scikit-learn. ``-q``/``-v``/``--debug`` work before
+or after the command. Exit status: 0 on success, 2 on bad usage or input (a one-line cause on
+stderr), 1 on a failure during the run, 130 when interrupted; ``--debug`` shows the
+traceback.
 """
 import argparse
 import logging
@@ -9,7 +13,7 @@ import sys
 
 from .._version import __version__
 from ..exceptions import ClusterError, DownloadError, RepurposeError
-from . import _commands
+from . import _commands, _finetune, _launch, _tune
 
 logger = logging.getLogger(__name__)
 
@@ -20,34 +24,48 @@ USAGE_ERRORS = (RepurposeError, FileNotFoundError, FileExistsError, TypeError, V
 RUN_FAILURES = (ClusterError, DownloadError)
 
 
+def _verbosity(parser, default):
+    parser.add_argument("-v", "--verbose", action="store_true", default=default,
+                        help="log what happens (INFO)")
+    parser.add_argument("-q", "--quiet", action="store_true", default=default,
+                        help="print results only: no progress bars, warnings only if errors")
+    parser.add_argument("--debug", action="store_true", default=default,
+                        help="log everything, show tracebacks")
+
+
 def build_parser():
     """Return the ``argparse`` parser with every subcommand.
 
     Returns
     -------
     argparse.ArgumentParser
-        Parses the global options (``--verbose``, ``--debug``, ``--version``) and one
-        subcommand; the parsed namespace's ``run(args)`` runs that subcommand.
+        Parses the global options (``--verbose``, ``--quiet``, ``--debug``, ``--version``;
+        the first three also after the command) and one subcommand; the parsed namespace's
+        ``run(args)`` runs that subcommand.
 
     Examples
     --------
-    >>> args = build_parser().parse_args(['layers', 'digits_cnn', '--json'])
+    >>> args = build_parser().parse_args(['layers', 'digits_cnn', '--json', '-v'])
     >>> args.command, args.model, args.json, args.verbose
-    ('layers', 'digits_cnn', True, False)
+    ('layers', 'digits_cnn', True, True)
     """
     parser = argparse.ArgumentParser(
         prog="repurpose", description="Transfer learning on Apache MXNet.")
     parser.add_argument("--version", action="version", version=f"repurpose {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress (INFO)")
-    parser.add_argument("--debug", action="store_true", help="log everything, show tracebacks")
+    _verbosity(parser, False)
+    # The same flags on every command; SUPPRESS keeps a flag given before the command.
+    common = argparse.ArgumentParser(add_help=False)
+    _verbosity(common, argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
-    _commands.add_commands(commands)
+    for module in (_commands, _finetune, _tune, _launch):
+        module.add_commands(commands, common)
     return parser
 
 
-def _setup_logging(verbose, debug):
-    level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
+def _setup_logging(args):
+    level = (logging.DEBUG if args.debug else logging.INFO if args.verbose
+             else logging.ERROR if args.quiet else logging.WARNING)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s",
                                            "%H:%M:%S"))
@@ -59,9 +77,9 @@ def _setup_logging(verbose, debug):
 def main(argv=None):
     """Run the command line; returns the exit status.
 
-    Sets up logging on the ``repurpose`` logger (stderr; WARNING, or INFO with
-    ``--verbose``, DEBUG with ``--debug``), runs the subcommand, and turns exceptions into
-    a one-line cause on stderr (the traceback only with ``--debug``).
+    Sets up logging on the ``repurpose`` logger (stderr; WARNING, ERROR with ``--quiet``,
+    INFO with ``--verbose``, DEBUG with ``--debug``), runs the subcommand, and turns
+    exceptions into a one-line cause on stderr (the traceback only with ``--debug``).
 
     Parameters
     ----------
@@ -92,7 +110,9 @@ def main(argv=None):
     """
     parser = build_parser()
     args = parser.parse_args(argv)
-    _setup_logging(args.verbose, args.debug)
+    if args.verbose and args.quiet:
+        parser.error("pass -v/--verbose or -q/--quiet, not both")
+    _setup_logging(args)
     try:
         return args.run(args) or 0
     except USAGE_ERRORS as err:

@@ -1,20 +1,14 @@
-"""Subcommands: ``models``, ``fetch``, ``layers``, ``extract``, ``demo``; ``finetune`` and
-``predict`` (``_finetune``), ``tune`` (``_tune``), ``launch`` (``_launch``)."""
+"""Commands ``models``, ``fetch``, ``layers``, ``extract`` and ``demo``.
+
+Heavy modules (MXNet, scikit-learn, the library) are imported inside each ``_run_*``
+function, so that building the parser, ``--help`` and usage errors stay fast.
+"""
 import json
 import os
 
-import numpy as np
-
-from .. import zoo
-from ..data import BUILTIN_DATASETS, ImageFolder, load_digits_images
 from ..exceptions import InvalidParameterError, MissingWeightsError
-from ..features import extract_features, extract_to_store
-from ..source import SourceModel
-from ._finetune import add_finetune_commands
-from ._launch import add_launch_command
-from ._tune import add_tune_command
 
-__all__ = ["add_commands"]
+__all__ = ["add_commands", "add_model_args", "load_model", "add_image_args"]
 
 
 def _shape(text):
@@ -25,9 +19,9 @@ def _shape(text):
             f"--input-shape must look like 3,224,224; got {text!r}.") from None
 
 
-def _add_model_args(parser, model_option=False):
-    help_text = ("zoo name (see `repurpose models`), checkpoint prefix, -symbol.json file or "
-                 ".onnx file")
+def add_model_args(parser, model_option=False):
+    help_text = ("zoo:NAME (see `repurpose models`), checkpoint:PREFIX, onnx:FILE, or a bare "
+                 "name or path where it is unambiguous; a saved model's folder for layers")
     if model_option:  # `extract MODEL ...` or `extract --model MODEL ...`
         parser.add_argument("model", nargs="?", default=None, help=help_text)
         parser.add_argument("--model", dest="model_option", default=None, metavar="MODEL",
@@ -44,19 +38,44 @@ def _add_model_args(parser, model_option=False):
                              "pretrained ones, e.g. to list layers or benchmark")
 
 
-def _load_model(args):
+def load_model(args):
+    """The SourceModel the model arguments name (a saved model's folder: its network)."""
+    from ..source import SourceModel
+
+    if os.path.isdir(args.model) and os.path.isfile(os.path.join(args.model,
+                                                                  "manifest.json")):
+        return _saved_network(args.model)
     if args.random_weights:
         return SourceModel.from_zoo(args.model, pretrained=False, random_state=0)
     return SourceModel.from_spec(args.model, epoch=args.epoch, input_shape=args.input_shape,
                                  weights=args.weights)
 
 
+def _saved_network(folder):
+    """The network inside a folder saved by ``repurpose.load``'s counterpart ``save``."""
+    from ..persist import load
+    from ..source import SourceModel
+
+    estimator = load(folder)
+    for attr in ("network_", "source"):
+        network = getattr(estimator, attr, None)
+        if isinstance(network, SourceModel):
+            return network
+    raise InvalidParameterError(f"{folder!r} holds a saved {type(estimator).__name__}, which "
+                                f"has no network to list; name a model or a saved "
+                                f"repurposer's folder.")
+
+
 def _run_models(args):
+    from .. import zoo
+
     for name in zoo.list_models(source=args.source):
         print(name)
 
 
 def _run_fetch(args):
+    from .. import zoo
+
     names = list(dict.fromkeys(args.names))
     # Every name is checked before anything is downloaded: unknown names and names without
     # published weights are usage errors (exit 2).
@@ -70,7 +89,8 @@ def _run_fetch(args):
             f"use weights=PATH (source.weights in a job) or --random-weights instead.")
     for name in names:
         # A DownloadError is a failure of the run: main() reports it and exits 1.
-        found = zoo.fetch_weights(name, root=args.root, progress=not args.no_progress)
+        found = zoo.fetch_weights(name, root=args.root,
+                                  progress=not (args.no_progress or args.quiet))
         if found["url"] is None:
             note = "ships with repurpose; nothing to download"
         elif found["downloaded"]:
@@ -82,21 +102,11 @@ def _run_fetch(args):
 
 
 def _run_layers(args):
-    model = _load_model(args)
+    model = load_model(args)
     if args.json:
         print(json.dumps([layer._asdict() for layer in model.layers], indent=2))
     else:
         print(model.describe())
-
-
-def _load_data(spec):
-    if spec in BUILTIN_DATASETS:
-        return load_digits_images()[0]
-    if spec.endswith(".npy") and os.path.isfile(spec):
-        return np.load(spec, mmap_mode="r", allow_pickle=False)
-    raise FileNotFoundError(
-        f"--data {spec!r} is neither a .npy file, an image folder nor a built-in data set "
-        f"({', '.join(BUILTIN_DATASETS)}).")
 
 
 def _model_from_option(args):
@@ -111,7 +121,32 @@ def _model_from_option(args):
                                     "checkpoint prefix, -symbol.json or .onnx file).")
 
 
+def add_image_args(p, defaults="none"):
+    """``--resize``, ``--crop``, ``--normalize``, ``--grayscale`` (image inputs)."""
+    p.add_argument("--resize", type=size, default=None,
+                   help=f"image inputs: shorter side or W,H (default: {defaults})")
+    p.add_argument("--crop", type=size, default=None,
+                   help=f"image inputs: centre crop, size or W,H (default: {defaults})")
+    p.add_argument("--normalize", choices=("none", "imagenet"), default=None,
+                   help=f"image inputs: per-channel normalisation (default: {defaults})")
+    p.add_argument("--grayscale", action="store_true",
+                   help=f"image inputs: decode as one channel (default: {defaults})")
+
+
+def size(text):
+    """``'224'`` -> 224, ``'224,192'`` or ``'224x192'`` -> [224, 192]."""
+    try:
+        parts = [int(p) for p in text.replace("x", ",").split(",") if p.strip()]
+    except ValueError:
+        parts = []
+    if len(parts) not in (1, 2) or min(parts) < 1:
+        raise InvalidParameterError(f"expected a size like 224 or 224,224; got {text!r}.")
+    return parts[0] if len(parts) == 1 else parts
+
+
 def _run_extract(args):
+    from ..jobs import extract_job
+
     _model_from_option(args)
     store = args.store or args.scheduler is not None or args.shard_size is not None
     if store and args.precision != "float32":
@@ -119,35 +154,19 @@ def _run_extract(args):
             f"--precision {args.precision} cannot be used with a sharded store (--store, "
             f"--scheduler, --shard-size): int8 calibration would differ between shards. Use "
             f"float32, or extract without --store.")
-    model = _load_model(args)
-    layers = [l.strip() for l in args.layers.split(",") if l.strip()]
-    if os.path.isdir(args.data):
-        mean = std = None
-        if args.normalize == "imagenet":
-            from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD
-
-            mean, std = IMAGENET_MEAN, IMAGENET_STD
-        data = ImageFolder(args.data, resize=args.resize, crop=args.crop, mean=mean, std=std,
-                           grayscale=args.grayscale)
-    elif store and args.data.endswith(".npy") and os.path.isfile(args.data):
-        data = args.data  # read by each task where it runs, not shipped
-    else:
-        data = _load_data(args.data)
-    if store:
-        result = extract_to_store(
-            model, data, layers, args.out, client=args.scheduler,
-            shard_size=args.shard_size or 1024, batch_size=args.batch_size, pool=args.pool,
-            ctx=args.ctx, overwrite=args.overwrite, progress=not args.no_progress)
-        for layer in result.layers:
-            print(f"{layer}\t{result[layer].shape[0]} x {result.dims[layer]}")
-        print(f"feature store written to {args.out} ({result.n_shards} shards)")
-        return
-    features = extract_features(model, data, layers, batch_size=args.batch_size, ctx=args.ctx,
-                                pool=args.pool, out=args.out, overwrite=args.overwrite,
-                                progress=not args.no_progress, precision=args.precision)
-    for layer, arr in features.items():
-        print(f"{layer}\t{arr.shape[0]} x {arr.shape[1]}")
-    print(f"features written to {args.out}")
+    layers = [name.strip() for name in args.layers.split(",") if name.strip()]
+    result = extract_job(load_model(args), args.data, layers, args.out, store=store,
+                         image_options={k: getattr(args, k) for k in
+                                        ("resize", "crop", "normalize", "grayscale")},
+                         scheduler=args.scheduler, shard_size=args.shard_size,
+                         batch_size=args.batch_size, ctx=args.ctx, pool=args.pool,
+                         precision=args.precision, overwrite=args.overwrite,
+                         progress=not (args.no_progress or args.quiet))
+    for layer, shape in result.shapes.items():
+        print(f"{layer}\t{shape[0]} x {shape[1]}")
+    extra = f" ({result.n_shards} shards)" if result.n_shards else ""
+    samples = f", samples listed in {result.samples_file}" if result.samples_file else ""
+    print(f"{'feature store' if store else 'features'} written to {args.out}{extra}{samples}")
 
 
 def _run_demo(args):
@@ -166,9 +185,10 @@ def _run_demo(args):
         print(f"report written to {args.out}")
 
 
-def add_commands(commands):
-    """Register the subcommands on ``commands`` (an argparse subparsers object)."""
-    p = commands.add_parser("demo", help="repurpose the zoo network for a new task with "
+def add_commands(commands, common):
+    """Register the subcommands on ``commands`` (an argparse subparsers object); ``common``
+    holds the flags of every command."""
+    p = commands.add_parser("demo", parents=[common], help="repurpose the zoo network for a new task with "
                                          "every head; print and write a report")
     p.add_argument("--out", default=None, help="report folder (results.json, results.md, "
                                                "reliability.png)")
@@ -178,12 +198,12 @@ def add_commands(commands):
     p.add_argument("--no-plots", action="store_true")
     p.set_defaults(run=_run_demo)
 
-    p = commands.add_parser("models", help="list model-zoo names")
+    p = commands.add_parser("models", parents=[common], help="list model-zoo names")
     p.add_argument("--source", choices=("repurpose", "gluon", "gluoncv"), default=None)
     p.set_defaults(run=_run_models)
 
     p = commands.add_parser(
-        "fetch", help="download Gluon/gluoncv zoo weights into the cache folder (SHA-1 "
+        "fetch", parents=[common], help="download Gluon/gluoncv zoo weights into the cache folder (SHA-1 "
                       "checked; MXNET_GLUON_REPO picks a mirror) and print where they are")
     p.add_argument("names", nargs="+", metavar="NAME",
                    help="zoo names (see `repurpose models`); the project's own models ship "
@@ -193,18 +213,22 @@ def add_commands(commands):
     p.add_argument("--no-progress", action="store_true", help="no download progress bar")
     p.set_defaults(run=_run_fetch)
 
-    p = commands.add_parser("layers", help="print the layer table of a model")
-    _add_model_args(p)
+    p = commands.add_parser("layers", parents=[common],
+                            help="print the layer table of a model or of a saved model's "
+                                 "network")
+    add_model_args(p)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(run=_run_layers)
 
-    p = commands.add_parser("extract", help="extract features to a folder of .npy files, or "
+    p = commands.add_parser("extract", parents=[common], help="extract features to a folder of .npy files, or "
                                             "to a sharded, resumable store (on Dask with "
                                             "--scheduler)")
-    _add_model_args(p, model_option=True)
+    add_model_args(p, model_option=True)
     p.add_argument("--data", required=True,
-                   help="a .npy file (n, c, h, w), an image folder (one sub-folder per class), "
-                        "or 'digits' (scikit-learn's digits as 1x8x8 images)")
+                   help="a .npy file (n, c, h, w), an image folder (one sub-folder per class, "
+                        "or flat), or a built-in data set (digits, shifted_digits); the file "
+                        "and label of each sample are written to samples.csv beside the "
+                        "features")
     p.add_argument("--layers", required=True, help="comma-separated layer names")
     p.add_argument("--out", required=True,
                    help="output folder (must not exist; with --store an existing store of "
@@ -224,14 +248,7 @@ def add_commands(commands):
     p.add_argument("--pool", choices=("avg", "max"), default=None,
                    help="global pooling of convolutional maps")
     p.add_argument("--precision", choices=("float32", "int8", "bf16"), default="float32")
-    p.add_argument("--resize", type=int, default=None, help="image folders: shorter side")
-    p.add_argument("--crop", type=int, default=None, help="image folders: centre crop")
-    p.add_argument("--normalize", choices=("none", "imagenet"), default="none",
-                   help="image folders: per-channel normalisation")
-    p.add_argument("--grayscale", action="store_true", help="image folders: one channel")
+    add_image_args(p)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(run=_run_extract)
 
-    add_finetune_commands(commands)
-    add_tune_command(commands)
-    add_launch_command(commands)

@@ -30,7 +30,7 @@ from ..exceptions import InvalidParameterError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["add_launch_command", "launch", "free_port"]
+__all__ = ["add_commands", "launch", "free_port"]
 
 #: Seconds between a polite SIGTERM and SIGKILL when stopping processes.
 STOP_GRACE_S = 5.0
@@ -214,11 +214,13 @@ def _run_launch(args):
         return err.status
 
 
-def add_launch_command(commands):
-    """Register ``launch`` on ``commands`` (argparse subparsers)."""
+def add_commands(commands, common):
+    """Register ``launch`` on ``commands`` (argparse subparsers); ``common`` holds the flags
+    of every command."""
     p = commands.add_parser(
-        "launch", help="run a command as the workers of a distributed MXNet job on this "
-                       "machine (scheduler, servers and workers on loopback)",
+        "launch", parents=[common],
+        help="run a command as the workers of a distributed MXNet job on this "
+             "machine (scheduler, servers and workers on loopback)",
         description="Start MXNet's scheduler, --servers parameter servers and --workers "
                     "workers running COMMAND, with the DMLC_* environment; stop the whole "
                     "job when a worker fails. See docs/guide/distributed_finetuning.md.")

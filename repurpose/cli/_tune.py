@@ -1,26 +1,23 @@
-"""Subcommand ``tune``: Bayesian optimisation of a head or a fine-tuning job from a config
-file (:mod:`repurpose.jobs`), its trials one at a time or several at once on a Dask cluster
+"""Command ``tune``: Bayesian optimisation of a head or a fine-tuning job from a config file
+(:mod:`repurpose.jobs`), its trials one at a time or several at once on a Dask cluster
 (``--scheduler``, ``--workers``); prints a summary of the best configuration (the whole of it,
-with a config snippet, is in ``best.json``)."""
+with a config snippet, is in ``best.json``). Imports happen when the command runs."""
 import logging
 import os
 
-from ..jobs import BEST_NAME, JOURNAL_NAME, TRIALS_NAME, load_tune_config, run_tuning
-
-logger = logging.getLogger(__name__)
-
-__all__ = ["add_tune_command"]
+__all__ = ["add_commands"]
 
 
 def _run_tune(args):
-    # One line per trial (the optimiser's and the tuner's loggers) unless -v or --debug
-    # asked for everything.
-    for name in ("repurpose.bo", "repurpose.jobs"):
-        if logging.getLogger(name).getEffectiveLevel() > logging.INFO:
-            logging.getLogger(name).setLevel(logging.INFO)
-    cfg = load_tune_config(args.config)
+    from ..jobs import BEST_NAME, JOURNAL_NAME, TRIALS_NAME, load_tune_config, run_tuning
+
+    if not args.quiet:  # one line per trial unless -q (or everything with -v)
+        for name in ("repurpose.bo", "repurpose.jobs"):
+            if logging.getLogger(name).getEffectiveLevel() > logging.INFO:
+                logging.getLogger(name).setLevel(logging.INFO)
+    cfg = load_tune_config(args.config, overrides=args.set)
     result = run_tuning(cfg, resume=args.resume, overwrite=args.overwrite,
-                        progress=not args.no_progress, scheduler=args.scheduler,
+                        progress=not (args.no_progress or args.quiet), scheduler=args.scheduler,
                         n_workers=args.workers)
     report = result.report
     failed = f", {report['n_failed']} failed" if report["n_failed"] else ""
@@ -40,12 +37,17 @@ def _compact(value):
     return f"{value:.4g}" if isinstance(value, float) else repr(value)
 
 
-def add_tune_command(commands):
-    """Register ``tune`` on ``commands`` (argparse subparsers)."""
+def add_commands(commands, common):
+    """Register ``tune`` on ``commands`` (argparse subparsers); ``common`` holds the flags
+    of every command."""
     p = commands.add_parser(
-        "tune", help="tune a head or a fine-tuning job by Bayesian optimisation from a "
-                     "YAML/JSON config (docs/guide/tuning.md)")
+        "tune", parents=[common],
+        help="tune a head or a fine-tuning job by Bayesian optimisation from a YAML/JSON "
+             "config (docs/guide/tuning.md)")
     p.add_argument("--config", required=True, help="the tuning config (YAML or JSON)")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override a config value, e.g. --set tune.n_trials=40 (repeatable; "
+                        "values are YAML)")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--resume", action="store_true",
                        help="continue the study in run.output_dir; finished trials are kept")

@@ -2,15 +2,18 @@
 import numbers
 
 import numpy as np
+from sklearn.datasets import load_digits
 from sklearn.utils import check_random_state
 
-from .._validation import brief_list
+from .._validation import brief_list, suggest
 from ..exceptions import InvalidParameterError
 
-__all__ = ["load_digits_images", "load_shifted_digits_images", "BUILTIN_DATASETS"]
+__all__ = ["load_digits_images", "load_shifted_digits_images", "load_builtin",
+           "BUILTIN_DATASETS"]
 
-#: Names of the data sets that ship with the package (no download).
-BUILTIN_DATASETS = ("digits",)
+#: Names of the data sets that ship with the package (no download): every command and job
+#: file takes these (:func:`load_builtin`).
+BUILTIN_DATASETS = ("digits", "shifted_digits")
 
 
 def load_digits_images(classes=None):
@@ -35,8 +38,6 @@ def load_digits_images(classes=None):
     >>> X.shape[1:], sorted(set(y))
     ((1, 8, 8), [5, 6])
     """
-    from sklearn.datasets import load_digits
-
     digits = load_digits()
     X = (digits.images / 16.0).astype(np.float32)[:, None, :, :]
     y = digits.target
@@ -109,3 +110,43 @@ def load_shifted_digits_images(classes=None, max_shift=1, noise=0.0, random_stat
     if noise > 0:
         X = np.clip(X + rng.normal(0.0, noise, size=X.shape), 0.0, 1.0)
     return np.ascontiguousarray(X, dtype=np.float32), y
+
+
+def load_builtin(name, classes=None, max_shift=1, random_state=0):
+    """Load the built-in data set ``name`` (one of :data:`BUILTIN_DATASETS`).
+
+    Parameters
+    ----------
+    name : {'digits', 'shifted_digits'}
+        :func:`load_digits_images` or :func:`load_shifted_digits_images`.
+    classes : sequence of int, default=None
+        Keep only these digits; None keeps all ten.
+    max_shift : int, default=1
+        ``shifted_digits``: largest shift in pixels.
+    random_state : int, default=0
+        ``shifted_digits``: seed of the shifts.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, 1, 8, 8), float32
+    y : ndarray of shape (n_samples,)
+
+    Raises
+    ------
+    InvalidParameterError
+        For another name, with the close match.
+
+    Examples
+    --------
+    >>> X, y = load_builtin('shifted_digits', classes=[5, 6])
+    >>> X.shape[1:], sorted(set(y))
+    ((1, 8, 8), [5, 6])
+    """
+    if name == "digits":
+        return load_digits_images(classes=classes)
+    if name == "shifted_digits":
+        return load_shifted_digits_images(classes=classes, max_shift=max_shift,
+                                          random_state=random_state)
+    hint = suggest(name, BUILTIN_DATASETS) if isinstance(name, str) else ""
+    raise InvalidParameterError(f"{name!r} is not a built-in data set; they are "
+                                f"{brief_list(BUILTIN_DATASETS)}." + (f" {hint}" if hint else ""))

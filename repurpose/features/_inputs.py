@@ -7,50 +7,17 @@ is refused for other data), and ``shard(start, stop)``, which gives what one tas
 an array, a :class:`NpyRows` (rows of a ``.npy`` file, read where the task runs) or a
 picklable dataset holding only the shard's images.
 """
-import copy
 import hashlib
 import os
 
 import mxnet as mx
 import numpy as np
-from mxnet.gluon.data import Dataset
 
 from .._validation import brief_list, suggest
-from ..data import ImageFolder, image_transform
+from ..data import ImageFiles, ImageFolder, image_transform
 from ..exceptions import DataError, InvalidParameterError
 
 __all__ = ["plan_input", "PlannedInput", "NpyRows", "load_part"]
-
-
-class _ImageFiles(Dataset):
-    """A list of image files, decoded and transformed on access (items: (image, -1))."""
-
-    def __init__(self, paths, image_options):
-        self.paths = list(paths)
-        self.image_options = dict(image_options)
-
-    def __len__(self):
-        return len(self.paths)
-
-    def __getitem__(self, idx):
-        options = dict(self.image_options)
-        flag = 0 if options.pop("grayscale", False) else 1
-        if not hasattr(self, "_transform"):
-            self._transform = image_transform(**options)
-        path = self.paths[idx]
-        try:
-            image = mx.image.imread(path, flag=flag)
-        except mx.base.MXNetError as err:
-            raise DataError(f"Cannot decode image {path!r}: {err}") from err
-        return self._transform(image).asnumpy(), -1
-
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        state.pop("_transform", None)  # rebuilt on the worker
-        return state
-
-    def subset(self, start, stop):
-        return _ImageFiles(self.paths[start:stop], self.image_options)
 
 
 class NpyRows:
@@ -83,7 +50,7 @@ class PlannedInput:
         self.classes = classes
 
 
-_IMAGE_OPTIONS = ("resize", "crop", "mean", "std", "grayscale")
+_IMAGE_OPTIONS = ("resize", "crop", "mean", "std", "grayscale", "normalize")
 
 
 def _check_image_options(image_options):
@@ -100,7 +67,8 @@ def _check_image_options(image_options):
             f"{suggest(unknown[0], _IMAGE_OPTIONS)} Valid keys: "
             f"{brief_list(_IMAGE_OPTIONS)}.".replace("  ", " "))
     options = dict(image_options)
-    image_transform(**{k: v for k, v in options.items() if k != "grayscale"})  # checks values
+    image_transform(**{k: v for k, v in options.items()
+                       if k in ("resize", "crop", "mean", "std")})  # checks values
     return options
 
 
@@ -145,11 +113,7 @@ def plan_input(data, image_options):
     if isinstance(data, (list, tuple)) and data and all(
             isinstance(p, (str, os.PathLike)) for p in data):
         paths = [os.fspath(p) for p in data]
-        absent = [p for p in paths if not os.path.isfile(p)]
-        if absent:
-            raise FileNotFoundError(f"{len(absent)} of the {len(paths)} image files do not "
-                                    f"exist: {brief_list(absent)}.")
-        dataset = _ImageFiles(paths, options)
+        dataset = ImageFiles(paths, **options)
         return PlannedInput("files", len(paths), f"{len(paths)} image files",
                       {"kind": "files"}, dataset.subset, sample_ids=paths)
     if isinstance(data, np.ndarray):
@@ -184,25 +148,10 @@ def _npy_input(path, array):
                   lambda start, stop: NpyRows(path, start, stop))
 
 
-def _drop_compiled_graphs(block):
-    if isinstance(block, mx.gluon.HybridBlock):
-        block._clear_cached_op()
-    for child in getattr(block, "_children", {}).values():
-        _drop_compiled_graphs(child)
-
-
 def _folder_input(folder):
     ids = [os.path.relpath(path, folder.root) for path, _ in folder.items]
 
-    def shard(start, stop):
-        # Tasks carry a copy holding only the shard's items. Gluon drops the compiled graph
-        # of its transforms first: a hybridized transform that has run holds C handles,
-        # which cannot be pickled (it compiles again on its next call).
-        _drop_compiled_graphs(getattr(folder, "_transform", None))
-        part = copy.copy(folder)
-        part.items = folder.items[start:stop]
-        return part
-
+    # Tasks carry a copy holding only the shard's items (without the compiled transform).
     return PlannedInput("image_folder", len(folder), f"image folder {folder.root!r}",
-                  {"kind": "image_folder"}, shard, sample_ids=ids,
+                  {"kind": "image_folder"}, folder.subset, sample_ids=ids,
                   labels=[int(label) for _, label in folder.items], classes=list(folder.classes))

@@ -121,7 +121,7 @@ def extract_to_store(source, data, layers, out, client=None, shard_size=1024, ba
         Context spec for each task (see :func:`repurpose.context.resolve_contexts`).
     image_options : dict, default=None
         For a folder path or a list of files: ``resize``, ``crop``, ``mean``, ``std``,
-        ``grayscale``, as in :class:`~repurpose.data.ImageFolder`.
+        ``normalize``, ``grayscale``, as in :class:`~repurpose.data.ImageFolder`.
     overwrite : bool, default=False
         Delete an existing store at ``out`` first and start over.
     progress : bool, default=True

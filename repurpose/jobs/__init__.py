@@ -7,22 +7,27 @@ fine-tuning, tuning, extraction and prediction. The ``model`` and ``train`` sect
 read from :class:`~repurpose.repurposers.FineTuneRepurposer`'s own signature and constraint
 table, so a hyper-parameter is declared once. See ``docs/guide/jobs.md``.
 """
-from ._config import (BUILTIN_JOB_DATASETS, DATA_KINDS, RESOLVED_CONFIG_NAME, DataConfig,
-                      DistributedConfig, JobConfig, ModelConfig, RunConfig, SourceConfig,
-                      TrainConfig, check_layers, check_output_dir, check_paths,
-                      config_from_dict, dump_config, field_reference, load_config,
-                      load_job_data, make_image_folder, parse_overrides, problems_message,
-                      read_config_file, read_image_folder, read_section, with_added_defaults)
-from ._tune import (BEST_NAME, ESTIMATORS, JOURNAL_NAME, RESOLVED_TUNE_CONFIG_NAME,
-                    TRIALS_NAME, TuneConfig, TuneResult, TuneSection, check_tune_output_dir,
-                    load_tune_config, run_tuning, tune_config_from_dict)
+from ._config import (check_layers, check_output_dir, check_paths, config_from_dict,
+                      dump_config, field_reference, load_config, read_config_file,
+                      with_added_defaults)
+from ._data import check_splits, load_job_data
+from ._extract import ExtractResult, extract_job
+from ._finetune import FinetuneResult, JobFailedError, run_finetune
+from ._schema import parse_overrides, problems_message, read_section
+from ._sections import (DATA_KINDS, RESOLVED_CONFIG_NAME, DataConfig, DistributedConfig,
+                        JobConfig, ModelConfig, RunConfig, SourceConfig, TrainConfig)
+from ._tune import TuneResult, run_tuning
+from ._tune_config import (BEST_NAME, ESTIMATORS, JOURNAL_NAME, RESOLVED_TUNE_CONFIG_NAME,
+                           TRIALS_NAME, TuneConfig, TuneSection, check_tune_output_dir,
+                           load_tune_config, tune_config_from_dict)
 
 __all__ = ["JobConfig", "SourceConfig", "DataConfig", "ModelConfig", "TrainConfig",
            "RunConfig", "DistributedConfig", "load_config", "config_from_dict",
            "parse_overrides", "dump_config", "check_layers", "check_output_dir",
-           "with_added_defaults", "load_job_data", "read_image_folder", "make_image_folder",
-           "field_reference", "read_section", "check_paths", "read_config_file",
-           "problems_message", "RESOLVED_CONFIG_NAME", "DATA_KINDS", "BUILTIN_JOB_DATASETS",
+           "with_added_defaults", "load_job_data", "check_splits", "field_reference",
+           "read_section", "check_paths", "read_config_file", "problems_message",
+           "RESOLVED_CONFIG_NAME", "DATA_KINDS",
            "TuneConfig", "TuneSection", "TuneResult", "load_tune_config",
            "tune_config_from_dict", "check_tune_output_dir", "run_tuning", "ESTIMATORS",
-           "RESOLVED_TUNE_CONFIG_NAME", "JOURNAL_NAME", "TRIALS_NAME", "BEST_NAME"]
+           "RESOLVED_TUNE_CONFIG_NAME", "JOURNAL_NAME", "TRIALS_NAME", "BEST_NAME",
+           "run_finetune", "FinetuneResult", "JobFailedError", "extract_job", "ExtractResult"]

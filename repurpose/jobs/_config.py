@@ -1,11 +1,8 @@
-"""Job configs for ``repurpose finetune``: typed sections, every problem reported at once.
+"""Reading fine-tuning job files: every key, type, choice and path checked, all problems
+reported at once.
 
-A job file (YAML, or JSON, which is YAML) has five sections, each a dataclass below:
-``source`` (the pretrained model), ``data`` (train / validation / test data), ``model``
-(which layers to keep, freeze, re-initialise, and the new head), ``train``
-(hyper-parameters) and ``run`` (devices and the output folder). :func:`load_config` reads a
-file, applies ``--set section.key=value`` overrides, checks every key, type, choice and path,
-and raises one :class:`~repurpose.exceptions.InvalidParameterError` listing all problems::
+:func:`load_config` reads a file, applies ``--set section.key=value`` overrides, checks it and
+raises one :class:`~repurpose.exceptions.InvalidParameterError` listing all problems::
 
     job.yaml has 3 problems: train.lr: unknown key. Did you mean 'learning_rate'?; ...
 
@@ -15,378 +12,27 @@ default filled in) is what a job writes to ``config.resolved.yaml`` and what ``-
 compares. See ``docs/guide/jobs.md`` for the reference.
 """
 import dataclasses
-import functools
-import inspect
 import json
-import logging
 import os
-from typing import Optional
 
-import numpy as np
 import yaml
 
 from .. import zoo
-from .._validation import (Boolean, Custom, Integer, Nullable, Options, Problem, Text,
-                           brief_list, suggest)
-from ..exceptions import DataError, InvalidParameterError
+from .._validation import brief_list, suggest
+from ..data import BUILTIN_DATASETS
+from ..exceptions import InvalidParameterError
 from ..repurposers import FineTuneRepurposer
-from ..repurposers._distributed import KVSTORE_TYPES
 from ..source import parse_spec
-from ._output import OutputFolder
-from ._schema import (CTX, DIGITS, SHAPE, SIZE, Bad, apply_overrides, estimator_section, field,
-                      parse_overrides, problems_message, read_section, unknown_key)
+from ._schema import (apply_overrides, parse_overrides, problems_message, read_section,
+                      unknown_key)
+from ._sections import (FINETUNE_OUTPUT, SECTION_NAMES, DataConfig, JobConfig, job_sections)
+from ._sections import RESOLVED_CONFIG_NAME, RunConfig, SourceConfig  # noqa: F401 - doctests
 
-logger = logging.getLogger(__name__)
-
-__all__ = ["JobConfig", "SourceConfig", "DataConfig", "ModelConfig", "TrainConfig",
-           "RunConfig", "DistributedConfig", "load_config", "config_from_dict",
-           "parse_overrides", "dump_config",
-           "check_layers", "check_output_dir", "with_added_defaults", "load_job_data",
-           "read_image_folder",
-           "make_image_folder", "field_reference", "read_section", "check_paths",
-           "read_config_file", "problems_message",
-           "RESOLVED_CONFIG_NAME", "DATA_KINDS", "BUILTIN_JOB_DATASETS"]
-
-#: The file a job writes to its output folder, and ``--resume`` compares.
-RESOLVED_CONFIG_NAME = "config.resolved.yaml"
-#: What a fine-tuning job writes to ``run.output_dir`` (all that ``--overwrite`` removes).
-FINETUNE_OUTPUT = OutputFolder(RESOLVED_CONFIG_NAME, "job", (
-    RESOLVED_CONFIG_NAME, "checkpoints", "model", "metrics.json", "training_curve.png"),
-    finished="model/", label="repurpose job")
-#: The values of ``data.kind``: an image folder, ``{X: x.npy, y: y.npy}``, or a built-in set.
-DATA_KINDS = ("image_folder", "npy", "builtin")
-#: The built-in data sets a job's ``data.train`` may name.
-BUILTIN_JOB_DATASETS = ("digits", "shifted_digits")
-#: The values of ``data.normalize``.
-NORMALIZATIONS = ("none", "imagenet")
-
-#: FineTuneRepurposer parameters the ``model`` section holds (surgery and the new head).
-MODEL_PARAMS = ("transfer_layer", "hidden_units", "dropout", "batchnorm", "fixed_layers",
-                "fixed_below", "random_layers")
-#: FineTuneRepurposer parameters the job sets itself (from other sections), so not in
-#: ``train``: every other parameter of the estimator is a ``train`` key.
-SET_BY_JOB = ("source", "ctx", "kvstore", "checkpoint_dir", "progress", "random_state")
+__all__ = ["load_config", "config_from_dict", "dump_config", "check_layers",
+           "check_output_dir", "with_added_defaults", "field_reference", "check_paths",
+           "read_config_file", "check_cross"]
 
 
-def _data_source(value):
-    """A path string (image folder, X .npy file, built-in name) or ``{X: path, y: path}``."""
-    if isinstance(value, str) and value.strip():
-        return value
-    if isinstance(value, dict):
-        unknown = sorted(set(value) - {"X", "y"})
-        if unknown:
-            raise Bad(f"unknown key(s) {brief_list(unknown)}. npy data is {{X: x.npy, "
-                      f"y: y.npy}}")
-        missing = [k for k in ("X", "y") if k not in value]
-        if missing:
-            raise Bad(f"npy data needs both X and y files, but {missing[0]} is missing")
-        for key in ("X", "y"):
-            if not isinstance(value[key], str) or not value[key].strip():
-                raise Bad(f"{key}: must be a path to a .npy file, got {value[key]!r}")
-        return {"X": value["X"], "y": value["y"]}
-    raise Problem()
-
-
-_DATA_SOURCE = Custom(_data_source, f"a folder, a built-in name "
-                      f"({brief_list(BUILTIN_JOB_DATASETS)}) or {{X: x.npy, y: y.npy}}")
-
-
-# ---------------------------------------------------------------------- sections
-@dataclasses.dataclass
-class SourceConfig:
-    """``source``: the pretrained model, as :meth:`repurpose.SourceModel.from_spec` loads it.
-
-    Parameters
-    ----------
-    model : str
-        Required. Zoo name (``repurpose models``), checkpoint prefix, ``-symbol.json`` file
-        or ``.onnx`` file.
-    epoch : int >= 0, default=None
-        Checkpoint epoch; None takes the newest ``.params`` file.
-    input_shape : list of int, default=None
-        Shape of one sample, e.g. ``[3, 224, 224]``.
-    weights : str, default=None
-        Weights file for zoo names, instead of the library's cached file.
-    download : bool, default=False
-        Gluon / gluoncv zoo names: download the weights into the library's cache folder if
-        they are not there (``SourceModel.from_zoo(name, download=True)``). False never
-        touches the network. Not with ``weights`` or a model file.
-
-    Examples
-    --------
-    :func:`read_section` builds a section from its YAML mapping and collects problems:
-
-    >>> problems = []
-    >>> read_section('source', SourceConfig, {'model': 'digits_cnn', 'epoch': -1}, problems)
-    SourceConfig(model='digits_cnn', epoch=None, input_shape=None, weights=None, download=False)
-    >>> problems
-    ['source.epoch: must be an integer >= 0 or None, got -1']
-    """
-
-    model: Optional[str] = field(None, Text(), "zoo name (`repurpose models`), checkpoint "
-                                  "prefix, -symbol.json file or .onnx file", required=True)
-    epoch: Optional[int] = field(None, Nullable(Integer(0)),
-                                  "checkpoint epoch; null takes the newest .params file")
-    input_shape: Optional[list] = field(None, Nullable(SHAPE), "shape of one sample, e.g. [3, 224, 224]")
-    weights: Optional[str] = field(None, Nullable(Text()),
-                                    "weights file for zoo names, instead of the cached one")
-    download: bool = field(False, Boolean(), "zoo names: download missing weights from the "
-                            "library's model store (MXNET_GLUON_REPO picks a mirror)")
-
-
-@dataclasses.dataclass
-class DataConfig:
-    """``data``: what to train, validate and test on.
-
-    Parameters
-    ----------
-    train : str or dict
-        Required. An image folder, a built-in name (``'digits'``, ``'shifted_digits'``) or
-        ``{X: x.npy, y: y.npy}``.
-    validation : str or dict, default=None
-        Same form as ``train``; None holds out ``train.validation_fraction`` of ``train``.
-    test : str or dict, default=None
-        Same form as ``train``; scored into ``metrics.json`` (built-in data: the images
-        not drawn by ``n_per_class``).
-    kind : {'image_folder', 'npy', 'builtin'}, default=None
-        None infers it from ``train``: builtin for a built-in name, npy for ``{X, y}``,
-        image_folder otherwise.
-    classes : list of int, default=None
-        Built-in data: keep only these digits, e.g. ``[5, 6, 7, 8, 9]``.
-    n_per_class : int >= 2, default=None
-        Built-in data: labelled training images per class, the rest is test data; None
-        trains on everything.
-    max_shift : int in 0..3, default=1
-        Built-in ``shifted_digits``: largest shift in pixels.
-    resize : int or [width, height], default=None
-        Image folder: shorter side, or both sides.
-    crop : int or [width, height], default=None
-        Image folder: centre crop after resizing.
-    normalize : {'none', 'imagenet'}, default='none'
-        Image folder: per-channel normalisation.
-    grayscale : bool, default=False
-        Image folder: decode as one channel.
-    seed : int >= 0, default=0
-        Built-in data: seed of the shifts and of the ``n_per_class`` draw.
-
-    Examples
-    --------
-    >>> problems = []
-    >>> data = read_section('data', DataConfig, {'train': 'digits', 'clases': [5, 6]},
-    ...                     problems)
-    >>> data.train, data.classes, data.max_shift
-    ('digits', None, 1)
-    >>> problems
-    ["data.clases: unknown key. Did you mean 'classes' or 'n_per_class'?"]
-    """
-
-    train: object = field(None, _DATA_SOURCE, "image folder, built-in name ('digits', "
-                           "'shifted_digits') or {X: x.npy, y: y.npy}", required=True)
-    validation: object = field(None, Nullable(_DATA_SOURCE),
-                                "same form as train; null holds out train.validation_fraction "
-                                "of train")
-    test: object = field(None, Nullable(_DATA_SOURCE),
-                          "same form as train; scored into metrics.json (built-in data: the "
-                          "images not drawn by n_per_class)")
-    kind: Optional[str] = field(None, Nullable(Options(*DATA_KINDS)),
-                                 "null infers it from train: builtin for a built-in name, npy "
-                                 "for {X, y}, image_folder otherwise")
-    classes: Optional[list] = field(None, Nullable(DIGITS),
-                                     "builtin: keep only these digits, e.g. [5, 6, 7, 8, 9]")
-    n_per_class: Optional[int] = field(None, Nullable(Integer(2)),
-                                        "builtin: labelled training images per class; the "
-                                        "rest is test data. null trains on everything")
-    max_shift: int = field(1, Integer(0, 3), "builtin shifted_digits: largest shift in pixels")
-    resize: object = field(None, Nullable(SIZE), "image_folder: shorter side, or "
-                            "[width, height]")
-    crop: object = field(None, Nullable(SIZE), "image_folder: centre crop after resizing")
-    normalize: str = field("none", Options(*NORMALIZATIONS),
-                            "image_folder: per-channel normalisation")
-    grayscale: bool = field(False, Boolean(), "image_folder: decode as one channel")
-    seed: int = field(0, Integer(0), "builtin: seed of the shifts and of the n_per_class draw")
-
-
-@functools.lru_cache(maxsize=None)
-def _sections(estimator):
-    """``model`` and ``train`` section classes of ``estimator`` (FineTuneRepurposer or a
-    subclass): ``model`` holds :data:`MODEL_PARAMS`, ``train`` every other parameter but
-    :data:`SET_BY_JOB`, plus ``seed`` (the estimator's ``random_state``)."""
-    names = [p for p in inspect.signature(estimator.__init__).parameters if p != "self"]
-    seed = ("seed", field(0, Nullable(Integer(0)), "random_state of the repurposer; null: not "
-                          "seeded (not reproducible)"))
-    model = estimator_section("ModelConfig", estimator, [p for p in MODEL_PARAMS
-                                                         if p in names])
-    train = estimator_section("TrainConfig", estimator,
-                              [p for p in names if p not in MODEL_PARAMS + SET_BY_JOB],
-                              extra=[seed])
-    return model, train
-
-
-#: ``model``: surgery on the source network and the new head (FineTuneRepurposer's
-#: transfer_layer, hidden_units, dropout, batchnorm, fixed_layers, fixed_below,
-#: random_layers), and ``train``: its other hyper-parameters and ``seed``.
-ModelConfig, TrainConfig = _sections(FineTuneRepurposer)
-
-
-@dataclasses.dataclass
-class RunConfig:
-    """``run``: where the job runs and writes.
-
-    Parameters
-    ----------
-    ctx : str or list of str, default='cpu'
-        ``'cpu'``, ``'gpu'``, ``'gpu:0,1'``, ... or a list of them; the GPUs must exist.
-    output_dir : str
-        Required. Folder for the job's files: new or empty, or this job's own with
-        ``--resume``.
-
-    Examples
-    --------
-    >>> problems = []
-    >>> read_section('run', RunConfig, {'ctx': 'cpu:0,1', 'output_dir': 'out'}, problems)
-    RunConfig(ctx='cpu:0,1', output_dir='out')
-    >>> problems
-    []
-    >>> run = read_section('run', RunConfig, {'ctx': 'tpu'}, problems)
-    >>> [problem.partition(':')[0] for problem in problems]  # where; then what and what to do
-    ['run.ctx', 'run.output_dir']
-    """
-
-    ctx: object = field("cpu", CTX, "devices; each batch is split over them (the GPUs "
-                                  "must exist)")
-    output_dir: Optional[str] = field(None, Text(), "folder for the job's files; new or "
-                                       "empty, or this job's own with --resume", required=True)
-
-
-@dataclasses.dataclass
-class DistributedConfig:
-    """``distributed``: data-parallel training across processes on MXNet's parameter server.
-
-    With ``kvstore`` set, the job runs as ``workers`` processes started by ``repurpose launch``
-    (or MXNet's launcher on several machines) with ``servers`` parameter servers; see
-    ``docs/guide/distributed_finetuning.md``. ``repurpose finetune`` checks that the
-    launcher's ``DMLC_*`` environment agrees with these counts before loading any data.
-
-    Parameters
-    ----------
-    kvstore : {None, 'dist_sync', 'dist_async'}, default=None
-        ``FineTuneRepurposer(kvstore=...)``; None trains in one process.
-    workers : int, default=None
-        Worker processes; required with ``kvstore``.
-    servers : int, default=None
-        Parameter servers, at least 1; required with ``kvstore``.
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> job = config_from_dict({'source': {'model': 'digits_cnn'},
-    ...                         'data': {'train': 'digits'},
-    ...                         'run': {'output_dir': tempfile.mkdtemp()},
-    ...                         'distributed': {'kvstore': 'dist_sync', 'workers': 2}})
-    Traceback (most recent call last):
-    ...
-    repurpose.exceptions.InvalidParameterError: config has 1 problem: distributed.servers: ...
-    """
-
-    kvstore: Optional[str] = field(None, Nullable(Options(*KVSTORE_TYPES)),
-                                    "null trains in one process; dist_sync sums the workers' "
-                                    "gradients every step (matches one process); dist_async "
-                                    "lets workers step without waiting")
-    workers: Optional[int] = field(None, Nullable(Integer(1)),
-                                    "worker processes; must equal the launcher's --workers "
-                                   "(required with kvstore)")
-    servers: Optional[int] = field(None, Nullable(Integer(1)),
-                                    "parameter-server processes (at least 1); must equal the "
-                                    "launcher's --servers (required with kvstore)")
-
-
-SECTION_NAMES = ("source", "data", "model", "train", "run", "distributed")
-
-
-def job_sections(estimator=FineTuneRepurposer):
-    """``{section name: section class}`` of a fine-tuning job training ``estimator``."""
-    model, train = (ModelConfig, TrainConfig) if estimator is FineTuneRepurposer \
-        else _sections(estimator)
-    return {"source": SourceConfig, "data": DataConfig, "model": model, "train": train,
-            "run": RunConfig, "distributed": DistributedConfig}
-
-
-@dataclasses.dataclass
-class JobConfig:
-    """A validated job: one instance of each section.
-
-    Build it with :func:`load_config` (a file) or :func:`config_from_dict`.
-
-    Parameters
-    ----------
-    source : SourceConfig
-        The pretrained model.
-    data : DataConfig
-        Training, validation and test data.
-    model : ModelConfig
-        Surgery on the source network and the new head.
-    train : TrainConfig
-        Training hyper-parameters.
-    run : RunConfig
-        Devices and the output folder.
-    distributed : DistributedConfig, default=DistributedConfig()
-        Data-parallel training across processes (off by default).
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> out = tempfile.mkdtemp()
-    >>> job = config_from_dict({'source': {'model': 'digits_cnn'},
-    ...                         'data': {'train': 'shifted_digits', 'n_per_class': 10},
-    ...                         'train': {'n_epochs': 3}, 'run': {'output_dir': out}})
-    >>> job.data.kind, job.train.n_epochs, job.train.learning_rate
-    ('builtin', 3, 0.01)
-    >>> kwargs = job.to_repurposer_kwargs()
-    >>> kwargs['n_epochs'], kwargs['random_state'], kwargs['checkpoint_dir'] == out + '/checkpoints'
-    (3, 0, True)
-    """
-
-    source: SourceConfig
-    data: DataConfig
-    model: ModelConfig
-    train: TrainConfig
-    run: RunConfig
-    distributed: DistributedConfig = dataclasses.field(default_factory=DistributedConfig)
-    #: The estimator the job trains (FineTuneRepurposer or a subclass): ``model`` and
-    #: ``train`` are its parameters.
-    estimator: type = dataclasses.field(default=FineTuneRepurposer, repr=False)
-
-    def to_dict(self):
-        """The config as plain lists, dicts, strings and numbers (what YAML writes)."""
-        return {name: dataclasses.asdict(getattr(self, name)) for name in SECTION_NAMES}
-
-    @property
-    def checkpoint_dir(self):
-        """``<run.output_dir>/checkpoints``."""
-        return os.path.join(self.run.output_dir, "checkpoints")
-
-    def to_repurposer_kwargs(self):
-        """Keyword arguments of ``FineTuneRepurposer`` (all but ``source``).
-
-        Lists become tuples (immutable defaults, STYLE.md §2), ``train.seed`` becomes
-        ``random_state``, ``run.ctx`` becomes ``ctx``, ``distributed.kvstore`` becomes
-        ``kvstore``; ``checkpoint_dir`` is
-        ``<output_dir>/checkpoints`` and ``progress`` is False (the job logs each epoch).
-        """
-        kwargs = {}
-        for section in (self.model, self.train):
-            for f in dataclasses.fields(section):
-                value = getattr(section, f.name)
-                name = "random_state" if section is self.train and f.name == "seed" else f.name
-                kwargs[name] = tuple(value) if isinstance(value, list) else value
-        ctx = self.run.ctx
-        kwargs.update(ctx=tuple(ctx) if isinstance(ctx, list) else ctx,
-                      checkpoint_dir=self.checkpoint_dir, progress=False,
-                      kvstore=self.distributed.kvstore)
-        return kwargs
-
-
-# ---------------------------------------------------------------------- validation
 def check_paths(source, data, run, base, problems):
     """Check and resolve the paths of the ``source``, ``data`` and ``run`` sections.
 
@@ -521,7 +167,7 @@ def _zoo_names():
 def _infer_kind(train):
     if isinstance(train, dict):
         return "npy"
-    if isinstance(train, str) and train in BUILTIN_JOB_DATASETS:
+    if isinstance(train, str) and train in BUILTIN_DATASETS:
         return "builtin"
     if isinstance(train, str) and train.lower().endswith(".npy"):
         return "npy"
@@ -553,10 +199,10 @@ def _check_data(data, base, problems):
                 problems.append(
                     f"{where}: built-in data sets are split by data.n_per_class (the rest is "
                     f"test data) and train.validation_fraction. Set {where} to null")
-            elif value not in BUILTIN_JOB_DATASETS:
-                hint = suggest(value, BUILTIN_JOB_DATASETS) if isinstance(value, str) else ""
+            elif value not in BUILTIN_DATASETS:
+                hint = suggest(value, BUILTIN_DATASETS) if isinstance(value, str) else ""
                 problems.append(f"{where}: {value!r} is not a built-in data set (choose "
-                                f"{brief_list(BUILTIN_JOB_DATASETS)}). {hint}".rstrip())
+                                f"{brief_list(BUILTIN_DATASETS)}). {hint}".rstrip())
         elif data.kind == "npy":
             if not isinstance(value, dict):
                 problems.append(f"{where}: npy data is {{X: x.npy, y: y.npy}}, got {value!r}")
@@ -577,7 +223,7 @@ def _check_data(data, base, problems):
             path = _resolve(value, base(where))
             setattr(data, split, path)
             if not os.path.exists(path):
-                hint = suggest(value, BUILTIN_JOB_DATASETS) if data.kind is None or \
+                hint = suggest(value, BUILTIN_DATASETS) if data.kind is None or \
                     os.sep not in value else ""
                 problems.append(f"{where}: image folder {path!r} does not exist"
                                 + (f". {hint[:-1]} (a built-in data set)?" if hint else ""))
@@ -897,180 +543,6 @@ def check_output_dir(job, resume=False, overwrite=False):
                                  resume=resume, overwrite=overwrite,
                                  upgrade=lambda theirs: with_added_defaults(theirs, job))
 
-
-# ---------------------------------------------------------------------- data
-def read_image_folder(folder):
-    """Decode every image of an :class:`~repurpose.data.ImageFolder` into memory.
-
-    Parameters
-    ----------
-    folder : ImageFolder
-        Its transforms must give every image the same shape.
-
-    Returns
-    -------
-    X : ndarray of shape (n_samples, C, H, W), float32
-    y : ndarray of shape (n_samples,) of str
-        Class folder names.
-
-    Raises
-    ------
-    DataError
-        If the folder holds no images, or two images differ in shape after the transforms.
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> from PIL import Image
-    >>> from repurpose.data import ImageFolder
-    >>> with tempfile.TemporaryDirectory() as tmp:
-    ...     for name in ('cat', 'dog'):
-    ...         os.makedirs(os.path.join(tmp, name))
-    ...         Image.new('RGB', (6, 4)).save(os.path.join(tmp, name, '0.png'))
-    ...     X, y = read_image_folder(ImageFolder(tmp, resize=8, crop=4))
-    >>> X.shape, X.dtype, y.tolist()
-    ((2, 3, 4, 4), dtype('float32'), ['cat', 'dog'])
-    """
-    if len(folder) == 0:
-        raise DataError(f"Image folder {folder.root!r} holds no images.")
-    images = []
-    for i in range(len(folder)):
-        image = folder[i][0]
-        if images and image.shape != images[0].shape:
-            raise DataError(
-                f"Image {folder.items[i][0]!r} has shape {image.shape} after the transforms, "
-                f"but {folder.items[0][0]!r} has {images[0].shape}. Set data.resize and "
-                f"data.crop so that every image gets the same size.")
-        images.append(image)
-    names = np.array(folder.classes)
-    return np.stack(images).astype(np.float32), names[folder.targets]
-
-
-def make_image_folder(data, path):
-    """The :class:`~repurpose.data.ImageFolder` at ``path`` with ``data``'s transforms.
-
-    Parameters
-    ----------
-    data : DataConfig
-        Gives ``resize``, ``crop``, ``normalize`` and ``grayscale``.
-    path : str
-        A folder with one subfolder of images per class.
-
-    Returns
-    -------
-    ImageFolder
-        Lazily decodes and transforms the images (ImageNet mean and standard deviation for
-        ``normalize='imagenet'``, averaged over the channels for grayscale images).
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> from PIL import Image
-    >>> with tempfile.TemporaryDirectory() as tmp:
-    ...     for name in ('cat', 'dog'):
-    ...         os.makedirs(os.path.join(tmp, name))
-    ...         Image.new('RGB', (6, 4)).save(os.path.join(tmp, name, '0.png'))
-    ...     data = DataConfig(train=tmp, kind='image_folder', resize=8, crop=4, grayscale=True)
-    ...     folder = make_image_folder(data, tmp)
-    ...     len(folder), folder.classes, folder[0][0].shape
-    (2, ['cat', 'dog'], (1, 4, 4))
-    """
-    from ..data import ImageFolder
-    from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD
-
-    mean = std = None
-    if data.normalize == "imagenet":
-        mean, std = IMAGENET_MEAN, IMAGENET_STD
-        if data.grayscale:
-            mean, std = (float(np.mean(mean)),), (float(np.mean(std)),)
-    resize = tuple(data.resize) if isinstance(data.resize, list) else data.resize
-    crop = tuple(data.crop) if isinstance(data.crop, list) else data.crop
-    return ImageFolder(path, resize=resize, crop=crop, mean=mean, std=std,
-                       grayscale=data.grayscale)
-
-
-def _load_npy(spec, where):
-    arrays = []
-    for key in ("X", "y"):
-        try:
-            arrays.append(np.load(spec[key], allow_pickle=False))
-        except (OSError, ValueError) as err:
-            raise DataError(f"{where}.{key}: cannot read {spec[key]!r} as a .npy array "
-                            f"({err}).") from err
-    X, y = arrays
-    if len(X) != len(y):
-        raise DataError(f"{where}: X ({spec['X']}) has {len(X)} samples but y ({spec['y']}) "
-                        f"has {len(y)}. Give one label per sample.")
-    if X.ndim < 2:
-        raise DataError(f"{where}.X: expected an array of samples (n, ...), got shape "
-                        f"{X.shape}.")
-    return X, y
-
-
-def load_job_data(data):
-    """Load the ``data`` section into memory.
-
-    Parameters
-    ----------
-    data : DataConfig
-        A validated section (``kind`` resolved).
-
-    Returns
-    -------
-    dict
-        ``'train'``, ``'validation'``, ``'test'``: each ``(X, y)`` or None.
-
-    Raises
-    ------
-    DataError
-        For unreadable files, X/y of different lengths, images of different sizes, or more
-        ``n_per_class`` than a class has.
-
-    Examples
-    --------
-    >>> job = config_from_dict({'source': {'model': 'digits_cnn'},
-    ...                         'data': {'train': 'shifted_digits', 'classes': [5, 6, 7, 8, 9],
-    ...                                  'n_per_class': 10},
-    ...                         'run': {'output_dir': '/out'}})
-    >>> loaded = load_job_data(job.data)
-    >>> loaded['train'][0].shape, loaded['validation'], len(loaded['test'][1])
-    ((50, 1, 8, 8), None, 846)
-    """
-    from ..data import load_digits_images, load_shifted_digits_images
-
-    loaded = {"train": None, "validation": None, "test": None}
-    if data.kind == "builtin":
-        if data.train == "digits":
-            X, y = load_digits_images(classes=data.classes)
-        else:
-            X, y = load_shifted_digits_images(classes=data.classes, max_shift=data.max_shift,
-                                              random_state=data.seed)
-        if data.n_per_class is None:
-            loaded["train"] = (X, y)
-            return loaded
-        # The same draw as repurpose.demo.make_demo_task (tested to match).
-        rng = np.random.RandomState(data.seed)
-        picks = []
-        for c in np.unique(y):
-            members = np.flatnonzero(y == c)
-            if len(members) <= data.n_per_class:
-                raise DataError(f"data.n_per_class={data.n_per_class}, but class {c} of "
-                                f"{data.train!r} has only {len(members)} images. Use fewer.")
-            picks.append(rng.permutation(members)[:data.n_per_class])
-        train = np.concatenate(picks)
-        test = np.setdiff1d(np.arange(len(y)), train)
-        loaded["train"] = (X[train], y[train])
-        loaded["test"] = (X[test], y[test])
-        return loaded
-    for split in loaded:
-        spec = getattr(data, split)
-        if spec is None:
-            continue
-        if data.kind == "npy":
-            loaded[split] = _load_npy(spec, f"data.{split}")
-        else:
-            loaded[split] = read_image_folder(make_image_folder(data, spec))
-    return loaded
 
 
 def field_reference(estimator=FineTuneRepurposer):

@@ -90,11 +90,22 @@ def atomic_write(path, write, overwrite=False):
         write(tmp)
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; a file gets the usual mode
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
     logger.debug("Wrote %s", path)
+
+
+def _read_umask():
+    mask = os.umask(0)  # reading the umask means setting it; put it back at once
+    os.umask(mask)
+    return mask
+
+
+# Read once, at import (before any threads of ours): os.umask is process-wide.
+_UMASK = _read_umask()
 
 
 def file_sha256(path, chunk_size=1 << 20):

@@ -1,11 +1,22 @@
 """The explicit class registry used by :func:`repurpose.load`: a saved file names its class,
 and only classes registered here can be built from a file (never a string imported blindly).
 """
+import importlib
+
 from .._validation import brief_list, suggest
 
 __all__ = ["register", "registered_class", "registered_names"]
 
 _REGISTRY = {}
+#: The packages whose import registers the built-in estimators (and SourceModel). They sit
+#: above persist, so they are imported by name when a file is first read, not at the top.
+BUILT_IN = ("repurpose.source", "repurpose.heads", "repurpose.repurposers")
+
+
+def import_built_in():
+    """Import :data:`BUILT_IN`, so that every built-in class is registered."""
+    for package in BUILT_IN:
+        importlib.import_module(package)
 
 
 def register(cls):
@@ -53,6 +64,7 @@ def registered_names():
     >>> "LogisticHead" in registered_names()
     True
     """
+    import_built_in()
     return sorted(_REGISTRY)
 
 
@@ -78,10 +90,11 @@ def registered_class(name, where):
 
     Examples
     --------
-    >>> import repurpose
     >>> registered_class("LogisticHead", "manifest.json").__name__
     'LogisticHead'
     """
+    if name not in _REGISTRY:
+        import_built_in()
     if name not in _REGISTRY:
         hint = suggest(name, list(_REGISTRY))
         raise ValueError(

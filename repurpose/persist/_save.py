@@ -23,6 +23,7 @@ import numpy as np
 
 from .._version import __version__
 from ..exceptions import ModelFileError
+from ._format import FileFormat
 from ._registry import registered_class
 
 logger = logging.getLogger(__name__)
@@ -216,7 +217,7 @@ def _read_manifest(path):
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ModelFileError(f"{manifest_path!r} is not a repurpose estimator manifest (format "
                              f"{manifest.get('format') if isinstance(manifest, dict) else None!r}).")
-    manifest = migrate(manifest, manifest_path)
+    manifest = migrate(manifest, manifest_path)  # the version, through persist.FileFormat
     _check_manifest(manifest, manifest_path)
     return manifest
 
@@ -258,7 +259,7 @@ def migrate(manifest, where="manifest"):
     Returns
     -------
     dict
-        The manifest at :data:`FORMAT_VERSION` (the input itself if it already is).
+        The manifest at :data:`FORMAT_VERSION` (a copy).
 
     Raises
     ------
@@ -275,21 +276,8 @@ def migrate(manifest, where="manifest"):
     ...
     repurpose.exceptions.ModelFileError: m.json has format_version ..., newer than this ...
     """
-    version = manifest.get("format_version")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise ModelFileError(f"{where} has format_version {version!r}; expected an integer >= 1.")
-    if version > FORMAT_VERSION:
-        raise ModelFileError(
-            f"{where} has format_version {version}, newer than this repurpose "
-            f"({__version__}) reads ({FORMAT_VERSION}). Upgrade repurpose to load it.")
-    steps = dict(MIGRATIONS)
-    while version < FORMAT_VERSION:
-        if version not in steps:
-            raise ModelFileError(f"{where}: no migration from format_version {version}.")
-        manifest = steps[version](dict(manifest))
-        version += 1
-        manifest["format_version"] = version
-    return manifest
+    return FileFormat(FORMAT, FORMAT_VERSION, dict(MIGRATIONS), what="saved estimator").read(
+        dict(manifest, format=FORMAT), where)
 
 
 def load(path):

@@ -1,4 +1,4 @@
-"""Repurposers: source-model features composed with a head (and, later, fine-tuning)."""
+"""Repurposers: source-model features composed with a head, or the source network fine-tuned."""
 from ._base import BaseRepurposer
 from ._finetune import FineTuneRepurposer, RandomFreezeRepurposer
 from ._heads import BnnRepurposer, GpRepurposer, LogisticRepurposer, SvmRepurposer

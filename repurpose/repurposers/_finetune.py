@@ -316,7 +316,46 @@ class _NetworkRepurposer(ClassifierMixin, BaseEstimator, ABC):
         # fingerprint hashes it.
         X = self._as_array(X, "X", self.source.input_shape)
         source = self._shaped_source(X.shape[1:])
-        input_shape = source.input_shape
+        y, classes, y_idx, X_val, y_val = self._check_fit_data(X, y, X_val, y_val,
+                                                              source.input_shape)
+        group = LOCAL
+        if check_kvstore(self.kvstore) is not None:
+            group = WorkerGroup(get_kvstore(self.kvstore))
+        rng = check_random_state(self.random_state)
+        seeds = {k: seeding.derive_seed(rng) for k in ("head", "random", "split", "train")}
+        # Rank 0's seeds everywhere (they differ between processes if random_state=None).
+        seeds = dict(zip(seeds, group.broadcast_ints("seeds", list(seeds.values()))))
+        train, val = self._split(X, y_idx, X_val, y_val, classes, seeds["split"])
+        checkpoint = self._checkpoint_plan(X, y, X_val, y_val, resume)
+        network, new_params = self._build_network(len(classes), seeds["head"], seeds["random"],
+                                                  source=source)
+        block = self._training_block(network, contexts)
+        block_params = list(block.collect_params().values())
+        logger.info("%s: training %d of %d parameters (%d frozen layers) on %d samples, %d "
+                    "classes, contexts %s%s", type(self).__name__,
+                    sum(p.grad_req != "null" for p in block_params), len(block_params),
+                    len(network.frozen_layers), len(train[0]), len(classes), contexts,
+                    f", worker {group.rank} of {group.n_workers} ({self.kvstore})"
+                    if group.distributed else "")
+        settings = TrainSettings.from_estimator(self, seed=seeds["train"])
+        result = train_network(block, contexts, *train, *val, settings, new_params=new_params,
+                               checkpoint=checkpoint, progress=bool(self.progress),
+                               description=type(self).__name__,
+                               epoch_callback=epoch_callback, group=group)
+        values = {name: p.data(contexts[0]).asnumpy()
+                  for name, p in block.collect_params().items()}
+        self.network_ = self._with_params(network, values)
+        self.classes_ = classes
+        self.history_ = result["history"]
+        self.best_epoch_ = result["best_epoch"]
+        self.n_epochs_run_ = result["n_epochs_run"]
+        return self
+
+    def _check_fit_data(self, X, y, X_val, y_val, input_shape):
+        """Labels and validation data checked against ``X``, before any long work.
+
+        Returns ``(y, classes, y as class indices, X_val, y_val)``.
+        """
         y = self._check_targets(y, len(X))
         classes, y_idx = np.unique(y, return_inverse=True)
         if len(classes) < 2:
@@ -342,31 +381,26 @@ class _NetworkRepurposer(ClassifierMixin, BaseEstimator, ABC):
                 f"early_stopping monitors {self.monitor!r}, but there is no validation data "
                 f"(validation_fraction=0 and no X_val). Pass X_val/y_val, set "
                 f"validation_fraction > 0, monitor='train_loss', or early_stopping=False.")
-        group = LOCAL
-        if check_kvstore(self.kvstore) is not None:
-            group = WorkerGroup(get_kvstore(self.kvstore))
-        rng = check_random_state(self.random_state)
-        seeds = {k: seeding.derive_seed(rng) for k in ("head", "random", "split", "train")}
-        # Rank 0's seeds everywhere (they differ between processes if random_state=None).
-        seeds = dict(zip(seeds, group.broadcast_ints("seeds", list(seeds.values()))))
-        if X_val is None and self.validation_fraction > 0:
-            train_pos, val_pos = stratified_split(y_idx, float(self.validation_fraction),
-                                                  np.random.RandomState(seeds["split"]))
-            if len(val_pos) == 0:
-                raise DataError(
-                    f"validation_fraction={self.validation_fraction} of {len(y)} samples "
-                    f"holds out no sample (each class keeps at least 1 for training). Raise "
-                    f"validation_fraction, pass X_val/y_val, or set it to 0.")
-            X_train, y_train_idx = X[train_pos], y_idx[train_pos]
-            X_val_arr, y_val_idx = X[val_pos], y_idx[val_pos]
-        else:
-            X_train, y_train_idx = X, y_idx
-            X_val_arr = X_val
-            y_val_idx = None if y_val is None else np.searchsorted(classes, y_val)
-        checkpoint = self._checkpoint_plan(X, y, X_val, y_val, resume)
+        return y, classes, y_idx, X_val, y_val
 
-        network, new_params = self._build_network(len(classes), seeds["head"], seeds["random"],
-                                                  source=source)
+    def _split(self, X, y_idx, X_val, y_val, classes, seed):
+        """``((X_train, y_train), (X_val, y_val))`` with class indices as labels: the given
+        validation data, else a stratified, seeded hold-out of ``validation_fraction``."""
+        if X_val is not None or self.validation_fraction == 0:
+            y_val_idx = None if y_val is None else np.searchsorted(classes, y_val)
+            return (X, y_idx), (X_val, y_val_idx)
+        train_pos, val_pos = stratified_split(y_idx, float(self.validation_fraction),
+                                              np.random.RandomState(seed))
+        if len(val_pos) == 0:
+            raise DataError(
+                f"validation_fraction={self.validation_fraction} of {len(y_idx)} samples "
+                f"holds out no sample (each class keeps at least 1 for training). Raise "
+                f"validation_fraction, pass X_val/y_val, or set it to 0.")
+        return (X[train_pos], y_idx[train_pos]), (X[val_pos], y_idx[val_pos])
+
+    def _training_block(self, network, contexts):
+        """The hybridized Gluon block that trains ``network`` (batch-norm statistics of
+        frozen layers kept with ``freeze_bn_stats``)."""
         train_net = network
         if self.freeze_bn_stats and network.frozen_layers:
             train_net = SourceModel(
@@ -376,26 +410,7 @@ class _NetworkRepurposer(ClassifierMixin, BaseEstimator, ABC):
                 frozen_layers=network.frozen_layers)
         block = train_net.to_gluon(ctx=contexts)
         block.hybridize(static_alloc=True)
-        block_params = list(block.collect_params().values())
-        logger.info("%s: training %d of %d parameters (%d frozen layers) on %d samples, %d "
-                    "classes, contexts %s%s", type(self).__name__,
-                    sum(p.grad_req != "null" for p in block_params), len(block_params),
-                    len(network.frozen_layers), len(X_train), len(classes), contexts,
-                    f", worker {group.rank} of {group.n_workers} ({self.kvstore})"
-                    if group.distributed else "")
-        settings = TrainSettings.from_estimator(self, seed=seeds["train"])
-        result = train_network(block, contexts, X_train, y_train_idx, X_val_arr, y_val_idx,
-                               settings, new_params=new_params, checkpoint=checkpoint,
-                               progress=bool(self.progress), description=type(self).__name__,
-                               epoch_callback=epoch_callback, group=group)
-        values = {name: p.data(contexts[0]).asnumpy()
-                  for name, p in block.collect_params().items()}
-        self.network_ = self._with_params(network, values)
-        self.classes_ = classes
-        self.history_ = result["history"]
-        self.best_epoch_ = result["best_epoch"]
-        self.n_epochs_run_ = result["n_epochs_run"]
-        return self
+        return block
 
     def _fingerprint(self, X, y, X_val, y_val):
         params = {}

@@ -69,3 +69,56 @@ def test_models_lists_all_sources():
     result = _run("models")
     names = result.stdout.split()
     assert "digits_cnn" in names and "resnet18_v1" in names
+
+
+def test_help_and_flags_do_not_load_the_library(tmp_path):
+    # The CLI module, its parser and --help load neither MXNet nor scikit-learn.
+    code = ("import sys\nfrom repurpose.cli import build_parser\n"
+            "args = build_parser().parse_args(['models', '-v'])\n"
+            "print(args.verbose, sorted(m for m in ('mxnet', 'sklearn', 'gluoncv') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "True []", out.stderr
+    helped = _run("--help")
+    assert helped.returncode == 0 and "finetune" in helped.stdout
+    # -q/-v after the command as before it; both at once is a usage error.
+    assert _run("models", "-q").returncode == 0 and _run("-v", "models").returncode == 0
+    both = _run("models", "-v", "-q")
+    assert both.returncode == 2 and "not both" in both.stderr
+
+
+def test_extract_writes_files_and_labels_and_takes_every_builtin_set(tmp_path):
+    from PIL import Image
+
+    for name in ("cat", "dog"):
+        (tmp_path / "imgs" / name).mkdir(parents=True)
+        for i in range(2):
+            Image.new("L", (8, 8), color=40 * i).save(tmp_path / "imgs" / name / f"{i}.png")
+    out = tmp_path / "feats"
+    result = _run("extract", "digits_cnn", "--data", "imgs", "--layers", "fc1_relu_fwd",
+                  "--grayscale", "--out", str(out), "-q", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    rows = (out / "samples.csv").read_text().splitlines()
+    assert rows[0] == "index,file,label" and rows[1] == "0,cat/0.png,cat" and len(rows) == 5
+    assert np.load(out / "fc1_relu_fwd.npy").shape == (4, 64)
+    # Without --grayscale the images are RGB: the error names the flag that fixes it.
+    rgb = _run("extract", "digits_cnn", "--data", "imgs", "--layers", "fc1_relu_fwd",
+               "--out", str(tmp_path / "rgb"), cwd=tmp_path)
+    assert rgb.returncode == 2 and "pass --grayscale" in rgb.stderr, rgb.stderr
+    shifted = _run("extract", "digits_cnn", "--data", "shifted_digits", "--layers",
+                   "fc1_relu_fwd", "--out", str(tmp_path / "shifted"), "-q", cwd=tmp_path)
+    assert shifted.returncode == 0, shifted.stderr
+
+
+def test_layers_of_a_saved_model_folder(tmp_path):
+    from repurpose import LogisticRepurposer, SourceModel
+    from repurpose.data import load_digits_images
+
+    X, y = load_digits_images(classes=[5, 6])
+    model = LogisticRepurposer(SourceModel.from_zoo("digits_cnn"),
+                               layers=("fc1_relu_fwd",)).fit(X[:40], y[:40])
+    model.save(tmp_path / "saved")
+    result = _run("layers", str(tmp_path / "saved"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "fc1_relu_fwd" in result.stdout

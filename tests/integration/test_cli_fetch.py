@@ -93,8 +93,9 @@ def test_job_download_default_is_false(tmp_path):
 
 
 @pytest.mark.parametrize("source, match", [
-    ({"model": "resnet18_v", "download": True}, r"source.model: 'resnet18_v' is neither a "
-                                                r"model-zoo name.*Did you mean .*'resnet18_v1'"),
+    ({"model": "resnet18_v", "download": True}, r"source.model: Model 'resnet18_v' is neither "
+                                                r".* nor a model-zoo name\. Did you mean "
+                                                r".*'resnet18_v1'"),
     ({"model": "resnet18_v1", "download": "yes"}, "source.download: must be True or False, "
                                                   "got 'yes'"),
     ({"model": "resnet18_v1", "download": True, "weights": "w.params"},

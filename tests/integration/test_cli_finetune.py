@@ -92,7 +92,8 @@ def test_finetune_job_writes_model_metrics_curve_and_resolved_config(finished_jo
     assert resolved["train"]["n_epochs"] == 3 and resolved["run"]["output_dir"] == str(out)
     assert resolved["train"]["optimizer"] == "sgd"  # defaults are written out
     assert "test accuracy" in result.stdout and str(out) in result.stdout
-    assert "fine-tuning digits_cnn on 50 images" in result.stderr  # logs go to stderr
+    # Quiet by default: a progress bar and the summary, no log lines (those come with -v).
+    assert "INFO" not in result.stderr and "Wrote" not in result.stderr
     model = repurpose.load(out / "model")
     assert list(model.classes_) == [5, 6, 7, 8, 9]
 
@@ -122,7 +123,7 @@ def test_killed_job_resumes_where_it_stopped(finished_job, tmp_path):
                     os._exit(137)
 
         logging.getLogger().addHandler(KillAfterFirstCheckpoint())
-        sys.exit(main(["finetune", "--config", {str(config)!r}]))
+        sys.exit(main(["finetune", "--config", {str(config)!r}, "-v"]))
     """)
     killed = subprocess.run([sys.executable, "-c", killer], capture_output=True, text=True,
                             cwd=tmp_path, timeout=300)
@@ -132,9 +133,10 @@ def test_killed_job_resumes_where_it_stopped(finished_job, tmp_path):
     plain = _run("finetune", "--config", str(config), cwd=tmp_path)
     assert plain.returncode == 2 and "Pass --resume to continue it" in plain.stderr
 
-    resumed = _run("finetune", "--config", str(config), "--resume", cwd=tmp_path)
+    resumed = _run("finetune", "--config", str(config), "--resume", "-v", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
-    assert "Resumed" in resumed.stderr
+    assert "Resumed" in resumed.stderr  # -v after the command: the job's log lines
+    assert "resuming digits_cnn on 50 images" in resumed.stderr
     got, want = _history(out), _history(reference)
     assert [r["epoch"] for r in got] == [1, 2, 3]
     for a, b in zip(got, want):
@@ -169,6 +171,47 @@ def test_predict_writes_csv_with_probabilities(finished_job, tmp_path):
     assert again.returncode == 2 and "already exists" in again.stderr
 
 
+@needs_finetune
+def test_predict_a_flat_folder_or_image_files(finished_job, tmp_path):
+    from PIL import Image
+
+    _, out, _ = finished_job
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for i in range(3):
+        Image.new("L", (8, 8), color=60 * i).save(flat / f"img{i}.png")
+    result = _run("predict", "--model", str(out / "model"), "--data", str(flat), "--grayscale",
+                  "--proba")
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(result.stdout.splitlines()))
+    assert [r["file"] for r in rows] == ["img0.png", "img1.png", "img2.png"]
+    assert list(rows[0])[:3] == ["index", "file", "prediction"] and "proba_5" in rows[0]
+    files = _run("predict", "--model", str(out / "model"), "--data", str(flat / "img2.png"),
+                 str(flat / "img0.png"), "--grayscale")
+    assert files.returncode == 0, files.stderr
+    assert [line.split(",")[1] for line in files.stdout.splitlines()[1:]] == [
+        str(flat / "img2.png"), str(flat / "img0.png")]
+    rgb = _run("predict", "--model", str(out / "model"), "--data", str(flat))
+    assert rgb.returncode == 2 and "pass --grayscale" in rgb.stderr, rgb.stderr
+
+
+@needs_finetune
+def test_overwrite_starts_a_finished_job_again(finished_job, tmp_path):
+    config = _job_file(tmp_path)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "notes.txt").write_text("mine")
+    refused = _run("finetune", "--config", str(config), "--overwrite", cwd=tmp_path)
+    assert refused.returncode == 2 and "never removes them" in refused.stderr
+    (tmp_path / "out" / "notes.txt").unlink()
+    first = _run("finetune", "--config", str(config), "--set", "train.n_epochs=1", "-q",
+                 cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    again = _run("finetune", "--config", str(config), "--set", "train.n_epochs=1", "-q",
+                 "--overwrite", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert again.stderr == ""  # -q: no progress bar, no log lines
+
+
 # ---------------------------------------------------------------------- no training needed
 def test_bad_config_exits_2_listing_every_problem(tmp_path):
     text = JOB.replace("learning_rate: 0.05", "lr: 0.05\n  learning_rate: fast") \
@@ -183,7 +226,7 @@ def test_bad_config_exits_2_listing_every_problem(tmp_path):
     assert len(lines) == 1
     line = lines[0]
     assert line.startswith(f"repurpose finetune: error: {config} has 5 problems: ")
-    for words in ("source.model: 'digits_cn' is neither", "Did you mean 'digits_cnn'?",
+    for words in ("source.model: Model 'digits_cn' is neither", "Did you mean 'digits_cnn'?",
                   "train.lr: unknown key. Did you mean 'learning_rate'?",
                   "train.learning_rate: must be a number in (0, 1000], got 'fast'",
                   "train.optimizer: must be one of", "data.resize: applies to image_folder"):

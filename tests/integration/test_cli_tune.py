@@ -195,7 +195,7 @@ def test_bad_config_lists_every_problem(tmp_path):
         tune_config_from_dict(raw, name="tune.yaml", base_dir=str(tmp_path))
     message = str(info.value)
     assert message.startswith("tune.yaml has 9 problems: ")
-    for words in ["source.model: 'digits_cnnn' is neither", "Did you mean 'digits_cnn'",
+    for words in ["source.model: Model 'digits_cnnn' is neither", "Did you mean 'digits_cnn'",
                   "tune.n_trial: unknown key. Did you mean 'n_trials'",
                   "tune.cv: must be an integer >= 2, got 1",
                   "model: applies to estimator 'finetune' only",
@@ -336,3 +336,14 @@ def test_docs_list_every_tune_key():
     text = docs.read_text()
     missing = [f.name for f in dataclasses.fields(TuneSection) if f"`tune.{f.name}`" not in text]
     assert not missing, f"docs/guide/tuning.md does not document tune.{missing}"
+
+
+def test_set_overrides_a_tuning_config(tmp_path):
+    _write(tmp_path, HEAD)
+    result = _run("tune", "--config", "tune.yaml", "--set", "tune.cv=1", "--set",
+                  "tune.n_trials=0", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "tune.cv: must be an integer >= 2, got 1" in result.stderr
+    assert "tune.n_trials: must be an integer >= 1, got 0" in result.stderr
+    cfg = load_tune_config(tmp_path / "tune.yaml", overrides=["tune.n_trials=7"])
+    assert cfg.tune.n_trials == 7

@@ -20,7 +20,7 @@ PUBLIC_MODULES = (
     "repurpose.source", "repurpose.features", "repurpose.heads",
     "repurpose.repurposers", "repurpose.bayes", "repurpose.bo", "repurpose.metrics",
     "repurpose.persist", "repurpose.data", "repurpose.data.transforms", "repurpose.zoo",
-    "repurpose.jobs", "repurpose.exceptions", "repurpose.context",
+    "repurpose.jobs", "repurpose.plots", "repurpose.exceptions", "repurpose.context",
     "repurpose.seeding", "repurpose.cli", "repurpose.demo", "repurpose",
 )
 

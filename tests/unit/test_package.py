@@ -70,6 +70,69 @@ def test_imports_point_one_way(module_name):
             assert (src, dst) in ALLOWED, f"{module_name} imports {target}: an upward import"
 
 
+def _module_graph():
+    """``{module: {modules it imports, anywhere in the file}}`` and every private name
+    imported from another top-level package, as ``'importer <- module.name'``."""
+    modules = set(_modules())
+
+    def resolve(name):
+        while name and name not in modules:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    edges, private = {m: set() for m in modules}, []
+    for module_name in modules:
+        path = pathlib.Path(importlib.util.find_spec(module_name).origin)
+        package = module_name if path.name == "__init__.py" else module_name.rsplit(".", 1)[0]
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    base = ".".join(parts + ([base] if base else []))
+                if not base.startswith("repurpose"):
+                    continue
+                for alias in node.names:
+                    target = resolve(f"{base}.{alias.name}") if f"{base}.{alias.name}" in \
+                        modules else resolve(base)
+                    if target and target != module_name:
+                        edges[module_name].add(target)
+                    private_name = alias.name.startswith("_") and not alias.name.startswith("__")
+                    if private_name and target and _top(target) != _top(module_name):
+                        private.append(f"{module_name} <- {base}.{alias.name}")
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    target = resolve(alias.name) if alias.name.startswith("repurpose") else None
+                    if target and target != module_name:
+                        edges[module_name].add(target)
+    return edges, private
+
+
+def test_no_import_circles_between_any_modules():
+    # Inside packages too: the modules of a package import each other one way, and no
+    # function-level import hides a circle (the graph counts imports anywhere in a file).
+    edges, _ = _module_graph()
+    state, circles = {}, []
+
+    def visit(module, stack):
+        state[module] = "open"
+        for target in sorted(edges[module]):
+            if state.get(target) == "open":
+                circles.append(stack[stack.index(target):] + [target])
+            elif target not in state:
+                visit(target, stack + [target])
+        state[module] = "done"
+    for module in sorted(edges):
+        if module not in state:
+            visit(module, [module])
+    assert not circles, f"import circles: {circles[:3]}"
+
+
+def test_no_private_names_imported_from_another_package():
+    _, private = _module_graph()
+    assert not private, f"private names imported across packages: {private}"
+
+
 @pytest.mark.parametrize("module_name", _modules())
 def test_doctests(module_name):
     module = importlib.import_module(module_name)

@@ -9,7 +9,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from repurpose.jobs import _config as cfg
+from repurpose import jobs as cfg
+from repurpose.jobs._sections import job_sections
 from repurpose.repurposers import _training
 from repurpose.jobs import (JobConfig, check_layers, check_output_dir, config_from_dict,
                               dump_config, load_config, load_job_data, parse_overrides)
@@ -415,7 +416,7 @@ def test_valid_configs_round_trip_through_yaml(tmp_path, train, model):
 _garbage = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.floats(allow_nan=True),
                      st.text(max_size=6), st.lists(st.integers(-2, 2), max_size=3),
                      st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
-_keys = [(section, f.name) for section, c in cfg.job_sections().items()
+_keys = [(section, f.name) for section, c in job_sections().items()
          for f in dataclasses.fields(c)]
 
 

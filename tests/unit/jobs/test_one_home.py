@@ -10,7 +10,7 @@ from repurpose import SourceModel
 from repurpose._validation import Real, store_params
 from repurpose.exceptions import InvalidParameterError
 from repurpose.jobs import config_from_dict, field_reference, tune_config_from_dict
-from repurpose.jobs._config import MODEL_PARAMS, SET_BY_JOB
+from repurpose.jobs._sections import MODEL_PARAMS, SET_BY_JOB
 from repurpose.jobs._reference import reference_tables, update_reference
 from repurpose.jobs._schema import parameter_docs
 from repurpose.jobs._tune import _check_estimator_params
