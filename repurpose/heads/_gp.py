@@ -17,424 +17,32 @@ bound over all classes costs about as much as one class (``O(N M^2)`` for ``M`` 
 points). N=5,000, 512-d, 10 classes fits in about 10 s on two cores
 (``benchmarks/gp_scaling.py``).
 """
-import functools
 import logging
 import numbers
 import warnings
 
 import numpy as np
-from scipy.linalg import LinAlgError, cholesky, solve_triangular
+from scipy.linalg import LinAlgError
 from sklearn.exceptions import ConvergenceWarning
 
-from .._gpy import import_gpy, quiet_gpy
+from .._gpy import quiet_gpy
 from .._validation import check_choice, check_positive_int
 from ..exceptions import InvalidParameterError
 from ..persist import register
 from ._base import BaseHead, fit_standardizer
+from ._gp_bound import _latent_posterior, _mc_softmax, dirichlet_prior_mean, dirichlet_targets
+from ._gp_kernel import (_cross_validated_log_loss, _inducing_inputs, _kernel_values,
+                         _make_kernel, _median_distance, _model_class,
+                         _select_by_leave_one_out)
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["GpHead", "dirichlet_targets", "dirichlet_prior_mean"]
 
 _KERNELS = ("rbf", "matern52")
-#: Elements of the Monte-Carlo tensor (rows x draws x classes) held at once in prediction.
-_PREDICT_CHUNK_ELEMENTS = 2 ** 22
-#: Training points used for the median-distance guess of each lengthscale.
-_N_LENGTHSCALE_GUESS = 500
-#: Candidates of ``alpha_eps='auto'`` (log-spaced), the first kernel fit's value, the
-#: folds and the Monte-Carlo draws of the held-out log-loss.
+#: Candidates of ``alpha_eps='auto'`` (log-spaced) and the first kernel fit's value.
 _ALPHA_EPS_GRID = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1)
 _ALPHA_EPS_START = 1e-2
-_N_CV_FOLDS = 3
-_N_CV_DRAWS = 200
-#: Multipliers of the ML-II kernel variance and lengthscale scored by leave-one-out when
-#: the GP is exact (see ``GpHead._fit``).
-_LOO_VARIANCE_FACTORS = (1.0, 4.0, 16.0)
-_LOO_LENGTHSCALE_FACTORS = (1.0, 1.5, 2.0, 3.0)
-#: Jitter added to Kmm, relative to its mean diagonal.
-_KMM_JITTER = 1e-8
-
-
-def dirichlet_targets(y, n_classes, alpha_eps):
-    """Regression targets and noise variances of Dirichlet-based GP classification.
-
-    Each label ``y[i]`` becomes ``alpha = onehot(y[i]) + alpha_eps``; the log-normal
-    approximation of the Gamma variable ``Gamma(alpha, 1)`` has log-variance
-    ``sigma2 = log(1 / alpha + 1)`` and log-mean ``y_tilde = log(alpha) - sigma2 / 2``.
-
-    Parameters
-    ----------
-    y : ndarray of shape (n_samples,)
-        Integer labels in ``0 .. n_classes - 1``.
-    n_classes : int
-    alpha_eps : float
-        Dirichlet concentration added to every class (> 0).
-
-    Returns
-    -------
-    y_tilde : ndarray of shape (n_samples, n_classes)
-    noise_var : ndarray of shape (n_samples, n_classes)
-
-    References
-    ----------
-    .. [1] D. Milios, R. Camoriano, P. Michiardi, L. Rosasco, M. Filippone. "Dirichlet-based
-       Gaussian Processes for Large-scale Calibrated Classification". NeurIPS 2018.
-
-    Examples
-    --------
-    >>> y_tilde, noise_var = dirichlet_targets(np.array([0, 1]), 2, 0.01)
-    >>> noise_var.round(3)
-    array([[0.688, 4.615],
-           [4.615, 0.688]])
-    """
-    alpha = np.full((len(y), n_classes), float(alpha_eps))
-    alpha[np.arange(len(y)), y] += 1.0
-    noise_var = np.log(1.0 / alpha + 1.0)
-    return np.log(alpha) - noise_var / 2.0, noise_var
-
-
-def _cholesky(K, what, min_jitter=0.0):
-    """Lower Cholesky factor of ``K`` plus jitter x its mean diagonal.
-
-    The jitter starts at ``min_jitter`` and grows (up to 1e-2) until the factorisation
-    succeeds, as GPy's ``jitchol`` does.
-    """
-    scale = max(float(np.mean(np.diag(K))), 1e-300)
-    for jitter in sorted({min_jitter, 1e-8, 1e-6, 1e-4, 1e-2}):
-        if jitter < min_jitter:
-            continue
-        try:
-            return cholesky(K + jitter * scale * np.eye(len(K)), lower=True, check_finite=False)
-        except LinAlgError:
-            continue
-    raise LinAlgError(f"{what} is not positive definite even with jitter 1e-2 x its mean "
-                      f"diagonal ({scale:.3g}); the kernel hyper-parameters are degenerate.")
-
-
-def dirichlet_prior_mean(y, n_classes, alpha_eps):
-    """Constant prior mean of each class's latent function, as in Milios et al. (2018).
-
-    ``log(frequency_c)`` plus one constant shared by the classes that centres the
-    targets: far from the training data, ``softmax(f)`` then returns the class
-    frequencies of the training set.
-
-    Parameters
-    ----------
-    y : ndarray of shape (n_samples,)
-        Integer labels in ``0 .. n_classes - 1``.
-    n_classes : int
-    alpha_eps : float
-
-    Returns
-    -------
-    ndarray of shape (n_classes,)
-
-    Examples
-    --------
-    >>> m = dirichlet_prior_mean(np.array([0, 0, 0, 1]), 2, 0.01)
-    >>> float(np.round(m[0] - m[1], 6)) == float(np.round(np.log(3), 6))
-    True
-    """
-    y_tilde, _ = dirichlet_targets(y, n_classes, alpha_eps)
-    log_freq = np.log(np.bincount(y, minlength=n_classes) / len(y))
-    return log_freq + np.mean(y_tilde - log_freq)
-
-
-class _Bound:
-    """The collapsed sparse-GP bound of all classes, its gradients and posterior factors.
-
-    For class ``c`` with targets ``y_c``, noise precisions ``beta_c`` (``beta_hi`` on the
-    points labelled ``c``, ``beta_lo`` elsewhere) and the constant prior mean ``m_c``,
-    the bound of Titsias (2009) with heteroscedastic noise is::
-
-        F_c = log N(y_c - m_c | 0, Qnn + diag(1/beta_c)) - 1/2 sum_n beta_cn (k_nn - q_nn)
-
-    with ``Qnn = Knm Kmm^-1 Kmn``; the classes share the kernel, so ``F = sum_c F_c``.
-    In whitened form, ``A = Lm^-1 Kmn`` and ``B_c = I + A diag(beta_c) A'``; because
-    ``beta_c`` takes two values, ``B_c = I + beta_lo A A' + (beta_hi - beta_lo) A_c A_c'``
-    (``A_c``: the columns of class ``c``), so the classes share one ``O(N M^2)`` product
-    and the rest costs ``O(N M^2 + C M^3)`` in all. The matrix gradients follow GPy's
-    ``VarDTC`` conventions (``dL_dKmm``, ``dL_dKnm``, ``dL_dKdiag``).
-    """
-
-    def __init__(self, Kmm, Knm, Kdiag, y, mean, alpha_eps, gradients=True):
-        n, m = Knm.shape
-        n_classes = len(mean)
-        y_tilde, noise_var = dirichlet_targets(np.array([0]), 2, alpha_eps)
-        t_hi, t_lo = y_tilde[0]
-        s_hi, s_lo = noise_var[0]
-        b_hi, b_lo = 1.0 / s_hi, 1.0 / s_lo
-        d_b = b_hi - b_lo
-        members = [np.flatnonzero(y == c) for c in range(n_classes)]
-
-        # Inducing points close in the kernel's metric make Kmm nearly singular: a small
-        # relative jitter (GPy and GPflow add one too) keeps A = Lm^-1 Kmn accurate.
-        Lm = _cholesky(Kmm, "The inducing-point covariance Kmm", min_jitter=_KMM_JITTER)
-        A = solve_triangular(Lm, Knm.T, lower=True, check_finite=False)      # (M, N)
-        AAt = A @ A.T
-        eye = np.eye(m)
-        value = 0.0
-        H = np.zeros((m, m))            # sum_c (B_c^-1 + B_c + v_c v_c' - 2 I)
-        S = np.zeros((m, m))            # sum_c (I - B_c^-1)
-        E = np.empty((n, n_classes))    # beta_c * (r_c - A' v_c), column per class
-        V = np.empty((m, n_classes))    # whitened posterior weights v_c = B_c^-1 A beta_c r_c
-        L_B, B_inv = [], []
-        for c, idx in enumerate(members):
-            A_c = A[:, idx]
-            n_c = len(idx)
-            B = eye + b_lo * AAt + d_b * (A_c @ A_c.T)
-            LB = _cholesky(B, f"The posterior precision of class {c}")
-            beta = np.full(n, b_lo)
-            beta[idx] = b_hi
-            r = np.full(n, t_lo - mean[c])
-            r[idx] = t_hi - mean[c]
-            ib = solve_triangular(LB, A @ (beta * r), lower=True, check_finite=False)
-            v = solve_triangular(LB.T, ib, lower=False, check_finite=False)
-            log_noise = np.log(s_lo) * (n - n_c) + np.log(s_hi) * n_c
-            value += (-0.5 * n * np.log(2 * np.pi) - 0.5 * log_noise
-                      - np.sum(np.log(np.diag(LB))) - 0.5 * np.sum(beta * r * r)
-                      + 0.5 * ib @ ib - 0.5 * np.sum(beta * Kdiag) + 0.5 * (np.trace(B) - m))
-            Binv = solve_triangular(LB.T, solve_triangular(LB, eye, lower=True,
-                                                           check_finite=False),
-                                    lower=False, check_finite=False)
-            H += Binv + B + np.outer(v, v) - 2 * eye
-            S += eye - Binv
-            E[:, c] = beta * (r - A.T @ v)
-            V[:, c] = v
-            L_B.append(LB)
-            B_inv.append(Binv)
-        self.value = float(value)
-        if gradients:
-            # dF/dKnm = [sum_c diag(beta_c) A' (I - B_c^-1) + E V'] Lm^-1.
-            G = b_lo * (A.T @ S) + E @ V.T
-            for c, idx in enumerate(members):
-                G[idx] += d_b * (A[:, idx].T @ (eye - B_inv[c]))
-            self.dL_dKnm = solve_triangular(Lm, G.T, lower=True, trans="T",
-                                            check_finite=False).T
-            # dF/dKmm = -1/2 Lm^-T H Lm^-1.
-            half = solve_triangular(Lm, H, lower=True, trans="T", check_finite=False)
-            self.dL_dKmm = -0.5 * solve_triangular(Lm, half.T, lower=True, trans="T",
-                                                   check_finite=False).T
-            self.dL_dKdiag = np.full(n, -0.5 * (n_classes * b_lo + d_b))
-        # Prediction: mean = K*m W + m, var = k** - |Lm^-1 km*|^2 + |(Lm L_Bc)^-1 km*|^2.
-        self.chol_kmm = Lm
-        self.chol_sigma = np.stack([Lm @ LB for LB in L_B])                  # (C, M, M)
-        self.weights = solve_triangular(Lm.T, V, lower=False, check_finite=False)
-
-
-def _latent_posterior(Kxm, kxx, weights, mean, chol_kmm, chol_sigma):
-    """Latent mean and variance (n, C) at inputs with cross-covariance ``Kxm`` (n, M).
-
-    ``mean = Kxm W + m`` and ``var = k(x, x) - |Lm^-1 k_m(x)|^2 + |L_c^-1 k_m(x)|^2``, where
-    ``L_c`` is the Cholesky factor of ``Kmm + Kmn diag(beta_c) Knm``: the predictive
-    equations of the sparse GP (Titsias, 2009), with triangular solves instead of the
-    difference of two inverses, which loses precision when ``Kmm`` is ill-conditioned.
-    """
-    mu = Kxm @ weights + mean
-    explained = np.sum(solve_triangular(chol_kmm, Kxm.T, lower=True,
-                                        check_finite=False) ** 2, axis=0)
-    var = np.empty_like(mu)
-    for c in range(mu.shape[1]):
-        kept = np.sum(solve_triangular(chol_sigma[c], Kxm.T, lower=True,
-                                       check_finite=False) ** 2, axis=0)
-        var[:, c] = kxx - explained + kept
-    # Rounding can leave tiny negative values where the data pin f down.
-    return mu, np.maximum(var, 1e-12 * kxx[:, None])
-
-
-def _mc_softmax(mu, var, z):
-    """``E[softmax(f)]`` for ``f ~ N(mu, diag(var))`` per row, with the draws ``z`` (S, C).
-
-    Every row uses the same standard-normal draws (common random numbers), so a row's
-    probabilities depend on that row only, not on the batch it comes in.
-    """
-    sd = np.sqrt(var)
-    out = np.empty_like(mu)
-    chunk = max(1, _PREDICT_CHUNK_ELEMENTS // z.size)
-    for start in range(0, len(mu), chunk):
-        rows = slice(start, start + chunk)
-        f = mu[rows, None, :] + sd[rows, None, :] * z[None, :, :]            # (n, S, C)
-        f -= f.max(axis=2, keepdims=True)
-        e = np.exp(f)
-        out[rows] = np.mean(e / e.sum(axis=2, keepdims=True), axis=1)
-    return out / out.sum(axis=1, keepdims=True)
-
-
-def _cv_folds(y, random_state):
-    """Up to 3 shuffled folds, stratified when every class has that many samples."""
-    from sklearn.model_selection import KFold, StratifiedKFold
-
-    n_splits = min(_N_CV_FOLDS, len(y))
-    seed = random_state.randint(np.iinfo(np.int32).max)
-    if np.bincount(y).min() >= n_splits:
-        return list(StratifiedKFold(n_splits, shuffle=True, random_state=seed).split(y, y))
-    return list(KFold(n_splits, shuffle=True, random_state=seed).split(y))
-
-
-def _cross_validated_log_loss(kern, Xs, Z, y, n_classes, grid, random_state):
-    """Held-out log-loss of each ``alpha_eps`` in ``grid``, kernel and inducing points fixed.
-
-    Given the kernel, a candidate costs one posterior per fold (no optimisation): the
-    kernel matrices of the whole training set are computed once and sliced by fold.
-    """
-    with quiet_gpy():
-        Kmm, Knm, Kdiag = kern.K(Z), kern.K(Xs, Z), kern.Kdiag(Xs)
-    folds = _cv_folds(y, random_state)
-    z = random_state.standard_normal((_N_CV_DRAWS, n_classes))
-    scores = []
-    for eps in grid:
-        mean = dirichlet_prior_mean(y, n_classes, eps)
-        loss = 0.0
-        for train, test in folds:
-            bound = _Bound(Kmm, Knm[train], Kdiag[train], y[train], mean, eps,
-                           gradients=False)
-            mu, var = _latent_posterior(Knm[test], Kdiag[test], bound.weights, mean,
-                                        bound.chol_kmm, bound.chol_sigma)
-            p = _mc_softmax(mu, var, z)[np.arange(len(test)), y[test]]
-            loss -= np.sum(np.log(np.maximum(p, 1e-300)))
-        scores.append(loss / len(y))
-    return np.array(scores)
-
-
-def _loo_log_loss(K, y, n_classes, eps, z):
-    """Leave-one-out log-loss of the exact GP with training covariance ``K`` (n, n).
-
-    Each class is a GP regression with per-point noise, so the latent posterior at ``x_i``
-    given every other point is closed-form (Rasmussen & Williams, 2006, eq. 5.12): with
-    ``Kc = K + diag(noise_c)`` and ``a = Kc^-1 (y_c - m_c)``, the mean is
-    ``y_ci - a_i / [Kc^-1]_ii`` and the latent variance ``1 / [Kc^-1]_ii - noise_ci``. The
-    held-out label's probability then follows the head's own Monte-Carlo predictive.
-    """
-    mean = dirichlet_prior_mean(y, n_classes, eps)
-    y_tilde, noise_var = dirichlet_targets(y, n_classes, eps)
-    n = len(y)
-    mu, var = np.empty((n, n_classes)), np.empty((n, n_classes))
-    eye = np.eye(n)
-    for c in range(n_classes):
-        L = _cholesky(K + np.diag(noise_var[:, c]), "The training covariance")
-        L_inv = solve_triangular(L, eye, lower=True, check_finite=False)
-        diag = np.sum(L_inv ** 2, axis=0)                              # diag(Kc^-1)
-        a = L_inv.T @ (L_inv @ (y_tilde[:, c] - mean[c]))
-        mu[:, c] = y_tilde[:, c] - a / diag
-        var[:, c] = np.maximum(1.0 / diag - noise_var[:, c], 1e-12 * np.diag(K))
-    p = _mc_softmax(mu, var, z)[np.arange(n), y]
-    return -float(np.mean(np.log(np.maximum(p, 1e-300))))
-
-
-def _select_by_leave_one_out(kernel, kern, groups, Xs, y, n_classes, grid, random_state):
-    """Kernel (scaled from the ML-II one) and ``alpha_eps`` of least leave-one-out log-loss.
-
-    Returns ``(variances, lengthscales, eps, scores)``, ``scores`` holding the best loss
-    of each ``eps`` over the kernels.
-    """
-    variances, lengthscales = _kernel_values(kern, groups)
-    z = random_state.standard_normal((_N_CV_DRAWS, n_classes))
-    best, scores = None, np.full(len(grid), np.inf)
-    for fv in _LOO_VARIANCE_FACTORS:
-        for fl in _LOO_LENGTHSCALE_FACTORS:
-            candidate = _make_kernel(kernel, groups, variances * fv, lengthscales * fl)
-            with quiet_gpy():
-                K = candidate.K(Xs)
-            for i, eps in enumerate(grid):
-                loss = _loo_log_loss(K, y, n_classes, eps, z)
-                scores[i] = min(scores[i], loss)
-                if best is None or loss < best[0]:
-                    best = (loss, variances * fv, lengthscales * fl, eps)
-    return best[1], best[2], best[3], scores
-
-
-@functools.lru_cache(maxsize=None)
-def _model_class():
-    """The GPy model class (built on first use so that importing the head skips GPy)."""
-    GPy = import_gpy()
-    from paramz import ObsAr
-
-    class DirichletSparseGP(GPy.core.Model):
-        """Joint sparse-GP regression of the Dirichlet targets of every class.
-
-        One GPy kernel (linked as the only parameter) is shared by the classes; inducing
-        inputs are fixed. :meth:`parameters_changed` evaluates :class:`_Bound` and passes
-        its matrix gradients through GPy's kernel gradients, as ``GPy.core.SparseGP`` does.
-        """
-
-        def __init__(self, kern, X, Z, y, mean, alpha_eps):
-            super().__init__(name="dirichlet_sparse_gp")
-            # Observable arrays let GPy's kernels cache the slices and distances of the
-            # fixed X and Z across evaluations, as GPy's own models do.
-            self.X, self.Z = ObsAr(X), ObsAr(Z)
-            self.y, self.mean, self.alpha_eps = y, mean, alpha_eps
-            self.kern = kern
-            self.link_parameter(kern)
-            self.bound = None
-            self.parameters_changed()
-
-        def parameters_changed(self):
-            Kmm = self.kern.K(self.Z)
-            Knm = self.kern.K(self.X, self.Z)
-            Kdiag = self.kern.Kdiag(self.X)
-            self.bound = bound = _Bound(Kmm, Knm, Kdiag, self.y, self.mean, self.alpha_eps)
-            self.kern.update_gradients_diag(bound.dL_dKdiag, self.X)
-            grad = self.kern.gradient.copy()
-            self.kern.update_gradients_full(bound.dL_dKnm, self.X, self.Z)
-            grad += self.kern.gradient
-            self.kern.update_gradients_full(bound.dL_dKmm, self.Z, None)
-            self.kern.gradient += grad
-
-        def log_likelihood(self):
-            return self.bound.value
-
-    return DirichletSparseGP
-
-
-def _make_kernel(kernel, feature_groups, variances=None, lengthscales=None):
-    """One GPy kernel per block of columns, summed; parameters set if given."""
-    with quiet_gpy():
-        return _build_kernel(import_gpy(), kernel, feature_groups, variances, lengthscales)
-
-
-def _build_kernel(GPy, kernel, feature_groups, variances, lengthscales):
-    cls = {"rbf": GPy.kern.RBF, "matern52": GPy.kern.Matern52}[kernel]
-    parts, start = [], 0
-    for g, size in enumerate(feature_groups):
-        dims = np.arange(start, start + size)
-        start += size
-        part = cls(input_dim=size, active_dims=dims, ARD=False, name=f"{kernel}_{g}")
-        if variances is not None:
-            part.variance[:] = variances[g]
-            part.lengthscale[:] = lengthscales[g]
-        parts.append(part)
-    return parts[0] if len(parts) == 1 else GPy.kern.Add(parts, name="sum")
-
-
-def _kernel_values(kern, groups):
-    """Variance and lengthscale of each block's kernel, as two arrays of shape (n_groups,)."""
-    parts = kern.parts if len(groups) > 1 else [kern]
-    return (np.array([float(p.variance) for p in parts]),
-            np.array([float(p.lengthscale) for p in parts]))
-
-
-def _median_distance(X, rng):
-    """Median pairwise distance among (a subsample of) the rows of ``X``; 0 if all equal."""
-    if len(X) > _N_LENGTHSCALE_GUESS:
-        X = X[rng.choice(len(X), _N_LENGTHSCALE_GUESS, replace=False)]
-    sq = np.sum(X ** 2, axis=1)
-    d2 = np.maximum(sq[:, None] + sq[None, :] - 2 * X @ X.T, 0.0)
-    d2 = d2[np.triu_indices(len(X), k=1)]
-    d2 = d2[d2 > 1e-12 * max(d2.max(initial=0.0), 1.0)]
-    return float(np.sqrt(np.median(d2))) if len(d2) else 0.0
-
-
-def _inducing_inputs(X, n_inducing, rng):
-    """``n_inducing`` k-means centres of ``X`` (all distinct rows when there are fewer)."""
-    distinct = np.unique(X, axis=0)
-    if len(distinct) <= n_inducing:
-        return distinct
-    from sklearn.cluster import KMeans
-
-    km = KMeans(n_clusters=n_inducing, n_init=1, max_iter=50,
-                random_state=rng.randint(np.iinfo(np.int32).max))
-    km.fit(X)
-    return km.cluster_centers_
 
 
 @register
@@ -650,48 +258,11 @@ class GpHead(BaseHead):
         kern, bound, n_iter, statuses = self._fit_kernel(
             variances, lengthscales, groups, Xs, Z, y, n_classes, eps)
         self.alpha_eps_log_loss_ = {}
-        exact = len(Z) == len(Xs)
-        if auto and exact:
-            # Every training point is an inducing point: the GP is exact, and at such sizes
-            # ML-II on the Dirichlet regression targets is a poor guide to the
-            # *classification* loss. It picks lengthscales short against the distances
-            # between points (about 0.65x the median distance in 128-d at 50 points), so
-            # test points keep most of the prior variance; with a large kernel variance
-            # the Monte-Carlo softmax then approaches P(argmax), which depends on the
-            # ratio of mean gap to spread only, so alpha_eps can no longer sharpen it and
-            # the head is under-confident. Leave-one-out is closed-form for an exact GP
-            # (no refit, every point held out once, far less noisy than 3 folds of a few
-            # dozen points), so it scores the kernel too, not only alpha_eps: the ML-II
-            # kernel with its variance and lengthscale scaled up (smoother, farther
-            # reaching functions), as a predictive criterion for hyper-parameters
-            # (Rasmussen & Williams, 2006, sec. 5.4.2). The ML-II kernel is a candidate,
-            # so where the bound already predicts well nothing changes.
-            variances, lengthscales, eps, scores = _select_by_leave_one_out(
-                self.kernel, kern, groups, Xs, y, n_classes, _ALPHA_EPS_GRID, random_state)
-            self.alpha_eps_log_loss_ = dict(zip(_ALPHA_EPS_GRID, scores.tolist()))
-            logger.info("GpHead alpha_eps='auto': leave-one-out log-loss %s; chose %g, "
-                        "kernel variance %s, lengthscale %s",
-                        ", ".join(f"{e:g}: {v:.4f}" for e, v in
-                                  self.alpha_eps_log_loss_.items()), eps, variances,
-                        lengthscales)
-            kern, bound, more, more_statuses = self._fit_kernel(
-                variances, lengthscales, groups, Xs, Z, y, n_classes, eps, optimise=False)
+        if auto:
+            eps, (kern, bound, more, more_statuses) = self._choose_alpha_eps(
+                kern, bound, groups, Xs, Z, y, n_classes, eps, random_state)
             n_iter += more
             statuses += more_statuses
-        elif auto:
-            scores = _cross_validated_log_loss(kern, Xs, Z, y, n_classes, _ALPHA_EPS_GRID,
-                                               random_state)
-            self.alpha_eps_log_loss_ = dict(zip(_ALPHA_EPS_GRID, scores.tolist()))
-            best = _ALPHA_EPS_GRID[int(np.argmin(scores))]
-            logger.info("GpHead alpha_eps='auto': held-out log-loss %s; chose %g",
-                        ", ".join(f"{e:g}: {v:.4f}" for e, v in
-                                  self.alpha_eps_log_loss_.items()), best)
-            if best != eps:
-                eps = best
-                kern, bound, more, more_statuses = self._fit_kernel(
-                    *_kernel_values(kern, groups), groups, Xs, Z, y, n_classes, eps)
-                n_iter += more
-                statuses += more_statuses
         if any(status.startswith("Maximum") for status in statuses):
             warnings.warn(
                 f"GpHead's kernel optimisation stopped after max_iter={self.max_iter} "
@@ -715,6 +286,50 @@ class GpHead(BaseHead):
         logger.info("GpHead fitted: %d samples, %d classes, %d inducing points, "
                     "alpha_eps %g, bound %.6g after %d evaluations", len(y), n_classes,
                     len(Z), eps, bound.value, n_iter)
+
+    def _choose_alpha_eps(self, kern, bound, groups, Xs, Z, y, n_classes, eps, random_state):
+        """``alpha_eps='auto'``: score the grid, then refit at the best value.
+
+        ``kern`` and ``bound`` come from the fit at ``eps``. Sets ``alpha_eps_log_loss_``
+        and returns ``(eps, (kern, bound, n_iter, statuses))``, the last four from the
+        refit (the given fit, 0 and [] when the best value is ``eps`` itself).
+        """
+        if len(Z) == len(Xs):
+            # Every training point is an inducing point: the GP is exact, and at such sizes
+            # ML-II on the Dirichlet regression targets is a poor guide to the
+            # *classification* loss. It picks lengthscales short against the distances
+            # between points (about 0.65x the median distance in 128-d at 50 points), so
+            # test points keep most of the prior variance; with a large kernel variance
+            # the Monte-Carlo softmax then approaches P(argmax), which depends on the
+            # ratio of mean gap to spread only, so alpha_eps can no longer sharpen it and
+            # the head is under-confident. Leave-one-out is closed-form for an exact GP
+            # (no refit, every point held out once, far less noisy than 3 folds of a few
+            # dozen points), so it scores the kernel too, not only alpha_eps: the ML-II
+            # kernel with its variance and lengthscale scaled up (smoother, farther
+            # reaching functions), as a predictive criterion for hyper-parameters
+            # (Rasmussen & Williams, 2006, sec. 5.4.2). The ML-II kernel is a candidate,
+            # so where the bound already predicts well nothing changes.
+            variances, lengthscales, eps, scores = _select_by_leave_one_out(
+                self.kernel, kern, groups, Xs, y, n_classes, _ALPHA_EPS_GRID, random_state)
+            self.alpha_eps_log_loss_ = dict(zip(_ALPHA_EPS_GRID, scores.tolist()))
+            logger.info("GpHead alpha_eps='auto': leave-one-out log-loss %s; chose %g, "
+                        "kernel variance %s, lengthscale %s",
+                        ", ".join(f"{e:g}: {v:.4f}" for e, v in
+                                  self.alpha_eps_log_loss_.items()), eps, variances,
+                        lengthscales)
+            return eps, self._fit_kernel(variances, lengthscales, groups, Xs, Z, y, n_classes,
+                                         eps, optimise=False)
+        scores = _cross_validated_log_loss(kern, Xs, Z, y, n_classes, _ALPHA_EPS_GRID,
+                                           random_state)
+        self.alpha_eps_log_loss_ = dict(zip(_ALPHA_EPS_GRID, scores.tolist()))
+        best = _ALPHA_EPS_GRID[int(np.argmin(scores))]
+        logger.info("GpHead alpha_eps='auto': held-out log-loss %s; chose %g",
+                    ", ".join(f"{e:g}: {v:.4f}" for e, v in
+                              self.alpha_eps_log_loss_.items()), best)
+        if best == eps:
+            return eps, (kern, bound, 0, [])
+        return best, self._fit_kernel(*_kernel_values(kern, groups), groups, Xs, Z, y,
+                                      n_classes, best)
 
     def _fit_kernel(self, variances, lengthscales, groups, Xs, Z, y, n_classes, eps,
                     optimise=True):

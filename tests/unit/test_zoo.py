@@ -21,6 +21,7 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
 from repurpose import zoo
+from repurpose.zoo import _cards
 from repurpose.exceptions import InvalidParameterError, MissingWeightsError, ModelFileError
 
 PROJECT_MODELS = zoo.list_models(source="repurpose")
@@ -62,8 +63,8 @@ def no_network(monkeypatch):
 def zoo_copy(tmp_path, monkeypatch):
     """A copy of the project's zoo folder that tests may damage; zoo reads it instead."""
     copy = tmp_path / "model_zoo"
-    shutil.copytree(zoo._zoo_dir(), copy, ignore=shutil.ignore_patterns("__pycache__"))
-    monkeypatch.setattr(zoo, "_zoo_dir", lambda: copy)
+    shutil.copytree(_cards._zoo_dir(), copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(_cards, "_zoo_dir", lambda: copy)
     return copy
 
 
@@ -76,7 +77,7 @@ def test_project_zoo_has_digits_cnn():
 
 
 def test_project_zoo_is_small():
-    total = sum(p.stat().st_size for p in zoo._zoo_dir().rglob("*") if p.is_file()
+    total = sum(p.stat().st_size for p in _cards._zoo_dir().rglob("*") if p.is_file()
                 and "__pycache__" not in p.parts)
     assert total < 5 * 2**20
 

@@ -11,9 +11,10 @@ from sklearn.preprocessing import StandardScaler
 
 from repurpose.exceptions import InvalidParameterError
 from repurpose._gpy import import_gpy, quiet_gpy
-from repurpose.heads._gp import (GpHead, _Bound, _latent_posterior, _loo_log_loss,
-                                 _make_kernel, _mc_softmax, _model_class,
-                                 dirichlet_prior_mean, dirichlet_targets)
+from repurpose.heads._gp import GpHead
+from repurpose.heads._gp_bound import (_Bound, _latent_posterior, _mc_softmax,
+                                       dirichlet_prior_mean, dirichlet_targets)
+from repurpose.heads._gp_kernel import _loo_log_loss, _make_kernel, _model_class
 from repurpose.persist import load, registered_class, save
 
 
