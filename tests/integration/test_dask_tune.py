@@ -172,8 +172,8 @@ def test_tune_unreachable_scheduler_error_within_seconds(tmp_path):
 
 def test_tune_workers_with_another_version_error(tmp_path):
     _write(tmp_path, HEAD)
-    with _cluster(n_workers=1, preload=["import repurpose\nrepurpose.__version__ = '9.9'\n"]) \
-            as bad:
+    preload = "import repurpose._version as v\nv.__version__ = '9.9'\n"
+    with _cluster(n_workers=1, preload=[preload]) as bad:
         result = _run("tune", "--config", "tune.yaml", "--no-progress", "--scheduler",
                       bad.scheduler_address, cwd=tmp_path)
     assert result.returncode == 1
