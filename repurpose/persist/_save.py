@@ -23,7 +23,7 @@ import numpy as np
 
 from .._version import __version__
 from ..exceptions import ModelFileError
-from ._format import FileFormat
+from ._format import FileFormat, strict_json
 from ._registry import registered_class
 
 logger = logging.getLogger(__name__)
@@ -180,7 +180,8 @@ def save(estimator, path, overwrite=False):
             manifest["source"] = {"prefix": f"{_SOURCE_DIR}/{_SOURCE_PREFIX}", "epoch": 0,
                                   "sha256": source_models[0].sha256}
         for name, payload in (("arrays.npz", data),
-                              ("manifest.json", json.dumps(manifest, indent=2).encode())):
+                              ("manifest.json", json.dumps(strict_json(manifest), indent=2,
+                                                           allow_nan=False).encode())):
             with open(os.path.join(tmp, name), "wb") as handle:
                 handle.write(payload)
                 handle.flush()

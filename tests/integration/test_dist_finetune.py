@@ -147,8 +147,8 @@ def test_killed_worker_fails_the_job_with_a_message_then_resume_finishes(tmp_pat
     assert 2 <= stopped_after < n_epochs
     assert not (out / "model").exists()
 
-    again = _launch("repurpose", "finetune", "--config", "job.yaml", "--resume", cwd=tmp_path,
-                    timeout=120)
+    again = _launch("repurpose", "finetune", "--config", "job.yaml", "--resume", "-v",
+                    cwd=tmp_path, timeout=120)
     stdout, err = again.communicate(timeout=180)
     assert again.returncode == 0, err[-3000:]
     assert "Resumed FineTuneRepurposer" in err
