@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 
-from . import metrics
+from . import metrics, repurposers
 from .data import load_shifted_digits_images
 from .exceptions import InvalidParameterError
 from .features import FeatureExtractor
@@ -85,8 +85,6 @@ def demo_repurposers(source, random_state=0):
     >>> chosen['svm'].layers, chosen['svm'].pool
     (('fc1_relu_fwd', 'relu3_fwd'), 'avg')
     """
-    from . import repurposers
-
     layers = DEMO_LAYERS
     chosen = {
         "logistic": repurposers.LogisticRepurposer(source, layers=layers, pool="avg",

@@ -29,7 +29,7 @@ from ..exceptions import DataError, InvalidParameterError
 from ..persist import register
 from ..persist import save as _save
 from ..source import SourceModel
-from ..source._graph import graph_nodes
+from ..source._graph import graph_nodes, layer_params
 from ._checkpoint import data_fingerprint, read_checkpoint
 from ._distributed import LOCAL, WorkerGroup, check_kvstore, get_kvstore, launch_environment
 from ._training import (AUGMENTATIONS, LR_SCHEDULES, MONITORS, OPTIMIZERS, TrainSettings,
@@ -543,8 +543,6 @@ class _NetworkRepurposer(ClassifierMixin, BaseEstimator, ABC):
 
 
 def _owned_params(model):
-    from ..source._graph import layer_params
-
     inputs = [model.input_name] + [a for a in model.symbol.list_arguments()
                                    if a.endswith("label")]
     return layer_params(model.symbol, inputs)
