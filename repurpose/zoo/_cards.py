@@ -8,12 +8,14 @@ import pathlib
 
 from .._validation import brief_list
 from ..exceptions import ModelFileError
+from ..persist import FileFormat
 
 #: The package that holds this one (``repurpose``); the zoo is ``repurpose.model_zoo``.
 _PARENT_PACKAGE = __package__.rpartition(".")[0]
 
 #: The newest model-card ``format_version`` this module reads.
 CARD_FORMAT_VERSION = 1
+CARD_FORMAT = FileFormat("repurpose.model_card", CARD_FORMAT_VERSION, what="model card")
 
 #: Keys every project model card must have.
 REQUIRED_CARD_KEYS = (
@@ -102,11 +104,9 @@ def _read_card(path):
         raise ModelFileError(
             f"Model card {path} lacks the keys {brief_list(missing, 12)}. Retrain the model "
             f"with its script in model_zoo/scripts/ to rewrite the card.")
-    version = card["format_version"]
-    if not isinstance(version, int) or version > CARD_FORMAT_VERSION:
-        raise ModelFileError(
-            f"Model card {path} has format_version {version!r}, but this version of repurpose "
-            f"reads format_version <= {CARD_FORMAT_VERSION}. Upgrade repurpose.")
+    # Cards carry no "format" key (they sit in the zoo's own folders): the version is read
+    # as every other file's is.
+    CARD_FORMAT.read(dict(card, format=CARD_FORMAT.name), f"Model card {path}")
     if card["name"] != path.parent.name:
         raise ModelFileError(
             f"Model card {path} names the model {card['name']!r}, but its folder is "
