@@ -13,7 +13,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from .._validation import brief_list
+from .._validation import brief_list, check_params
 from ..exceptions import DataError
 
 logger = logging.getLogger(__name__)
@@ -59,6 +59,10 @@ class BaseHead(ClassifierMixin, BaseEstimator, ABC):
     ValueError: X has 3 features, but NearestMeanHead is expecting 2 features as input. ...
     """
 
+    #: The allowed values of each constructor parameter, declared once (scikit-learn's name):
+    #: ``fit`` checks them with :func:`~repurpose._validation.check_params` before any work,
+    #: and the repurposers built on the head use the same constraint objects.
+    _parameter_constraints = {}
     #: Fewest training samples of each class the head can fit on.
     _min_samples_per_class = 1
     #: Where the features came from (set by repurposers), for error messages.
@@ -125,7 +129,10 @@ class BaseHead(ClassifierMixin, BaseEstimator, ABC):
         return self
 
     def _validate_params(self):
-        """Check the hyper-parameters (cheap, before any work); heads override this."""
+        """Check the hyper-parameters against :attr:`_parameter_constraints` (cheap, before
+        any work); return them normalised. Heads extend this with the checks between
+        parameters that a table cannot say."""
+        return check_params(self.get_params(deep=False), self._parameter_constraints)
 
     def _check_targets(self, y):
         """Check labels: classification targets, 2+ classes, enough samples of each.

@@ -7,19 +7,18 @@ predictions.
 """
 import logging
 import math
-import numbers
 
 import mxnet as mx
 import numpy as np
 
 from .._progress import tqdm
-from .._validation import check_choice, check_positive_int
+from .._validation import (Boolean, Custom, Integer, ListOf, Options, Problem, Real, check_choice,
+                           is_integer, store_params)
 from ..bayes import (ACTIVATIONS, ESTIMATORS, OPTIMIZERS, SVI, BayesianMLP, MeanFieldNormal,
                      ReparamEstimator, ScoreFunctionEstimator, make_prior, minibatch_scale,
                      sample_mean_field, softplus)
 from ..bayes.priors import PRIORS
 from ..context import resolve_contexts, split_batch
-from ..exceptions import InvalidParameterError
 from ..persist import register
 from ..seeding import derive_seed
 from ._base import BaseHead, fit_standardizer
@@ -33,18 +32,26 @@ _PREDICT_CHUNK = 1024
 _HISTORY_KEYS = ("elbo", "nll", "kl")
 
 
-def _check_positive_float(value, name, hint):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) \
-            or not (math.isfinite(value) and value > 0):
-        raise InvalidParameterError(f"{name} must be a positive finite number, got {value!r}. "
-                                    f"{hint}")
-    return float(value)
+_UNITS = ListOf(Integer(1))
+_POSITIVE = Real(0, None, low_open=True)
 
 
-def _check_bool(value, name):
-    if not isinstance(value, (bool, np.bool_)):
-        raise InvalidParameterError(f"{name} must be True or False, got {value!r}.")
-    return bool(value)
+def _hidden_units(value):
+    """One width or a tuple/list of widths, as a tuple."""
+    if is_integer(value):
+        value = (value,)
+    if not isinstance(value, (tuple, list)):
+        raise Problem()
+    return _UNITS.normalise(value)
+
+
+def _positive(hint):
+    """A positive number; a refused value's message ends with ``hint``."""
+    def check(value):
+        if not _POSITIVE.contains(value):
+            raise Problem(hint)
+        return float(value)
+    return Custom(check, _POSITIVE.what)
 
 
 @register
@@ -159,62 +166,35 @@ class BnnHead(BaseHead):
     (2,)
     """
 
+    #: The allowed values of each constructor parameter (checked by ``fit``; ``ctx`` when
+    #: it is resolved).
+    _parameter_constraints = {
+        "hidden_units": Custom(_hidden_units, "a tuple of positive integers such as (64,) or "
+                                              "(128, 64), or () for no hidden layer"),
+        "activation": Options(*ACTIVATIONS),
+        "prior": Options(*PRIORS),
+        "prior_scale": _positive("Try 5.0, or 1.0 for stronger shrinkage."),
+        "estimator": Options(*ESTIMATORS),
+        "local_reparam": Boolean(),
+        "n_epochs": Integer(1),
+        "batch_size": Integer(1),
+        "learning_rate": _positive("Try 1e-2 with adam or 1e-1 with sgd."),
+        "optimizer": Options(*OPTIMIZERS),
+        "n_train_samples": Integer(1),
+        "n_samples": Integer(1),
+        "init_scale": _positive("Try 1e-2."),
+        "progress": Boolean(),
+    }
+
     def __init__(self, hidden_units=(64,), activation="relu", prior="gaussian",
                  prior_scale=5.0, estimator="reparam", local_reparam=True, n_epochs=100,
                  batch_size=64, learning_rate=1e-2, optimizer="adam", n_train_samples=1,
                  n_samples=32, init_scale=1e-2, ctx="cpu", progress=False, random_state=None):
-        self.hidden_units = hidden_units
-        self.activation = activation
-        self.prior = prior
-        self.prior_scale = prior_scale
-        self.estimator = estimator
-        self.local_reparam = local_reparam
-        self.n_epochs = n_epochs
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.optimizer = optimizer
-        self.n_train_samples = n_train_samples
-        self.n_samples = n_samples
-        self.init_scale = init_scale
-        self.ctx = ctx
-        self.progress = progress
-        self.random_state = random_state
-
-    # ------------------------------------------------------------------ validation
-    def _validate_params(self):
-        """The checks that need no data (run before any feature extraction)."""
-        self._check_params()
-
-    def _check_params(self):
-        hidden = self.hidden_units
-        if isinstance(hidden, (numbers.Integral,)) and not isinstance(hidden, bool):
-            hidden = (hidden,)
-        if not isinstance(hidden, (tuple, list)):
-            raise InvalidParameterError(
-                f"hidden_units must be a tuple of positive integers such as (64,) or (128, "
-                f"64), or () for no hidden layer; got {hidden!r}.")
-        hidden = tuple(check_positive_int(h, f"hidden_units[{i}]") for i, h in
-                       enumerate(hidden))
-        check_choice(self.activation, "activation", ACTIVATIONS)
-        check_choice(self.prior, "prior", tuple(PRIORS))
-        _check_positive_float(self.prior_scale, "prior_scale",
-                              "Try 5.0, or 1.0 for stronger shrinkage.")
-        check_choice(self.estimator, "estimator", tuple(ESTIMATORS))
-        _check_bool(self.local_reparam, "local_reparam")
-        check_positive_int(self.n_epochs, "n_epochs")
-        check_positive_int(self.batch_size, "batch_size")
-        _check_positive_float(self.learning_rate, "learning_rate",
-                              "Try 1e-2 with adam or 1e-1 with sgd.")
-        check_choice(self.optimizer, "optimizer", OPTIMIZERS)
-        check_positive_int(self.n_train_samples, "n_train_samples")
-        check_positive_int(self.n_samples, "n_samples")
-        _check_positive_float(self.init_scale, "init_scale", "Try 1e-2.")
-        _check_bool(self.progress, "progress")
-        return hidden
+        store_params(self, locals())
 
     # ------------------------------------------------------------------ fit
     def _fit(self, X, y, n_classes, random_state):
-        hidden = self._check_params()
+        hidden = _hidden_units(self.hidden_units)
         contexts = resolve_contexts(self.ctx)
         seed = derive_seed(random_state)
         rng = np.random.default_rng(seed)
@@ -279,7 +259,7 @@ class BnnHead(BaseHead):
 
     def _proba_draws(self, X):
         """Softmax of every weight draw, shape (n_samples, n, n_classes), float64."""
-        n_samples = check_positive_int(self.n_samples, "n_samples")
+        n_samples = self._parameter_constraints["n_samples"].check(self.n_samples, "n_samples")
         contexts = resolve_contexts(self.ctx)
         model = self._model()
         rng = np.random.default_rng(self.predict_seed_)

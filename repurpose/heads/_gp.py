@@ -18,7 +18,6 @@ points). N=5,000, 512-d, 10 classes fits in about 10 s on two cores
 (``benchmarks/gp_scaling.py``).
 """
 import logging
-import numbers
 import warnings
 
 import numpy as np
@@ -26,7 +25,8 @@ from scipy.linalg import LinAlgError
 from sklearn.exceptions import ConvergenceWarning
 
 from .._gpy import quiet_gpy
-from .._validation import check_choice, check_positive_int
+from .._validation import (AnyOf, Integer, ListOf, Nullable, Options, Real, check_choice,
+                           store_params)
 from ..exceptions import InvalidParameterError
 from ..persist import register
 from ._base import BaseHead, fit_standardizer
@@ -184,63 +184,39 @@ class GpHead(BaseHead):
 
     _min_samples_per_class = 1
 
+    #: The allowed values of each constructor parameter (checked by ``fit``; that
+    #: ``feature_groups`` covers the columns of ``X`` is checked when ``X`` is known).
+    _parameter_constraints = {
+        "kernel": Options(*_KERNELS),
+        "n_inducing": Integer(1),
+        "feature_groups": Nullable(ListOf(Integer(1),
+                                          "a tuple of block sizes (e.g. (512, 256))")),
+        "alpha_eps": AnyOf(Options("auto"), Real(0, None, low_open=True),
+                           what="'auto' or a positive number (e.g. 0.01)"),
+        "max_iter": Integer(0),
+        "n_mc_samples": Integer(1),
+    }
+
     def __init__(self, kernel="rbf", n_inducing=200, feature_groups=None, alpha_eps="auto",
                  max_iter=100, n_mc_samples=1000, random_state=None):
-        self.kernel = kernel
-        self.n_inducing = n_inducing
-        self.feature_groups = feature_groups
-        self.alpha_eps = alpha_eps
-        self.max_iter = max_iter
-        self.n_mc_samples = n_mc_samples
-        self.random_state = random_state
+        store_params(self, locals())
 
-    # ------------------------------------------------------------------ validation
-    def _validate_params(self):
-        """The checks that need no data (run before any feature extraction)."""
-        self._check_scalar_params()
-
-    def _check_params(self, n_features):
-        self._check_scalar_params()
-        return self._check_feature_groups(n_features)
-
-    def _check_scalar_params(self):
-        check_choice(self.kernel, "GpHead kernel", _KERNELS)
-        check_positive_int(self.n_inducing, "GpHead n_inducing")
-        check_positive_int(self.max_iter, "GpHead max_iter", minimum=0)
-        check_positive_int(self.n_mc_samples, "GpHead n_mc_samples")
-        eps = self.alpha_eps
-        if not (isinstance(eps, str) and eps == "auto") and (
-                isinstance(eps, (bool, np.bool_)) or not isinstance(eps, numbers.Real)
-                or not np.isfinite(eps) or eps <= 0):
-            raise InvalidParameterError(
-                f"GpHead alpha_eps must be 'auto' or a positive number (e.g. 0.01), got "
-                f"{eps!r}.")
-
-    def _check_feature_groups(self, n_features):
-        groups = self.feature_groups
+    def _feature_groups(self, n_features):
+        """The column blocks (checked against ``n_features``), one kernel each."""
+        groups = self._parameter_constraints["feature_groups"].check(self.feature_groups,
+                                                                     "feature_groups")
         if groups is None:
             return (n_features,)
-        if isinstance(groups, (str, bytes)) or not hasattr(groups, "__iter__"):
-            raise InvalidParameterError(
-                f"GpHead feature_groups must be None or a tuple of block sizes (e.g. "
-                f"(512, 256)), got {groups!r}.")
-        groups = tuple(groups)
-        for size in groups:
-            if isinstance(size, (bool, np.bool_)) or not isinstance(size, numbers.Integral) \
-                    or size < 1:
-                raise InvalidParameterError(
-                    f"GpHead feature_groups must hold positive integers (column-block "
-                    f"sizes), got {size!r} in {groups!r}.")
         if not groups or sum(groups) != n_features:
             raise InvalidParameterError(
-                f"GpHead feature_groups={groups!r} covers {sum(groups)} features, but X has "
+                f"feature_groups={groups!r} covers {sum(groups)} features, but X has "
                 f"{n_features} features. Give the sizes of the consecutive column blocks of "
                 f"X (one per layer), summing to {n_features}.")
-        return tuple(int(s) for s in groups)
+        return groups
 
     # ------------------------------------------------------------------ fit
     def _fit(self, X, y, n_classes, random_state):
-        groups = self._check_params(X.shape[1])
+        groups = self._feature_groups(X.shape[1])
         auto = isinstance(self.alpha_eps, str)
         eps = _ALPHA_EPS_START if auto else float(self.alpha_eps)
         self.mean_, self.scale_ = fit_standardizer(X)

@@ -1,6 +1,5 @@
 """Logistic-regression head (scikit-learn's ``LogisticRegression`` on standardised features)."""
 import logging
-import numbers
 import warnings
 
 import numpy as np
@@ -8,14 +7,19 @@ from scipy.special import expit
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
-from .._validation import check_positive_int
-from ..exceptions import InvalidParameterError
+from .._validation import AnyOf, Boolean, Custom, Integer, Options, Problem, Real, store_params
 from ..persist import register
 from ._base import BaseHead, fit_standardizer, softmax
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["LogisticHead"]
+
+
+def _weights_by_class(value):
+    if not isinstance(value, dict):
+        raise Problem()
+    return value
 
 
 @register
@@ -30,7 +34,9 @@ class LogisticHead(BaseHead):
         Centre and scale every feature with the training mean and standard deviation.
     max_iter : int, default=1000
         Iterations of L-BFGS.
-    class_weight : {None, 'balanced'}, default=None
+    class_weight : None, 'balanced' or dict, default=None
+        Weight of each class in the loss: equal (None), inversely proportional to the class
+        frequencies ('balanced'), or ``{label: weight}`` (scikit-learn's ``class_weight``).
     random_state : int, RandomState or None, default=None
         Unused by L-BFGS (deterministic); kept for a uniform interface.
 
@@ -52,28 +58,19 @@ class LogisticHead(BaseHead):
     array([1., 1.])
     """
 
+    #: The allowed values of each constructor parameter (checked by ``fit``).
+    _parameter_constraints = {
+        "C": Real(0, None, low_open=True),
+        "standardize": Boolean(),
+        "max_iter": Integer(1),
+        "class_weight": AnyOf(Options(None, "balanced"),
+                              Custom(_weights_by_class, "a dict of class -> weight"),
+                              what="None, 'balanced' or a dict of class -> weight"),
+    }
+
     def __init__(self, C=1.0, standardize=True, max_iter=1000, class_weight=None,
                  random_state=None):
-        self.C = C
-        self.standardize = standardize
-        self.max_iter = max_iter
-        self.class_weight = class_weight
-        self.random_state = random_state
-
-    def _validate_params(self):
-        """The checks that need no data (run before any feature extraction)."""
-        C = self.C
-        if (isinstance(C, (bool, np.bool_)) or not isinstance(C, numbers.Real)
-                or not np.isfinite(C) or C <= 0):
-            raise InvalidParameterError(f"C must be a positive number (e.g. 1.0), got {C!r}.")
-        if not isinstance(self.standardize, (bool, np.bool_)):
-            raise InvalidParameterError(f"standardize must be True or False, got "
-                                        f"{self.standardize!r}.")
-        check_positive_int(self.max_iter, "max_iter")
-        if not (self.class_weight is None or self.class_weight == "balanced"
-                or isinstance(self.class_weight, dict)):
-            raise InvalidParameterError(f"class_weight must be None, 'balanced' or a dict of "
-                                        f"class -> weight, got {self.class_weight!r}.")
+        store_params(self, locals())
 
     def _fit(self, X, y, n_classes, random_state):
         if self.standardize:

@@ -16,8 +16,7 @@ from sklearn.metrics.pairwise import rbf_kernel
 from sklearn.model_selection import StratifiedKFold
 from sklearn.svm import SVC, LinearSVC
 
-from .._validation import brief_list
-from ..exceptions import InvalidParameterError
+from .._validation import AnyOf, Integer, Options, Real, store_params
 from ..persist import register
 from ._base import BaseHead, fit_standardizer, softmax
 
@@ -26,22 +25,6 @@ logger = logging.getLogger(__name__)
 __all__ = ["SvmHead"]
 
 KERNELS = ("rbf", "linear")
-
-
-def _check_params(head):
-    if head.kernel not in KERNELS:
-        raise InvalidParameterError(
-            f"kernel must be one of {brief_list(KERNELS)}, got {head.kernel!r}. Use 'linear' "
-            f"for large numbers of samples (liblinear, primal).")
-    if not isinstance(head.C, (int, float)) or isinstance(head.C, bool) or head.C <= 0:
-        raise InvalidParameterError(f"C must be a positive number, got {head.C!r}.")
-    gamma = head.gamma
-    if not (gamma == "scale" or (isinstance(gamma, (int, float)) and not isinstance(gamma, bool)
-                                 and gamma > 0)):
-        raise InvalidParameterError(f"gamma must be 'scale' or a positive number, got "
-                                    f"{gamma!r}.")
-    if not isinstance(head.n_folds, int) or isinstance(head.n_folds, bool) or head.n_folds < 2:
-        raise InvalidParameterError(f"n_folds must be an integer >= 2, got {head.n_folds!r}.")
 
 
 class _OvrSvm:
@@ -174,18 +157,18 @@ class SvmHead(BaseHead):
 
     _min_samples_per_class = 2
 
+    #: The allowed values of each constructor parameter (checked by ``fit``).
+    _parameter_constraints = {
+        "C": Real(0, None, low_open=True),
+        "kernel": Options(*KERNELS),
+        "gamma": AnyOf(Options("scale"), Real(0, None, low_open=True),
+                       what="'scale' or a positive number"),
+        "n_folds": Integer(2),
+    }
+
     def __init__(self, C=1.0, kernel="rbf", gamma="scale", n_folds=3, standardize=True,
                  max_iter=10000, random_state=None):
-        self.C = C
-        self.kernel = kernel
-        self.gamma = gamma
-        self.n_folds = n_folds
-        self.standardize = standardize
-        self.max_iter = max_iter
-        self.random_state = random_state
-
-    def _validate_params(self):
-        _check_params(self)
+        store_params(self, locals())
 
     def _fit(self, X, y, n_classes, random_state):
         if self.standardize:

@@ -2,9 +2,11 @@
 
 Each concrete repurposer spells out, in its constructor, the extraction parameters and its
 head's hyper-parameters (scikit-learn's ``get_params`` reads the signature, so there is no
-``**head_params``). ``fit`` extracts features once (through the feature cache, so other heads
-on the same data reuse them) and fits a fresh head; predictions flow source -> features ->
-head.
+``**head_params``), with the head's defaults. The head stays their one home: the
+repurposer's constraint table holds the head's own constraint objects, so values, checks and
+messages are the head's. ``fit`` extracts features once (through the feature cache, so other
+heads on the same data reuse them) and fits a fresh head; predictions flow source ->
+features -> head.
 """
 import logging
 from abc import ABC
@@ -13,16 +15,22 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
+from .._validation import Integer, Options, check_params
 from ..features import FeatureExtractor
+from ..features._checks import POOLS, PRECISIONS
 from ..persist import save as _save
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["BaseRepurposer", "EXTRACTION_PARAMS"]
+__all__ = ["BaseRepurposer", "EXTRACTION_PARAMS", "EXTRACTION_CONSTRAINTS"]
 
 #: Constructor parameters that belong to feature extraction, not to the head.
 EXTRACTION_PARAMS = ("source", "layers", "pool", "batch_size", "ctx", "precision",
                      "cache_features", "progress")
+#: Constraints of the extraction parameters that need no source model (``FeatureExtractor``
+#: checks the source and the layer names).
+EXTRACTION_CONSTRAINTS = {"pool": Options(*POOLS), "batch_size": Integer(1),
+                          "precision": Options(*PRECISIONS)}
 
 
 class BaseRepurposer(ClassifierMixin, BaseEstimator, ABC):
@@ -43,7 +51,8 @@ class BaseRepurposer(ClassifierMixin, BaseEstimator, ABC):
     --------
     A new repurposer names its head class and spells out the extraction parameters
     (:data:`EXTRACTION_PARAMS`) and the head's hyper-parameters (none here) in its
-    constructor:
+    constructor, with the head's defaults; its constraint table is built from the head's
+    (:attr:`_parameter_constraints`):
 
     >>> from scipy.special import softmax
     >>> from repurpose import SourceModel
@@ -58,13 +67,12 @@ class BaseRepurposer(ClassifierMixin, BaseEstimator, ABC):
     ...         return {}, {'means_': self.means_}
     ...     def _set_fitted_state(self, state, arrays):
     ...         self.means_ = arrays['means_']
+    >>> from repurpose._validation import store_params
     >>> class NearestMeanRepurposer(BaseRepurposer):
     ...     _head_class = NearestMeanHead
     ...     def __init__(self, source, layers=None, pool=None, batch_size=64, ctx='cpu',
     ...                  precision='float32', cache_features=True, progress=False):
-    ...         self.source, self.layers, self.pool = source, layers, pool
-    ...         self.batch_size, self.ctx, self.precision = batch_size, ctx, precision
-    ...         self.cache_features, self.progress = cache_features, progress
+    ...         store_params(self, locals())
     >>> X, y = load_digits_images(classes=range(5, 10))
     >>> model = NearestMeanRepurposer(SourceModel.from_zoo('digits_cnn'),
     ...                               layers=('fc1_relu_fwd',)).fit(X[:100], y[:100])
@@ -74,6 +82,20 @@ class BaseRepurposer(ClassifierMixin, BaseEstimator, ABC):
 
     #: The head class; its constructor parameters are also this class's.
     _head_class = None
+    #: ``{head parameter: this class's name for it}`` where a head parameter's name is taken
+    #: by an extraction parameter (``BnnHead.batch_size`` -> ``train_batch_size``).
+    _head_renames = {}
+    #: The allowed values of each constructor parameter, built for each subclass (see
+    #: :meth:`__init_subclass__`): :data:`EXTRACTION_CONSTRAINTS` and the head class's own
+    #: constraint objects under this class's names.
+    _parameter_constraints = EXTRACTION_CONSTRAINTS
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls._head_class is not None and "_parameter_constraints" not in vars(cls):
+            cls._parameter_constraints = {**EXTRACTION_CONSTRAINTS, **{
+                cls._head_renames.get(name, name): constraint
+                for name, constraint in cls._head_class._parameter_constraints.items()}}
 
     def _extractor(self, layers=None):
         """The feature extractor; ``layers`` overrides the constructor's (after fit)."""
@@ -84,8 +106,9 @@ class BaseRepurposer(ClassifierMixin, BaseEstimator, ABC):
                                 cache=self.cache_features)
 
     def _head_params(self):
-        names = self._head_class._get_param_names()
-        return {name: getattr(self, name) for name in names}
+        """The head's constructor parameters (under the head's names) from this object."""
+        return {name: getattr(self, self._head_renames.get(name, name))
+                for name in self._head_class._get_param_names()}
 
     def _make_head(self, layer_dims=None):
         head = self._head_class(**self._head_params())
@@ -101,6 +124,8 @@ class BaseRepurposer(ClassifierMixin, BaseEstimator, ABC):
             The extractor, checked (``fit()`` on no data).
         """
         extractor = self._extractor().fit()
+        check_params(self.get_params(deep=False), self._parameter_constraints)
+        # The head's checks between its parameters (its table passes: same constraints).
         self._head_class(**self._head_params())._validate_params()
         return extractor
 

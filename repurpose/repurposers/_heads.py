@@ -1,4 +1,5 @@
 """The feature-based repurposers: extraction + one head each."""
+from .._validation import store_params
 from ..heads import BnnHead, GpHead, LogisticHead, SvmHead
 from ..persist import register
 from ._base import BaseRepurposer
@@ -49,19 +50,7 @@ class LogisticRepurposer(BaseRepurposer):
     def __init__(self, source, layers=None, pool=None, batch_size=64, ctx="cpu",
                  precision="float32", cache_features=True, progress=False, C=1.0,
                  standardize=True, max_iter=1000, class_weight=None, random_state=None):
-        self.source = source
-        self.layers = layers
-        self.pool = pool
-        self.batch_size = batch_size
-        self.ctx = ctx
-        self.precision = precision
-        self.cache_features = cache_features
-        self.progress = progress
-        self.C = C
-        self.standardize = standardize
-        self.max_iter = max_iter
-        self.class_weight = class_weight
-        self.random_state = random_state
+        store_params(self, locals())
 
 
 @register
@@ -101,21 +90,7 @@ class SvmRepurposer(BaseRepurposer):
                  precision="float32", cache_features=True, progress=False, C=1.0,
                  kernel="rbf", gamma="scale", n_folds=3, standardize=True, max_iter=10000,
                  random_state=None):
-        self.source = source
-        self.layers = layers
-        self.pool = pool
-        self.batch_size = batch_size
-        self.ctx = ctx
-        self.precision = precision
-        self.cache_features = cache_features
-        self.progress = progress
-        self.C = C
-        self.kernel = kernel
-        self.gamma = gamma
-        self.n_folds = n_folds
-        self.standardize = standardize
-        self.max_iter = max_iter
-        self.random_state = random_state
+        store_params(self, locals())
 
 
 @register
@@ -158,21 +133,7 @@ class GpRepurposer(BaseRepurposer):
                  precision="float32", cache_features=True, progress=False, kernel="rbf",
                  n_inducing=200, feature_groups=None, alpha_eps="auto", max_iter=100,
                  n_mc_samples=1000, random_state=None):
-        self.source = source
-        self.layers = layers
-        self.pool = pool
-        self.batch_size = batch_size
-        self.ctx = ctx
-        self.precision = precision
-        self.cache_features = cache_features
-        self.progress = progress
-        self.kernel = kernel
-        self.n_inducing = n_inducing
-        self.feature_groups = feature_groups
-        self.alpha_eps = alpha_eps
-        self.max_iter = max_iter
-        self.n_mc_samples = n_mc_samples
-        self.random_state = random_state
+        store_params(self, locals())
 
     def _make_head(self, layer_dims=None):
         head = super()._make_head(layer_dims)
@@ -223,6 +184,7 @@ class BnnRepurposer(BaseRepurposer):
     """
 
     _head_class = BnnHead
+    _head_renames = {"batch_size": "train_batch_size"}
 
     def __init__(self, source, layers=None, pool=None, batch_size=64, ctx="cpu",
                  precision="float32", cache_features=True, progress=False,
@@ -230,34 +192,7 @@ class BnnRepurposer(BaseRepurposer):
                  estimator="reparam", local_reparam=True, n_epochs=100, train_batch_size=64,
                  learning_rate=1e-2, optimizer="adam", n_train_samples=1, n_samples=32,
                  init_scale=1e-2, random_state=None):
-        self.source = source
-        self.layers = layers
-        self.pool = pool
-        self.batch_size = batch_size
-        self.ctx = ctx
-        self.precision = precision
-        self.cache_features = cache_features
-        self.progress = progress
-        self.hidden_units = hidden_units
-        self.activation = activation
-        self.prior = prior
-        self.prior_scale = prior_scale
-        self.estimator = estimator
-        self.local_reparam = local_reparam
-        self.n_epochs = n_epochs
-        self.train_batch_size = train_batch_size
-        self.learning_rate = learning_rate
-        self.optimizer = optimizer
-        self.n_train_samples = n_train_samples
-        self.n_samples = n_samples
-        self.init_scale = init_scale
-        self.random_state = random_state
-
-    def _head_params(self):
-        names = self._head_class._get_param_names()
-        params = {name: getattr(self, name) for name in names if name != "batch_size"}
-        params["batch_size"] = self.train_batch_size
-        return params
+        store_params(self, locals())
 
     def predict_entropy(self, X):
         """Entropy of the predictive distribution per sample (see BnnHead)."""

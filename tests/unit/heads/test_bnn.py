@@ -251,20 +251,21 @@ def test_params_ok(blobs, params):
 
 
 @pytest.mark.parametrize("params, match", [
-    ({"hidden_units": (16, 0)}, r"hidden_units\[1\] must be an integer >= 1, got 0"),
+    ({"hidden_units": (16, 0)},
+     r"hidden_units must be .*got \(16, 0\)\. Item 1 \(0\) is not an integer >= 1"),
     ({"hidden_units": "wide"}, "hidden_units must be a tuple of positive integers"),
     ({"activation": "gelu"}, r"activation must be one of 'relu', .*got 'gelu'"),
     ({"prior": "cauchy"}, r"prior must be one of 'gaussian', 'laplace', got 'cauchy'"),
-    ({"prior_scale": 0.0}, "prior_scale must be a positive finite number, got 0.0"),
+    ({"prior_scale": 0.0}, "prior_scale must be a positive number, got 0.0. Try 5.0"),
     ({"estimator": "reinforce"}, r"estimator must be one of 'reparam', 'score'"),
     ({"local_reparam": "yes"}, "local_reparam must be True or False, got 'yes'"),
     ({"n_epochs": 0}, "n_epochs must be an integer >= 1, got 0"),
     ({"batch_size": 2.5}, "batch_size must be an integer >= 1"),
-    ({"learning_rate": -1.0}, "learning_rate must be a positive finite number, got -1.0"),
+    ({"learning_rate": -1.0}, "learning_rate must be a positive number, got -1.0. Try 1e-2"),
     ({"optimizer": "adamw"}, r"optimizer must be one of .*Did you mean 'adam'"),
     ({"n_train_samples": 0}, "n_train_samples must be an integer >= 1"),
     ({"n_samples": 0}, "n_samples must be an integer >= 1"),
-    ({"init_scale": float("nan")}, "init_scale must be a positive finite number"),
+    ({"init_scale": float("nan")}, "init_scale must be a positive number, got nan"),
     ({"progress": "no"}, "progress must be True or False"),
 ], ids=lambda p: "-".join(f"{k}" for k in p) if isinstance(p, dict) else "")
 def test_params_error(blobs, params, match):

@@ -326,10 +326,10 @@ def test_feature_groups_ok():
 @pytest.mark.parametrize("groups, match", [
     ((2, 2), r"feature_groups=\(2, 2\) covers 4 features, but X has 5 features"),
     ((3, 3), r"covers 6 features, but X has 5 features.*summing to 5"),
-    ((5, 0), r"positive integers.*got 0"),
-    ((2.5, 2.5), r"positive integers.*got 2.5"),
-    ("5", r"None or a tuple of block sizes"),
-    (5, r"None or a tuple of block sizes"),
+    ((5, 0), r"got \(5, 0\)\. Item 1 \(0\) is not an integer >= 1"),
+    ((2.5, 2.5), r"got \(2.5, 2.5\)\. Item 0 \(2.5\) is not an integer >= 1"),
+    ("5", r"feature_groups must be a tuple of block sizes .* or None, got '5'"),
+    (5, r"feature_groups must be a tuple of block sizes .* or None, got 5"),
 ])
 def test_feature_groups_error(groups, match):
     X, y = random_problem(5, n=20, d=5)
