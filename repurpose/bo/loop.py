@@ -134,6 +134,11 @@ class BayesianOptimizer:
     3
     """
 
+    #: The logging level of the line :meth:`tell` logs per trial. A
+    #: :class:`~repurpose.bo.HyperbandScheduler` sets DEBUG on its optimiser: it logs each
+    #: trial itself, with the value the trial measured, not the estimate the optimiser is told.
+    trial_log_level = logging.INFO
+
     def __init__(self, space, acquisition="ei", n_initial=None, seed=None, maximize=False,
                  n_candidates=1024, n_local=4, n_restarts=2, state_path=None):
         if not isinstance(space, SearchSpace):
@@ -332,8 +337,8 @@ class BayesianOptimizer:
         self._drop_pending(params)
         trial = Trial(params, value, status, None if seconds is None else float(seconds), error)
         self.trials.append(trial)
-        logger.info("Trial %d: %s -> %s", len(self.trials), params,
-                    value if status == "ok" else f"failed ({error})")
+        logger.log(self.trial_log_level, "Trial %d: %s -> %s", len(self.trials), params,
+                   value if status == "ok" else f"failed ({error})")
         if self._journal is not None:
             self._journal.write(dataclasses.asdict(trial))
         return trial

@@ -236,6 +236,7 @@ class HyperbandScheduler:
         if journal is not None:
             seed, options = self._resume_settings(journal, space, seed, options)
         self.optimizer = BayesianOptimizer(space, seed=seed, maximize=maximize, **options)
+        self.optimizer.trial_log_level = logging.DEBUG  # _record logs the measured value
         self.space = space
         self.maximize = bool(maximize)
         self._sign = -1.0 if self.maximize else 1.0
@@ -479,8 +480,12 @@ class HyperbandScheduler:
         self.optimizer.tell(params, trial.told_value, seconds=trial.seconds)
         self.history.append(trial)
         self._journal_trial(trial, rung_sizes)
-        logger.info("Trial %d (bracket %d): %s, budget %s, %s", len(self.history), bracket,
-                    trial.status, trial.budget_used, trial.told_value)
+        outcome = (f"failed ({trial.error})" if trial.status == "failed" else  # as measured
+                   f"{trial.values[-1]:.4g} at budget {trial.budget_used:g}, {trial.status}")
+        if trial.status == "stopped":  # told an estimate of its final value, not its value
+            outcome += f" ({trial.stop_reason}); the optimiser was told {trial.told_value:.4g}"
+        logger.info("Trial %d (bracket %d): %s -> %s", len(self.history), bracket, trial.params,
+                    outcome)
         return trial
 
     def result(self):

@@ -1,7 +1,8 @@
 """Command ``tune``: Bayesian optimisation of a head or a fine-tuning job from a config file
 (:mod:`repurpose.jobs`), its trials one at a time or several at once on a Dask cluster
 (``--scheduler``, ``--workers``); prints a summary of the best configuration (the whole of it,
-with a config snippet, is in ``best.json``). Imports happen when the command runs."""
+with a config snippet, is in ``best.json``), the saved model's folder and the plots. Imports
+happen when the command runs."""
 import logging
 import os
 
@@ -20,6 +21,9 @@ def _run_tune(args):
                         progress=not (args.no_progress or args.quiet), scheduler=args.scheduler,
                         n_workers=args.workers)
     report = result.report
+    if result.already_finished:
+        print(f"The study in {result.output_dir} had already finished: nothing was run or "
+              f"refitted.")
     failed = f", {report['n_failed']} failed" if report["n_failed"] else ""
     print(f"Best {report['metric']} of {report['n_trials']} trials{failed}: "
           f"{report['best_value']:.4g}")
@@ -29,8 +33,11 @@ def _run_tune(args):
         print(f"Test ({result.test['n_samples']} samples, best configuration refitted on all "
               f"training data): accuracy {result.test['accuracy']:.4f}, NLL "
               f"{result.test['nll']:.4f}")
+    print(f"Best model (refitted on all training data): {result.model_dir} "
+          f"(repurpose.load reads it)")
+    written = [os.path.basename(path) for path in result.plots] + [TRIALS_NAME, JOURNAL_NAME]
     print(f"Wrote {os.path.join(result.output_dir, BEST_NAME)} (with a config snippet and the "
-          f"Python call), {TRIALS_NAME}, {JOURNAL_NAME}")
+          f"Python call), {', '.join(written)}")
 
 
 def _compact(value):

@@ -15,9 +15,11 @@ its fixed parameters, the search space, the budget. Two kinds of studies:
 
 :func:`run_tuning` writes to ``run.output_dir``: ``tune.resolved.yaml`` (the resolved config),
 ``journal.jsonl`` (the BO journal; a killed study resumes from it), ``trials.jsonl`` (one
-readable line per finished trial) and, at the end, ``best.json`` (best parameters and value,
-test-set metrics of the best configuration refitted on all training data, and a config
-snippet to use it). See ``docs/guide/tuning.md`` ("Scripted tuning") for the reference.
+readable line per finished trial) and, at the end, ``model/`` (the best configuration
+refitted on all training data, for ``repurpose.load``), ``convergence.png``,
+``parameters.png`` (and ``learning_curves.png`` with early stopping), and ``best.json`` (best
+parameters and value, the model's folder and test-set metrics, and a config snippet). See
+``docs/guide/tuning.md`` ("Scripted tuning") for the reference.
 """
 import contextlib
 import dataclasses
@@ -36,12 +38,13 @@ from .._validation import check_positive_int
 from ..bo import Categorical, minimize
 from ..bo.scheduler import minimize_with_early_stopping
 from ..exceptions import DataError, InvalidParameterError
-from ..persist import atomic_write
 from ._config import check_layers
 from ._data import load_job_data
 from ._schema import problems_message
-from ._tune_config import (BEST_NAME, JOURNAL_NAME, RESOLVED_TUNE_CONFIG_NAME, TRIALS_NAME,
-                           check_tune_output_dir)
+from ._tune_config import (BEST_NAME, JOURNAL_NAME, MODEL_NAME, RESOLVED_TUNE_CONFIG_NAME,
+                           TRIALS_NAME, check_tune_output_dir)
+from ._tune_report import (TrialLog, clean, finished_report, one_line, python_call, snippet,
+                           write_plots, write_text)
 
 logger = logging.getLogger(__name__)
 
@@ -50,10 +53,10 @@ __all__ = ["TuneResult", "run_tuning"]
 # ---------------------------------------------------------------------- running
 @dataclasses.dataclass
 class TuneResult:
-    """What :func:`run_tuning` found: the best parameters and value (None if every trial
-    failed), the history (:class:`~repurpose.bo.Trial` or
-    :class:`~repurpose.bo.ScheduledTrial` objects), test-set metrics of the best
-    configuration (None without test data), the ``best.json`` content, and the folder.
+    """What :func:`run_tuning` found: the best parameters and value, the history
+    (:class:`~repurpose.bo.Trial` or :class:`~repurpose.bo.ScheduledTrial` objects), test-set
+    metrics of the best configuration (None without test data), the ``best.json`` content,
+    the folder, the saved model's folder and the plots.
 
     Parameters
     ----------
@@ -71,6 +74,15 @@ class TuneResult:
         configuration).
     output_dir : str
         The study's folder.
+    model_dir : str, default=None
+        The best configuration refitted on all training data and saved
+        (``repurpose.load(model_dir)``).
+    plots : list of str, default=[]
+        The plots written: ``convergence.png``, ``parameters.png`` and, with
+        ``tune.early_stopping``, ``learning_curves.png``.
+    already_finished : bool, default=False
+        True when ``resume`` found the study finished (all trials run, model saved): nothing
+        was run or refitted.
 
     Examples
     --------
@@ -87,7 +99,8 @@ class TuneResult:
     ...                                         'log': True}}}})
     ...     result = run_tuning(cfg)
     ...     sorted(os.listdir(result.output_dir))
-    ['best.json', 'journal.jsonl', 'trials.jsonl', 'tune.resolved.yaml']
+    ['best.json', 'convergence.png', 'journal.jsonl', 'model', 'parameters.png',
+     'trials.jsonl', 'tune.resolved.yaml']
     >>> result.best_value == max(trial.value for trial in result.history)
     True
     >>> result.report['python']
@@ -100,54 +113,9 @@ class TuneResult:
     test: Optional[Dict[str, Any]]
     report: Dict[str, Any]
     output_dir: str
-
-
-def _write_text(path, text):
-    def write(tmp):
-        with open(tmp, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-    atomic_write(path, write, overwrite=True)
-
-
-def _clean(value):
-    """JSON-able: numpy scalars to Python, tuples to lists, non-finite floats to None."""
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def _trial_row(number, trial):
-    row = {"trial": number, "params": trial.params}
-    if hasattr(trial, "bracket"):
-        row.update(value=trial.values[-1] if trial.values else None, status=trial.status,
-                   stop_reason=trial.stop_reason, epochs=trial.budget_used,
-                   told_value=trial.told_value, error=trial.error, seconds=trial.seconds)
-    else:
-        row.update(value=trial.value, status=trial.status, error=trial.error,
-                   seconds=trial.seconds)
-    return _clean(row)
-
-
-class _TrialLog:
-    """``trials.jsonl``: one line per finished trial, appended as it finishes."""
-
-    def __init__(self, path, history, bar):
-        self.path, self.bar = path, bar
-        _write_text(path, "".join(json.dumps(_trial_row(i + 1, t)) + "\n"
-                                  for i, t in enumerate(history)))
-        self.n = len(history)
-
-    def __call__(self, trial):
-        self.n += 1
-        with open(self.path, "a", encoding="utf-8", newline="\n") as handle:
-            handle.write(json.dumps(_trial_row(self.n, trial)) + "\n")
-        self.bar.update(1)
+    model_dir: Optional[str] = None
+    plots: List[str] = dataclasses.field(default_factory=list)
+    already_finished: bool = False
 
 
 def _load_data(cfg):
@@ -297,56 +265,23 @@ def _finetune_objectives(cfg, source, data):
     return objective, reported
 
 
-def _snippet(cfg, best_params):
-    """A config fragment that uses the best configuration."""
-    if best_params is None:
-        return None
-    if not cfg.is_finetune:
-        params = dict(cfg.tune.params)
-        params.update(best_params)
-        return {"estimator": cfg.tune.estimator, "params": _clean(params)}
-    job = cfg.job().to_dict()
-    sections = {"model": job["model"], "train": job["train"]}
-    if cfg.tune.early_stopping is not None:
-        sections["train"]["n_epochs"] = cfg.tune.early_stopping["max_budget"]
-    names = {"random_state": ("train", "seed")}
-    for key, value in best_params.items():
-        section, field = names.get(key, ("model" if key in job["model"] else "train", key))
-        sections[section][field] = value
-    return _clean(sections)
-
-
-def _python_call(cfg, best_params):
-    if best_params is None:
-        return None
-    cls = cfg.estimator_class.__name__
-    params = {} if cfg.is_finetune else dict(cfg.tune.params)
-    params.update(best_params)
-    args = ", ".join(f"{k}={v!r}" for k, v in params.items())
-    return f"{cls}(source{', ' if args else ''}{args})"
-
-
-def _one_line(err):
-    """``'TypeName: first line of the message'`` (MXNet's messages run to many lines)."""
-    lines = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {lines[0] if lines else ''}".rstrip(": ")
-
-
-def _test_score(cfg, source, data, best_params):
-    if data["test"] is None or best_params is None:
-        return None
+def _refit(cfg, source, data, best_params):
+    """The best configuration fitted on all training data (fine-tuning: with the validation
+    data), and its test-set metrics (None without test data)."""
     X, y = data["train"]
-    X_test, y_test = data["test"]
-    fixed = _fixed_params(cfg)
-    model = cfg.estimator_class(source, **{**fixed, **best_params})
-    logger.info("Refitting the best configuration to score it on %d test samples", len(y_test))
+    model = cfg.estimator_class(source, **{**_fixed_params(cfg), **best_params})
+    logger.info("Refitting the best configuration on all %d training samples", len(y))
     if cfg.is_finetune:
         X_val, y_val = data["validation"] or (None, None)
         model.fit(X, y, X_val=X_val, y_val=y_val)
     else:
         model.fit(X, y)
+    if data["test"] is None:
+        return model, None
+    X_test, y_test = data["test"]
     proba = model.predict_proba(X_test)
-    return {"n_samples": int(len(y_test)), **metrics.summary(y_test, proba, model.classes_)}
+    return model, {"n_samples": int(len(y_test)),
+                   **metrics.summary(y_test, proba, model.classes_)}
 
 
 def run_tuning(cfg, resume=False, overwrite=False, progress=False, scheduler=None,
@@ -359,7 +294,8 @@ def run_tuning(cfg, resume=False, overwrite=False, progress=False, scheduler=Non
         From :func:`load_tune_config` or :func:`tune_config_from_dict`.
     resume : bool, default=False
         Continue the study in ``run.output_dir``: finished trials are read from its journal
-        and not run again; the suggestions are those of an uninterrupted study.
+        and not run again; the suggestions are those of an uninterrupted study. A study that
+        had finished (all trials run, the best model saved) is left as it is.
     overwrite : bool, default=False
         Start again in a folder that holds an earlier run of a tuning study (only the files
         a tuning run writes are removed).
@@ -387,8 +323,9 @@ def run_tuning(cfg, resume=False, overwrite=False, progress=False, scheduler=Non
         searched values the estimator rejects (naming their config keys), or for unusable
         data.
     RuntimeError
-        If every trial failed, or if refitting the best configuration for the test score
-        failed (``best.json`` is written first, its ``test_error`` holding the cause).
+        If every trial failed, or if refitting the best configuration on all training data
+        (to save it and score it on the test data) failed (``best.json`` and the plots are
+        written first, ``test_error`` holding the cause).
     ClusterError
         If no scheduler answers at ``scheduler`` within 5 s, or Dask workers lack repurpose
         or have another version (naming them).
@@ -429,9 +366,6 @@ def run_tuning(cfg, resume=False, overwrite=False, progress=False, scheduler=Non
 
 
 def _run_tuning(cfg, resume, overwrite, progress, client, n_workers):
-    from .._progress import tqdm
-    from tqdm.contrib.logging import logging_redirect_tqdm
-
     started = time.perf_counter()
     source = _source_model(cfg)
     if cfg.is_finetune:
@@ -443,20 +377,71 @@ def _run_tuning(cfg, resume, overwrite, progress, client, n_workers):
     out = cfg.run.output_dir
     os.makedirs(out, exist_ok=True)
     # Written on resume too: a resumed study may have been extended (tune.n_trials).
-    _write_text(os.path.join(out, RESOLVED_TUNE_CONFIG_NAME),
-                yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    write_text(os.path.join(out, RESOLVED_TUNE_CONFIG_NAME),
+               yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     if state == "resume":
         logger.info("Resuming the tuning run in %s", out)
+    res = _run_study(cfg, source, data, progress, client, n_workers)
+    history = list(res.history)
+    if res.best_params is None:
+        errors = [trial.error for trial in history if trial.error]
+        raise RuntimeError(f"every one of the {len(history)} trials failed (first error: "
+                           f"{errors[0] if errors else 'no value'}). See {TRIALS_NAME} in {out}.")
+    model_dir = os.path.join(out, MODEL_NAME)
+    report = finished_report(out, history, res.best_params) if state == "resume" else None
+    if report is not None:
+        logger.info("The study in %s had already finished (%d trials) and saved its best "
+                    "model to %s: nothing to run or refit.", out, len(history), model_dir)
+        plots = write_plots(cfg, res, out, only_missing=True)
+        return TuneResult(res.best_params, res.best_value, history, report["test"], report,
+                          out, model_dir, plots, already_finished=True)
+    refit_error = None
+    try:
+        model, test = _refit(cfg, source, data, res.best_params)
+        # The folder is this study's: new (empty, or emptied by --overwrite) or resumed.
+        model.save(model_dir, overwrite=state == "resume")
+    except Exception as err:  # the study's result stands: write it, then fail (exit 1)
+        test, refit_error = None, err
+    plots = write_plots(cfg, res, out)
+    report = clean({
+        "estimator": cfg.tune.estimator, "metric": cfg.metric, "maximize": cfg.maximize,
+        "best_params": res.best_params, "best_value": res.best_value,
+        "n_trials": len(history), "n_failed": sum(t.status == "failed" for t in history),
+        "epochs_used": getattr(res, "total_budget_used", None),
+        "model": None if refit_error is not None else os.path.abspath(model_dir),
+        "test": test, "test_error": None if refit_error is None else one_line(refit_error),
+        "config": snippet(cfg, res.best_params), "python": python_call(cfg, res.best_params),
+        "seconds": time.perf_counter() - started})
+    best_path = os.path.join(out, BEST_NAME)
+    write_text(best_path, json.dumps(report, indent=2) + "\n")
+    if refit_error is not None:
+        # A RuntimeError, not the ValueError etc. it may wrap: the CLI's exit 1 (a failure
+        # during the run), not 2 (bad usage).
+        raise RuntimeError(
+            f"refitting the best configuration on all training data (to save it and score "
+            f"it on the test data) failed: {report['test_error']}. The study's result is in "
+            f"{best_path}; --debug shows the traceback.") from refit_error
+    return TuneResult(res.best_params, res.best_value, history, test, report, out, model_dir,
+                      plots)
+
+
+def _run_study(cfg, source, data, progress, client, n_workers):
+    """Run the trials the journal in ``run.output_dir`` lacks; return the study's result
+    (an OptimizeResult, or an EarlyStoppingResult with ``tune.early_stopping``)."""
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    from .._progress import tqdm
+
+    out, t = cfg.run.output_dir, cfg.tune
     journal = os.path.join(out, JOURNAL_NAME)
-    n_trials, t = cfg.tune.n_trials, cfg.tune
     X, y = data["train"]
     logger.info("Tuning %s (%s) on %d samples: %d trials, %s %s, output %s", t.estimator,
-                ", ".join(cfg.space.names), len(y), n_trials,
+                ", ".join(cfg.space.names), len(y), t.n_trials,
                 "maximising" if cfg.maximize else "minimising", cfg.metric, out)
     history = _journal_history(cfg, journal)
-    bar = tqdm(total=n_trials, initial=min(len(history), n_trials), desc="tune",
+    bar = tqdm(total=t.n_trials, initial=min(len(history), t.n_trials), desc="tune",
                unit="trial", disable=not progress, leave=False)
-    trial_log = _TrialLog(os.path.join(out, TRIALS_NAME), history, bar)
+    trial_log = TrialLog(os.path.join(out, TRIALS_NAME), history, bar)
     # Log through tqdm while the bar is open: the CLI's handler on 'repurpose' if there is
     # one, else whatever the application put on the root logger.
     package_logger = logging.getLogger("repurpose")
@@ -468,51 +453,19 @@ def _run_tuning(cfg, resume, overwrite, progress, client, n_workers):
             if cfg.is_finetune and t.early_stopping is not None:
                 _, reported = _finetune_objectives(cfg, source, data)
                 es = t.early_stopping
-                res = minimize_with_early_stopping(
-                    reported, cfg.space, es["max_budget"], n_trials=n_trials, eta=es["eta"],
+                return minimize_with_early_stopping(
+                    reported, cfg.space, es["max_budget"], n_trials=t.n_trials, eta=es["eta"],
                     min_budget=es["min_budget"], seed=t.seed, maximize=cfg.maximize,
                     optimizer_options=options, state_path=journal, callback=trial_log)
+            if cfg.is_finetune:
+                objective, _ = _finetune_objectives(cfg, source, data)
             else:
-                if cfg.is_finetune:
-                    objective, _ = _finetune_objectives(cfg, source, data)
-                else:
-                    objective = _head_objective(cfg, source, X, y)
-                res = minimize(objective, cfg.space, n_trials, seed=t.seed,
-                               maximize=cfg.maximize, state_path=journal, callback=trial_log,
-                               n_workers=n_workers, client=client, **options)
+                objective = _head_objective(cfg, source, X, y)
+            return minimize(objective, cfg.space, t.n_trials, seed=t.seed,
+                            maximize=cfg.maximize, state_path=journal, callback=trial_log,
+                            n_workers=n_workers, client=client, **options)
     finally:
         bar.close()
-    history = list(res.history)
-    n_failed = sum(trial.status == "failed" for trial in history)
-    if res.best_params is None:
-        errors = [trial.error for trial in history if trial.error]
-        raise RuntimeError(f"every one of the {len(history)} trials failed (first error: "
-                           f"{errors[0] if errors else 'no value'}). See {TRIALS_NAME} in {out}.")
-    refit_error = None
-    try:
-        test = _test_score(cfg, source, data, res.best_params)
-    except Exception as err:  # the study's result stands: write it, then fail (exit 1)
-        test, refit_error = None, err
-    report = _clean({
-        "estimator": t.estimator, "metric": cfg.metric, "maximize": cfg.maximize,
-        "best_params": res.best_params, "best_value": res.best_value,
-        "n_trials": len(history), "n_failed": n_failed,
-        "epochs_used": (res.total_budget_used if hasattr(res, "total_budget_used") else None),
-        "test": test,
-        "test_error": None if refit_error is None else _one_line(refit_error),
-        "config": _snippet(cfg, res.best_params),
-        "python": _python_call(cfg, res.best_params),
-        "seconds": time.perf_counter() - started})
-    best_path = os.path.join(out, BEST_NAME)
-    _write_text(best_path, json.dumps(report, indent=2) + "\n")
-    if refit_error is not None:
-        # A RuntimeError, not the ValueError etc. it may wrap: the CLI's exit 1 (a failure
-        # during the run), not 2 (bad usage).
-        raise RuntimeError(
-            f"refitting the best configuration on all training data to score it on the test "
-            f"data failed: {report['test_error']}. The study's result is in {best_path}; "
-            f"--debug shows the traceback.") from refit_error
-    return TuneResult(res.best_params, res.best_value, history, test, report, out)
 
 
 def _journal_history(cfg, path):

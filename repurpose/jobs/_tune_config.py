@@ -24,7 +24,7 @@ from ._sections import job_sections
 
 __all__ = ["TuneConfig", "TuneSection", "load_tune_config", "tune_config_from_dict",
            "check_tune_output_dir", "ESTIMATORS", "RESOLVED_TUNE_CONFIG_NAME", "JOURNAL_NAME",
-           "TRIALS_NAME", "BEST_NAME"]
+           "TRIALS_NAME", "BEST_NAME", "MODEL_NAME", "PLOT_NAMES"]
 
 #: The resolved config a tuning run writes to ``run.output_dir``; ``--resume`` compares it.
 RESOLVED_TUNE_CONFIG_NAME = "tune.resolved.yaml"
@@ -36,9 +36,12 @@ TRIALS_NAME = "trials.jsonl"
 #: Written to ``run.output_dir`` at the end: the best parameters and value, test-set metrics
 #: of the best configuration and a config snippet to use it.
 BEST_NAME = "best.json"
+#: At the end: the best configuration refitted on all training data (``repurpose.load`` reads
+#: it) and the plots (convergence, parameters, learning curves with ``tune.early_stopping``).
+MODEL_NAME, PLOT_NAMES = "model", ("convergence.png", "parameters.png", "learning_curves.png")
 #: What a tuning run writes to ``run.output_dir`` (all that ``--overwrite`` removes).
 TUNE_OUTPUT = OutputFolder(RESOLVED_TUNE_CONFIG_NAME, "tuning run", (
-    RESOLVED_TUNE_CONFIG_NAME, JOURNAL_NAME, TRIALS_NAME, BEST_NAME))
+    RESOLVED_TUNE_CONFIG_NAME, JOURNAL_NAME, TRIALS_NAME, BEST_NAME, MODEL_NAME, *PLOT_NAMES))
 
 #: ``tune.estimator`` names -> class names in :mod:`repurpose.repurposers`.
 ESTIMATORS = {"logistic": "LogisticRepurposer", "svm": "SvmRepurposer", "gp": "GpRepurposer",

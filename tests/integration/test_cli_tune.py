@@ -1,8 +1,13 @@
-"""``repurpose tune``: a head tuned end to end, a study killed with SIGKILL and resumed, the
-output-folder rules, fine-tuning with early stopping, and bad configs (every problem at
-once). Real models (the zoo's digits_cnn) and the demo task; small budgets."""
+"""``repurpose tune``: a head tuned end to end (the saved best model, the plots), a study
+killed with SIGKILL and resumed, a finished study resumed, the output-folder rules,
+fine-tuning with early stopping (the measured value of each trial in its log line), and bad
+configs (every problem at once). Real models (the zoo's digits_cnn) and the demo task; small
+budgets."""
 import json
+import logging
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -11,6 +16,8 @@ import time
 import pytest
 import yaml
 
+import repurpose
+from repurpose.demo import make_demo_task
 from repurpose.exceptions import InvalidParameterError
 from repurpose.jobs import (check_tune_output_dir, load_tune_config, run_tuning,
                               tune_config_from_dict)
@@ -40,6 +47,10 @@ def _jsonl(path):
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
+def _is_png(path):
+    return path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def _with(config, **tune):
     out = json.loads(json.dumps(config))
     out["tune"].update(tune)
@@ -52,7 +63,8 @@ def test_tune_head_end_to_end(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     out = tmp_path / "out"
-    assert sorted(os.listdir(out)) == ["best.json", "journal.jsonl", "trials.jsonl",
+    assert sorted(os.listdir(out)) == ["best.json", "convergence.png", "journal.jsonl",
+                                       "model", "parameters.png", "trials.jsonl",
                                        "tune.resolved.yaml"]
     best = json.loads((out / "best.json").read_text())
     trials = _jsonl(out / "trials.jsonl")
@@ -68,14 +80,56 @@ def test_tune_head_end_to_end(tmp_path):
     assert "Best accuracy of 4 trials" in result.stdout and "C=" in result.stdout
     assert "Test (866 samples" in result.stdout and str(out / "best.json") in result.stdout
     assert "Config snippet" not in result.stdout and "layers:" not in result.stdout
-    assert len(result.stdout.splitlines()) == 4
+    assert f"Best model (refitted on all training data): {out / 'model'}" in result.stdout
+    assert "convergence.png, parameters.png" in result.stdout
+    assert len(result.stdout.splitlines()) == 5
     assert best["python"].startswith("LogisticRepurposer(source, layers=('fc1_relu_fwd',)")
     assert best["test_error"] is None
+    # The best configuration, refitted on all training data, saved: it scores the test data
+    # as best.json says.
+    assert best["model"] == str(out / "model")
+    model = repurpose.load(out / "model")
+    assert type(model).__name__ == "LogisticRepurposer" and model.C == best["best_params"]["C"]
+    _, _, X_test, y_test = make_demo_task(n_per_class=6, random_state=0)
+    assert model.score(X_test, y_test) == pytest.approx(best["test"]["accuracy"])
+    assert set(model.predict(X_test[:5])) <= set(model.classes_)
+    assert _is_png(out / "convergence.png") and _is_png(out / "parameters.png")
+    # Each trial's log line shows the value it measured (accuracy, as in trials.jsonl).
+    logged = [float(v) for v in re.findall(r"INFO repurpose\.bo\.loop: Trial \d+: .* -> (\S+)",
+                                           result.stderr)]
+    assert logged == pytest.approx([t["value"] for t in trials])
 
     again = _run("tune", "--config", "tune.yaml", cwd=tmp_path)
     assert again.returncode == 2 and "--resume" in again.stderr and "--overwrite" in \
         again.stderr
     assert (out / "best.json").read_text() == json.dumps(best, indent=2) + "\n"
+
+
+def test_resumed_finished_study_refits_only_when_needed(tmp_path):
+    _write(tmp_path, _with(HEAD, n_trials=3))
+    assert _run("tune", "--config", "tune.yaml", "--no-progress", cwd=tmp_path).returncode == 0
+    out = tmp_path / "out"
+    files = {name: (out / name).read_bytes()
+             for name in ("best.json", "journal.jsonl", "model/manifest.json")}
+    (out / "convergence.png").unlink()
+
+    again = _run("tune", "--config", "tune.yaml", "--resume", "--no-progress", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.startswith(f"The study in {out} had already finished: nothing was run "
+                                   f"or refitted.")
+    assert "Refitting" not in again.stderr
+    assert {name: (out / name).read_bytes() for name in files} == files
+    assert _is_png(out / "convergence.png")  # a missing plot is drawn again
+
+    # Without its saved model the study is not finished: the end runs again (no trial).
+    shutil.rmtree(out / "model")
+    refit = _run("tune", "--config", "tune.yaml", "--resume", "--no-progress", cwd=tmp_path)
+    assert refit.returncode == 0, refit.stderr
+    assert "already finished" not in refit.stdout and "Refitting" in refit.stderr
+    assert (out / "journal.jsonl").read_bytes() == files["journal.jsonl"]
+    best = json.loads((out / "best.json").read_text())
+    assert best["model"] == str(out / "model") and best["n_trials"] == 3
+    assert repurpose.load(out / "model").C == best["best_params"]["C"]
 
 
 def test_killed_study_resumes_without_rerunning_finished_trials(tmp_path):
@@ -151,7 +205,7 @@ def test_output_folder_rules(tmp_path):
     assert sorted(os.listdir(out)) == ["mine.txt"]  # only the tuning run's files went
 
 
-def test_tune_finetune_with_early_stopping(tmp_path):
+def test_tune_finetune_with_early_stopping(tmp_path, caplog):
     raw = {"source": {"model": "digits_cnn"},
            "data": {"train": "demo", "n_per_class": 6},
            "model": {"transfer_layer": "fc1_relu_fwd"},
@@ -164,6 +218,7 @@ def test_tune_finetune_with_early_stopping(tmp_path):
                                           "log": True},
                         "dropout": {"type": "categorical", "choices": [0.0, 0.5]}}}}
     cfg = tune_config_from_dict(raw, base_dir=str(tmp_path))
+    caplog.set_level(logging.INFO, logger="repurpose")
     result = run_tuning(cfg)
     assert len(result.history) == 4 and result.report["metric"] == "val_accuracy"
     assert any(t.status == "stopped" for t in result.history)
@@ -174,8 +229,34 @@ def test_tune_finetune_with_early_stopping(tmp_path):
     assert snippet["train"]["n_epochs"] == 9
     header = _jsonl(tmp_path / "out" / "journal.jsonl")[0]
     assert header["format"] == "repurpose.bo.hyperband"
-    # Resuming a finished study runs no trial and gives the same result.
+    # One line per trial with the accuracy it measured: a stopped trial is told an estimate
+    # of its final value (here a shifted, capped extrapolation, e.g. -0.1 for a trial that
+    # measured 0.2), which the line names as such, never as the trial's value.
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Trial ")]
+    assert len(lines) == 4 and all(r.name == "repurpose.bo.scheduler" for r in caplog.records
+                                   if r.getMessage().startswith("Trial "))
+    told_otherwise = 0
+    for line, trial in zip(lines, result.history):
+        measured = float(re.search(r"-> (\S+) at budget", line).group(1))
+        assert measured == pytest.approx(trial.values[-1], abs=1e-4), line
+        if trial.told_value != pytest.approx(trial.values[-1], abs=1e-4):
+            told_otherwise += 1
+            assert f"the optimiser was told {trial.told_value:.4g}" in line, line
+    assert told_otherwise  # the case that used to be logged with the told value
+    trials = _jsonl(tmp_path / "out" / "trials.jsonl")
+    assert [t["value"] for t in trials] == [t.values[-1] for t in result.history]
+    # The saved model, and the plots of a Hyperband study.
+    model = repurpose.load(result.model_dir)
+    assert type(model).__name__ == "FineTuneRepurposer"
+    assert model.learning_rate == result.best_params["learning_rate"]
+    assert model.n_epochs == 9 and result.report["model"] == result.model_dir
+    assert [os.path.basename(p) for p in result.plots] == [
+        "convergence.png", "parameters.png", "learning_curves.png"]
+    assert all(_is_png(tmp_path / "out" / os.path.basename(p)) for p in result.plots)
+    # Resuming a finished study runs no trial, refits nothing and gives the same result.
     again = run_tuning(cfg, resume=True)
+    assert again.already_finished and again.report == json.loads(
+        (tmp_path / "out" / "best.json").read_text())
     assert [t.params for t in again.history] == [t.params for t in result.history]
 
 
@@ -303,7 +384,7 @@ def test_failed_refit_exits_1_and_keeps_the_study(tmp_path):
               "from repurpose.cli import main\n"
               "def refit(*args):\n"
               "    raise ValueError('GpHead needs 2 samples of every class\\nmore detail')\n"
-              "tuning._test_score = refit\n"
+              "tuning._refit = refit\n"
               "sys.exit(main(['tune', '--config', 'tune.yaml', '--no-progress']))\n")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                             cwd=tmp_path, timeout=300)
@@ -317,6 +398,8 @@ def test_failed_refit_exits_1_and_keeps_the_study(tmp_path):
     best = json.loads((tmp_path / "out" / "best.json").read_text())
     assert best["test"] is None and best["test_error"].startswith("ValueError: GpHead")
     assert best["n_trials"] == 2 and best["best_params"]["C"] > 0
+    assert best["model"] is None and not (tmp_path / "out" / "model").exists()
+    assert _is_png(tmp_path / "out" / "convergence.png")  # the study's plots are written
 
 
 def test_example_configs_are_valid():

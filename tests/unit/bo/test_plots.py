@@ -1,4 +1,5 @@
-"""repurpose.bo.plots: convergence and parameter plots (Agg backend)."""
+"""repurpose.bo.plots: convergence, parameter and learning-curve plots (Agg backend); the
+new tests draw on Figure objects, off pyplot."""
 import matplotlib
 
 matplotlib.use("Agg")
@@ -8,8 +9,9 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from repurpose.bo import (BayesianOptimizer, Categorical, Integer, OptimizeResult,  # noqa: E402
-                          Real, SearchSpace, Trial, minimize)
-from repurpose.bo.plots import best_so_far, plot_convergence, plot_parameters  # noqa: E402
+                          Real, SearchSpace, Trial, minimize, minimize_with_early_stopping)
+from repurpose.bo.plots import (best_so_far, plot_convergence, plot_learning_curves,  # noqa: E402
+                                plot_parameters)
 from repurpose.exceptions import InvalidParameterError  # noqa: E402
 
 SPACE = SearchSpace({"x": Real(1e-3, 1.0, log=True), "n": Integer(1, 5),
@@ -101,3 +103,82 @@ def test_parameters_given_axes_and_failed_trials():
         plot_parameters(OptimizeResult(None, None, hist), ax=axes[:1])
     with pytest.raises(InvalidParameterError, match="Expected an OptimizeResult"):
         plot_convergence("not a result")
+
+
+# --------------------------------------------------------------- labels, ticks, Hyperband
+def _axes(n=None):
+    from matplotlib.figure import Figure
+
+    fig = Figure()
+    return fig.subplots() if n is None else list(fig.subplots(1, n, squeeze=False)[0])
+
+
+def test_metric_labels_and_integer_trial_ticks(bo_result):
+    ax = plot_convergence(bo_result, ax=_axes(), metric="accuracy (CV)")
+    assert ax.get_ylabel() == "best accuracy (CV) so far"
+    assert all(float(t).is_integer() for t in ax.get_xticks())
+    axes = plot_parameters(bo_result, ax=_axes(3), space=SPACE, metric="val_loss")
+    assert axes[0].get_ylabel() == "val_loss"
+    assert all(float(t).is_integer() for t in axes[1].get_xticks())  # Integer(1, 5)
+    assert axes[0].get_xlim()[0] < 1e-3 and axes[0].get_xlim()[1] > 1.0  # the searched range
+
+
+def test_long_categories_are_shortened_and_rotated():
+    names = ["fc1_relu_fwd", "a_very_long_layer_name_indeed", None]
+    space = SearchSpace({"layer": Categorical(names)})
+    hist = [Trial({"layer": name}, float(i), "ok") for i, name in enumerate(names)]
+    ax, = plot_parameters(OptimizeResult({"layer": None}, 2.0, hist), ax=_axes(1),
+                          space=space, maximize=True)
+    labels = ax.get_xticklabels()
+    assert [t.get_text() for t in labels] == ["fc1_relu_fwd", "a_very_long_l\u2026", "None"]
+    assert all(t.get_rotation() == 30 for t in labels)
+
+
+def _train(params, report):
+    for epoch in range(1, 10):
+        report(epoch, (params["x"] - 0.3) ** 2 + np.exp(-epoch / 2))
+
+
+@pytest.fixture(scope="module")
+def hyperband(tmp_path_factory):
+    path = tmp_path_factory.mktemp("hb") / "journal.jsonl"
+    res = minimize_with_early_stopping(_train, SearchSpace({"x": Real(0.0, 1.0)}),
+                                       max_budget=9, n_trials=8, seed=0, state_path=path)
+    assert any(t.status == "stopped" for t in res.history)
+    return res, path
+
+
+def test_learning_curves_of_a_result_and_of_its_journal(hyperband):
+    res, path = hyperband
+    for run in (res, path, str(path)):
+        ax = plot_learning_curves(run, ax=_axes(), metric="val_loss", budget="epoch")
+        assert ax.get_xlabel() == "epoch" and ax.get_ylabel() == "val_loss"
+        curves = [line for line in ax.lines if len(line.get_xdata()) > 1]
+        assert [list(line.get_xdata()) for line in curves] == [
+            t.budgets for t in res.history if len(t.budgets) > 1]
+        star, = [line for line in ax.lines if line.get_marker() == "*"]
+        assert star.get_ydata()[0] == res.best_value
+    with pytest.raises(InvalidParameterError, match="needs an EarlyStoppingResult"):
+        plot_learning_curves(OptimizeResult(None, None, []))
+
+
+def test_convergence_and_parameters_of_a_hyperband_study(hyperband):
+    res, path = hyperband
+    completed = [t.values[-1] for t in res.history if t.status == "completed"]
+    for run in (res, path):
+        ax = plot_convergence(run, ax=_axes())
+        assert np.nanmin(ax.lines[0].get_ydata()) == min(completed) == res.best_value
+        panel, = plot_parameters(run, ax=_axes(1))
+        dots, star, crosses = panel.collections
+        assert len(dots.get_offsets()) == len(completed)
+        assert len(crosses.get_offsets()) == sum(t.status == "stopped" for t in res.history)
+
+
+def test_an_optimizer_journal_is_plotted_too(tmp_path):
+    path = tmp_path / "study.jsonl"
+    res = minimize(_objective, SPACE, n_trials=6, seed=0, maximize=True, state_path=path)
+    ax = plot_convergence(path, ax=_axes())
+    assert ax.lines[0].get_ydata()[-1] == res.best_value  # maximize read from the journal
+    assert len(plot_parameters(path, ax=_axes(3))) == 3
+    with pytest.raises(InvalidParameterError, match="not a file"):
+        plot_convergence(tmp_path / "missing.jsonl")
