@@ -127,6 +127,8 @@ def launch(command, n_workers, n_servers=1, port=None, timeout=None, host="127.0
     LaunchError
         When a process failed or the time ran out; ``status`` is the exit status to use.
     """
+    # One supervision loop (start, watch, stop the processes): split, its bookkeeping would be
+    # shared between functions. About 30 of its lines are the docstring.
     problems = []
     if not command:
         problems.append("no worker command: put it after `--`, e.g. `repurpose launch "

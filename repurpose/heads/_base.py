@@ -230,8 +230,11 @@ class BaseHead(ClassifierMixin, BaseEstimator, ABC):
         return self
 
 
-def fit_standardizer(X):
-    """Per-feature mean and scale of ``X`` (scale 1 for constant features), as float64."""
+def fit_standardizer(X, enabled=True):
+    """Per-feature mean and scale of ``X`` (scale 1 for constant features), as float64;
+    zeros and ones (the identity) when not ``enabled``."""
+    if not enabled:
+        return np.zeros(X.shape[1]), np.ones(X.shape[1])
     mean = X.mean(axis=0, dtype=np.float64)
     scale = X.std(axis=0, dtype=np.float64)
     scale[scale < 1e-12] = 1.0

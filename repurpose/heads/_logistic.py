@@ -73,10 +73,7 @@ class LogisticHead(BaseHead):
         store_params(self, locals())
 
     def _fit(self, X, y, n_classes, random_state):
-        if self.standardize:
-            self.mean_, self.scale_ = fit_standardizer(X)
-        else:
-            self.mean_, self.scale_ = np.zeros(X.shape[1]), np.ones(X.shape[1])
+        self.mean_, self.scale_ = fit_standardizer(X, enabled=self.standardize)
         model = LogisticRegression(C=self.C, max_iter=self.max_iter,
                                    class_weight=self.class_weight)
         with warnings.catch_warnings(record=True) as caught:

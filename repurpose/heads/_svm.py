@@ -171,10 +171,7 @@ class SvmHead(BaseHead):
         store_params(self, locals())
 
     def _fit(self, X, y, n_classes, random_state):
-        if self.standardize:
-            self.mean_, self.scale_ = fit_standardizer(X)
-        else:
-            self.mean_, self.scale_ = np.zeros(X.shape[1]), np.ones(X.shape[1])
+        self.mean_, self.scale_ = fit_standardizer(X, enabled=self.standardize)
         Xs = (X - self.mean_) / self.scale_
         variance = Xs.var()
         self.gamma_ = float(1.0 / (X.shape[1] * variance) if self.gamma == "scale" and variance > 0

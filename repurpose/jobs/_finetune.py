@@ -150,6 +150,7 @@ def run_finetune(config, overrides=None, resume=False, overwrite=False, progress
     >>> result.report['n_epochs_run'], sorted(os.listdir(result.output_dir))
     (2, ['checkpoints', 'config.resolved.yaml', 'metrics.json', 'model', 'training_curve.png'])
     """
+    # Long for its docstring; the body is the job's five steps in order, each a few calls.
     started = time.perf_counter()
     config = os.fspath(config)
     # 1. Everything cheap first: the config (keys, types, choices, paths), the output folder.

@@ -402,6 +402,7 @@ def tune_config_from_dict(raw, name="config", base_dir=None, estimator=FineTuneR
     >>> tune_config_from_dict(raw).space
     SearchSpace({'C': Real(0.1, 10.0, log=False)})
     """
+    # Long for its docstring; the body reads each section once, in the order problems are listed.
     base_dir = os.path.abspath(base_dir or os.getcwd())
     if raw is None:
         raw = {}

@@ -150,6 +150,7 @@ def save(estimator, path, overwrite=False):
     >>> load(folder).predict([[3.0]]).tolist()
     [1]
     """
+    # Long for its docstring; the body writes the folder's files in one temporary folder.
     path = os.fspath(path)
     if os.path.exists(path) and not overwrite:
         raise FileExistsError(f"{path!r} already exists. Choose another path, remove it, or "

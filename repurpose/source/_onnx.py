@@ -124,6 +124,7 @@ def import_onnx(path, input_shape=None) -> dict:
     >>> imported['symbol'].name
     'matmul'
     """
+    # Long for its docstring; the body is the import's steps in order (checks before any work).
     started = time.perf_counter()
     path = os.fspath(path)
     _check_file(path)
