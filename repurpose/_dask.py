@@ -196,7 +196,7 @@ def check_workers(client, timeout=None):
         raise ClusterError(
             f"{len(problems)} of {len(found)} Dask workers cannot run repurpose "
             f"{__version__}: {'; '.join(problems[:6])}{' ...' if len(problems) > 6 else ''}. "
-            f"Install repurpose=={__version__} (and its dependencies) in the workers' "
+            f"Install repurpose-mxnet {__version__} (and its dependencies) in the workers' "
             f"environment, from the same checkout of repurpose-mxnet (pip install -c "
             f"constraints.txt '.[dask]'), then restart them.")
     return sum(client.nthreads().values())

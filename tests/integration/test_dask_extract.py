@@ -154,7 +154,7 @@ def _other_version_package(root):
     ("missing", r"1 of 1 Dask workers cannot run repurpose \S+: tcp://\S+: no repurpose "
                 r"\(ModuleNotFoundError: No module named 'repurpose'\)"),
     ("other_version", r"1 of 1 Dask workers cannot run repurpose 0.1.0: tcp://\S+: "
-                      r"repurpose 0.0.0\+other\. Install repurpose==0.1.0"),
+                      r"repurpose 0.0.0\+other\. Install repurpose-mxnet 0.1.0"),
 ])
 def test_workers_without_the_same_package_are_named(tmp_path, data_file, kind, match):
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}

@@ -96,7 +96,7 @@ def test_minimize_starts_a_local_cluster_for_n_workers():
      r"\(ModuleNotFoundError"),
     ("import repurpose._version\nrepurpose._version.__version__ = '0.0.1.dev0'\n",
      r"1 of 1 Dask workers cannot run repurpose \S+: tcp://[\d.]+:\d+: repurpose "
-     r"0\.0\.1\.dev0\. Install repurpose=="),
+     r"0\.0\.1\.dev0\. Install repurpose-mxnet "),
 ])
 def test_workers_without_this_repurpose_error(preload, words):
     calls = []
