@@ -159,7 +159,12 @@ class BaseHead(ClassifierMixin, BaseEstimator, ABC):
                 f"of every class; class(es) {brief_list(too_few.tolist())} have "
                 f"{brief_list(counts[counts < self._min_samples_per_class].tolist())}. Add "
                 f"labelled samples or drop those classes.")
+        self._check_label_params(classes)
         return classes, y_idx
+
+    def _check_label_params(self, classes):
+        """Check parameters that name labels (e.g. ``class_weight`` keys) against
+        ``classes``; heads with such parameters override this. Runs before any work."""
 
     def _resolved_random_state(self):
         from sklearn.utils import check_random_state

@@ -7,7 +7,9 @@ from scipy.special import expit
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
-from .._validation import AnyOf, Boolean, Custom, Integer, Options, Problem, Real, store_params
+from .._validation import (AnyOf, Boolean, Custom, Integer, Options, Problem, Real, brief_list,
+                           store_params)
+from ..exceptions import InvalidParameterError
 from ..persist import register
 from ._base import BaseHead, fit_standardizer, softmax
 
@@ -20,6 +22,21 @@ def _weights_by_class(value):
     if not isinstance(value, dict):
         raise Problem()
     return value
+
+
+def _class_weight_by_index(class_weight, classes):
+    """``class_weight`` for class indices 0..n-1 (what ``_fit`` sees) from one keyed by the
+    user's labels; a key that is not a label of ``classes`` is an error naming it."""
+    if not isinstance(class_weight, dict):
+        return class_weight
+    index = {label: i for i, label in enumerate(np.asarray(classes).tolist())}
+    unknown = [key for key in class_weight if key not in index]
+    if unknown:
+        raise InvalidParameterError(
+            f"class_weight has key(s) {brief_list(unknown)}, which are not labels of y (its "
+            f"labels: {brief_list(list(index))}). Key class_weight by the labels, e.g. "
+            f"{{{next(iter(index))!r}: 2.0}}.")
+    return {index[key]: float(weight) for key, weight in class_weight.items()}
 
 
 @register
@@ -72,10 +89,15 @@ class LogisticHead(BaseHead):
                  random_state=None):
         store_params(self, locals())
 
+    def _check_label_params(self, classes):
+        _class_weight_by_index(self.class_weight, classes)
+
     def _fit(self, X, y, n_classes, random_state):
         self.mean_, self.scale_ = fit_standardizer(X, enabled=self.standardize)
+        # y holds class indices here: a {label: weight} dict is re-keyed to match.
         model = LogisticRegression(C=self.C, max_iter=self.max_iter,
-                                   class_weight=self.class_weight)
+                                   class_weight=_class_weight_by_index(self.class_weight,
+                                                                       self.classes_))
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ConvergenceWarning)
             model.fit((X - self.mean_) / self.scale_, y)

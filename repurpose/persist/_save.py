@@ -126,8 +126,8 @@ def save(estimator, path, overwrite=False):
     path : str or path-like
         A folder to create.
     overwrite : bool, default=False
-        Replace an existing ``path``; otherwise an existing ``path`` is an error and nothing
-        is written.
+        Replace an existing saved model at ``path`` (a folder holding a ``manifest.json``
+        this function wrote). Anything else at ``path`` is never replaced.
 
     Returns
     -------
@@ -137,7 +137,8 @@ def save(estimator, path, overwrite=False):
     Raises
     ------
     FileExistsError
-        If ``path`` exists and ``overwrite`` is False.
+        If ``path`` exists and ``overwrite`` is False, or ``path`` is not a saved model
+        (a file, or a folder without our manifest): nothing is written or removed.
 
     Examples
     --------
@@ -155,6 +156,11 @@ def save(estimator, path, overwrite=False):
     if os.path.exists(path) and not overwrite:
         raise FileExistsError(f"{path!r} already exists. Choose another path, remove it, or "
                               f"pass overwrite=True.")
+    if os.path.lexists(path) and not _is_saved_model(path):
+        raise FileExistsError(
+            f"{path!r} exists and is not a saved model (no manifest.json of ours in it), so "
+            f"overwrite=True does not replace it: it could hold your own files. Choose "
+            f"another path, or remove it yourself.")
     parent = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(parent):
         raise FileNotFoundError(f"Folder {parent!r} for {path!r} does not exist; create it "
@@ -201,6 +207,18 @@ def save(estimator, path, overwrite=False):
             shutil.rmtree(tmp, ignore_errors=True)
     logger.info("Saved %s to %s", type(estimator).__name__, path)
     return path
+
+
+def _is_saved_model(path):
+    """Whether ``path`` is a folder this module wrote (its manifest names our format)."""
+    manifest = os.path.join(path, "manifest.json")
+    if os.path.islink(path) or not os.path.isfile(manifest):
+        return False
+    try:
+        with open(manifest, encoding="utf-8") as handle:
+            return json.load(handle).get("format") == FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def _read_manifest(path):

@@ -175,15 +175,18 @@ class BaseRepurposer(ClassifierMixin, BaseEstimator, ABC):
 
     def predict_proba(self, X):
         """Class probabilities of ``X``; columns follow :attr:`classes_`."""
-        return self.head_.predict_proba(self._features_for_predict(X))
+        features = self._features_for_predict(X)  # NotFittedError before fit
+        return self.head_.predict_proba(features)
 
     def predict(self, X):
         """Most probable class of each sample of ``X``."""
-        return self.head_.predict(self._features_for_predict(X))
+        features = self._features_for_predict(X)
+        return self.head_.predict(features)
 
     def score(self, X, y, sample_weight=None):
         """Accuracy on ``(X, y)``."""
-        return self.head_.score(self._features_for_predict(X), y, sample_weight=sample_weight)
+        features = self._features_for_predict(X)
+        return self.head_.score(features, y, sample_weight=sample_weight)
 
     def save(self, path, overwrite=False):
         """Save to the folder ``path`` (JSON manifest + arrays + the source model).

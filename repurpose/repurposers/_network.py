@@ -483,7 +483,8 @@ class NetworkRepurposer(ClassifierMixin, BaseEstimator, ABC):
 
     def predict(self, X):
         """Most probable class of each sample of ``X``."""
-        return self.classes_[np.argmax(self.decision_function(X), axis=1)]
+        scores = self.decision_function(X)  # NotFittedError before fit
+        return self.classes_[np.argmax(scores, axis=1)]
 
     def score(self, X, y, sample_weight=None):
         """Accuracy on ``(X, y)``; labels never seen in fit are an error."""

@@ -144,8 +144,12 @@ KILLED = textwrap.dedent("""
     space = SearchSpace({"x": Real(-2.0, 2.0), "c": Categorical(["a", "b"])})
 
     def objective(p):
-        with open(os.path.join(folder, "calls", uuid.uuid4().hex), "w") as handle:
-            json.dump(p, handle)  # one file per call, written when the call starts
+        # One file per call, written when the call starts; renamed into place, so that a
+        # kill during the write leaves no torn record.
+        name = os.path.join(folder, "calls", uuid.uuid4().hex)
+        with open(name + ".tmp", "w") as handle:
+            json.dump(p, handle)
+        os.replace(name + ".tmp", name)
         time.sleep(0.15)
         return (p["x"] - 0.7) ** 2 + (p["c"] == "b")
 
@@ -184,7 +188,7 @@ def test_driver_killed_mid_run_resumes_without_rerunning_finished_trials(tmp_pat
     after = journal.read_text().splitlines()
     assert len(after) == 1 + n_trials and after[:n_done] == before[:n_done]
     calls = [json.loads((tmp_path / "calls" / name).read_text())
-             for name in os.listdir(tmp_path / "calls")]
+             for name in os.listdir(tmp_path / "calls") if not name.endswith(".tmp")]
     for params in done:  # finished before the kill: run once, never again
         assert calls.count(params) == 1
     # Every trial ran once, plus those that were running (at most 2) when the driver died.

@@ -326,3 +326,20 @@ def test_rejected_fusion_falls_back_unfused_with_a_logged_reason(monkeypatch, mo
     assert len(blocks) == 1 and _fused_ops(blocks[0]) == []
     for layer in LAYERS:
         assert _max_relative_difference(got[layer], expected[layer]) <= 1e-5, layer
+
+
+def test_overwrite_replaces_only_a_features_folder(tmp_path):
+    # issue 13: overwrite=True replaced any folder at out, e.g. a project's own files.
+    model = SourceModel.from_zoo("digits_cnn")
+    X = np.zeros((4, 1, 8, 8), np.float32)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "main.py").write_text("print('mine')")
+    with pytest.raises(FileExistsError, match="is not a features folder"):
+        extract_features(model, X, ["fc1_relu_fwd"], out=mine, overwrite=True, progress=False)
+    assert (mine / "main.py").read_text() == "print('mine')"
+    out = tmp_path / "feats"
+    extract_features(model, X, ["fc1_relu_fwd"], out=out, progress=False)
+    again = extract_features(model, X[:2], ["fc1_relu_fwd"], out=out, overwrite=True,
+                             progress=False)
+    assert again["fc1_relu_fwd"].shape == (2, 64)

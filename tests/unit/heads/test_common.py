@@ -138,3 +138,51 @@ def test_use_before_fit_error(head, blobs):
     for method in ("predict", "predict_proba"):
         with pytest.raises(NotFittedError):
             getattr(clone(head), method)(blobs[0])
+
+
+# ---------------------------------------------------------------------- class_weight (issue 13)
+def test_class_weight_dict_is_keyed_by_the_labels():
+    from repurpose.exceptions import InvalidParameterError
+
+    rng = np.random.RandomState(0)
+    y = np.repeat([5, 6, 7], 20)
+    X = rng.normal(size=(60, 4)) + (y[:, None] - 6) * 0.3
+    plain = LogisticHead().fit(X, y)
+    weighted = LogisticHead(class_weight={5: 100.0}).fit(X, y)
+    # The weight lands on label 5: more of the samples are predicted as 5, none less.
+    more_fives = (weighted.predict(X) == 5).sum() - (plain.predict(X) == 5).sum()
+    assert more_fives > 0
+    # The same weights written for internal indices give the same model as the labels do.
+    same = LogisticHead(class_weight={5: 100.0, 6: 1.0, 7: 1.0}).fit(X, y)
+    np.testing.assert_allclose(same.coef_, weighted.coef_)
+    # A key that is not a label (here the index 1 that the old code used) is an error.
+    with pytest.raises(InvalidParameterError, match=r"class_weight has key\(s\) 1, which are "
+                                                    r"not labels of y \(its labels: 5, 6, 7\)"):
+        LogisticHead(class_weight={1: 50.0}).fit(X, y)
+
+
+def test_repurposer_refuses_a_bad_class_weight_key_before_extraction():
+    from repurpose import LogisticRepurposer, SourceModel
+    from repurpose.exceptions import InvalidParameterError
+
+    class NoData:  # extraction would fail loudly on this: the check must come first
+        def __len__(self):
+            return 4
+    model = LogisticRepurposer(SourceModel.from_zoo("digits_cnn"), class_weight={"five": 2.0})
+    with pytest.raises(InvalidParameterError, match="class_weight has key"):
+        model.fit(NoData(), np.array([5, 6, 5, 6]))
+
+
+@pytest.mark.parametrize("name", ["LogisticRepurposer", "SvmRepurposer", "GpRepurposer",
+                                  "BnnRepurposer", "FineTuneRepurposer",
+                                  "RandomFreezeRepurposer"])
+def test_repurposers_raise_not_fitted_error_before_fit(name):
+    import repurpose
+    from sklearn.exceptions import NotFittedError
+
+    model = getattr(repurpose, name)(repurpose.SourceModel.from_zoo("digits_cnn"))
+    X = np.zeros((2, 1, 8, 8), np.float32)
+    for call in (lambda: model.predict(X), lambda: model.predict_proba(X),
+                 lambda: model.score(X, [5, 6])):
+        with pytest.raises(NotFittedError):
+            call()

@@ -172,3 +172,27 @@ def test_arbitrary_manifests_fail_cleanly(tmp_path_factory, fields, versioned):
     (path / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ModelFileError):
         repurpose.load(path)
+
+
+def test_overwrite_replaces_only_a_saved_model(tmp_path):
+    # issue 13: save(path, overwrite=True) deleted any folder, e.g. a project's own files.
+    from repurpose.heads import LogisticHead
+
+    head = LogisticHead().fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1])
+    project = tmp_path / "project"
+    (project / "data").mkdir(parents=True)
+    (project / "main.py").write_text("print('mine')")
+    (project / "data" / "train.csv").write_text("x,y\n")
+    with pytest.raises(FileExistsError, match="is not a saved model"):
+        head.save(project, overwrite=True)
+    assert (project / "main.py").read_text() == "print('mine')"
+    assert (project / "data" / "train.csv").exists()
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("mine")
+    with pytest.raises(FileExistsError, match="is not a saved model"):
+        head.save(a_file, overwrite=True)
+    assert a_file.read_text() == "mine"
+    saved = head.save(tmp_path / "head")
+    head.save(saved, overwrite=True)  # a saved model is replaced
+    assert sorted(p.name for p in (tmp_path / "head").iterdir()) == ["arrays.npz",
+                                                                   "manifest.json"]
