@@ -105,7 +105,9 @@ def read_config_file(path, whose="the"):
                                 + f". Pass {whose} YAML or JSON file.")
     with open(path, encoding="utf-8") as handle:
         try:
-            return yaml.safe_load(handle)
+            return yaml.load(handle, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader
+        except _DuplicateKey as err:
+            raise InvalidParameterError(f"{path}: {err}") from None
         except yaml.YAMLError as err:
             mark = getattr(err, "problem_mark", None)
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -113,6 +115,29 @@ def read_config_file(path, whose="the"):
             raise InvalidParameterError(
                 f"{path} is not valid YAML{where}: {problem}. Fix the syntax (JSON is YAML "
                 f"too).") from err
+
+
+class _DuplicateKey(yaml.YAMLError):
+    """A mapping of a job file names the same key twice."""
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's SafeLoader, except that a key given twice in one mapping is an error naming
+    the key and both lines (YAML says keys are unique; PyYAML silently keeps the last)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                if key in seen:
+                    raise _DuplicateKey(f"key {key!r} is given twice, at lines {seen[key]} and "
+                                        f"{line}. Keep one of them")
+            except TypeError:  # an unhashable key: SafeLoader's own error follows
+                break
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
 
 
 def _resolve(path, base):

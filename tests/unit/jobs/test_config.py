@@ -467,3 +467,19 @@ def test_read_section_ok_and_error():
     cfg.read_section("model", cfg.ModelConfig, ["dropout"], problems)
     assert problems[-1] == "model: must be a mapping of keys, got ['dropout']"
 
+
+
+def test_duplicate_keys_in_a_job_file_are_an_error_naming_both_lines(tmp_path):
+    # issue 13: PyYAML silently kept the last of two equal keys.
+    path = tmp_path / "job.yaml"
+    path.write_text("source: {model: digits_cnn}\ndata: {train: digits}\ntrain:\n"
+                    "  n_epochs: 3\n  learning_rate: 0.1\n  n_epochs: 30\n"
+                    f"run: {{output_dir: {tmp_path / 'out'}}}\n")
+    with pytest.raises(InvalidParameterError,
+                       match=r"job.yaml: key 'n_epochs' is given twice, at lines 4 and 6"):
+        load_config(path)
+    path.write_text(f"source: {{model: digits_cnn}}\ndata: {{train: digits}}\n"
+                    f"run: {{output_dir: {tmp_path / 'out'}}}\nsource: {{model: x}}\n")
+    with pytest.raises(InvalidParameterError, match=r"key 'source' is given twice, at lines "
+                                                    r"1 and 4"):
+        load_config(path)
