@@ -116,14 +116,7 @@ def check_choice(value, name, choices):
     >>> check_choice('avg', 'pool', (None, 'avg', 'max'))
     'avg'
     """
-    if value not in choices:
-        hint = suggest(value, [c for c in choices if isinstance(c, str)]) if isinstance(
-            value, str) else ""
-        raise InvalidParameterError(
-            f"{name} must be one of {brief_list(choices, 12)}, got {value!r}."
-            + (f" {hint}" if hint else "")
-        )
-    return value
+    return Options(*choices).check(value, name)  # the constraint type, defined below
 
 
 def check_finite_batch(batch, where):

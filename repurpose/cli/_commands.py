@@ -8,7 +8,7 @@ import os
 
 from ..exceptions import InvalidParameterError, MissingWeightsError
 
-__all__ = ["add_commands", "add_model_args", "load_model", "add_image_args"]
+__all__ = ["add_commands", "add_model_args", "load_model", "add_image_args", "add_job_args"]
 
 
 def _shape(text):
@@ -119,6 +119,19 @@ def _model_from_option(args):
     if args.model is None:
         raise InvalidParameterError("No model given: pass MODEL or --model MODEL (a zoo name, "
                                     "checkpoint prefix, -symbol.json or .onnx file).")
+
+
+def add_job_args(p, what, example, resume_help, overwrite_help):
+    """``--config``, ``--set``, ``--resume`` | ``--overwrite`` and ``--no-progress``: what every
+    command that runs a job file takes."""
+    p.add_argument("--config", required=True, help=f"the {what} (YAML or JSON)")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help=f"override a config value, e.g. --set {example} (repeatable; values "
+                        f"are YAML)")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--resume", action="store_true", help=resume_help)
+    group.add_argument("--overwrite", action="store_true", help=overwrite_help)
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def add_image_args(p, defaults="none"):

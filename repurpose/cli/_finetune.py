@@ -5,7 +5,7 @@ import os
 import sys
 
 from ..exceptions import DataError
-from ._commands import add_image_args
+from ._commands import add_image_args, add_job_args
 
 __all__ = ["add_commands"]
 
@@ -78,17 +78,10 @@ def add_commands(commands, common):
     p = commands.add_parser(
         "finetune", parents=[common],
         help="run a fine-tuning job from a YAML/JSON config (docs/guide/jobs.md)")
-    p.add_argument("--config", required=True, help="the job file (YAML or JSON)")
-    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                   help="override a config value, e.g. --set train.n_epochs=3 (repeatable; "
-                        "values are YAML)")
-    group = p.add_mutually_exclusive_group()
-    group.add_argument("--resume", action="store_true",
-                       help="continue this job from the last checkpoint in its output_dir")
-    group.add_argument("--overwrite", action="store_true",
-                       help="start again in an output_dir that holds an earlier job (only a "
-                            "job's files are removed)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_job_args(p, "job file", "train.n_epochs=3",
+                 resume_help="continue this job from the last checkpoint in its output_dir",
+                 overwrite_help="start again in an output_dir that holds an earlier job (only "
+                                "a job's files are removed)")
     p.set_defaults(run=_run_finetune)
 
     p = commands.add_parser("predict", parents=[common],

@@ -6,6 +6,8 @@ happen when the command runs."""
 import logging
 import os
 
+from ._commands import add_job_args
+
 __all__ = ["add_commands"]
 
 
@@ -51,16 +53,10 @@ def add_commands(commands, common):
         "tune", parents=[common],
         help="tune a head or a fine-tuning job by Bayesian optimisation from a YAML/JSON "
              "config (docs/guide/tuning.md)")
-    p.add_argument("--config", required=True, help="the tuning config (YAML or JSON)")
-    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                   help="override a config value, e.g. --set tune.n_trials=40 (repeatable; "
-                        "values are YAML)")
-    group = p.add_mutually_exclusive_group()
-    group.add_argument("--resume", action="store_true",
-                       help="continue the study in run.output_dir; finished trials are kept")
-    group.add_argument("--overwrite", action="store_true",
-                       help="start again in a run.output_dir that holds an earlier tuning "
-                            "run (only a tuning run's files are removed)")
+    add_job_args(p, "tuning config", "tune.n_trials=40",
+                 resume_help="continue the study in run.output_dir; finished trials are kept",
+                 overwrite_help="start again in a run.output_dir that holds an earlier tuning "
+                                "run (only a tuning run's files are removed)")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="run the trials on the Dask cluster of this scheduler "
                         "(tcp://HOST:8786), each told as it finishes")
@@ -68,5 +64,4 @@ def add_commands(commands, common):
                    help="trials running at once (default: 1, or every worker thread of "
                         "--scheduler's cluster); K > 1 without --scheduler starts a local "
                         "Dask cluster of K processes")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(run=_run_tune)
