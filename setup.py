@@ -44,6 +44,8 @@ setup(
         "tqdm",
         "PyYAML",
         "matplotlib",
+        # OS-level locks on journals, job folders, stores (gluoncv installs it too).
+        "portalocker>=2",
     ],
     extras_require={
         "onnx": ["onnx==1.14.1", "protobuf<4"],

@@ -17,6 +17,7 @@ __all__ = [
     "CapabilityError",
     "StoreMismatchError",
     "ClusterError",
+    "LockedError",
     "NotFittedError",
 ]
 
@@ -214,6 +215,21 @@ class ClusterError(RepurposeError, ConnectionError, RuntimeError):
     ... except ConnectionError as err:
     ...     print(type(err).__name__, err)
     ClusterError No Dask scheduler answered at 'tcp://10.0.0.1:8786'.
+    """
+
+
+class LockedError(RepurposeError, RuntimeError):
+    """A journal, job folder, feature store or checkpoint folder that another process is
+    writing; the message names the holder (process, host, since when).
+
+    Examples
+    --------
+    >>> from repurpose.exceptions import LockedError
+    >>> try:
+    ...     raise LockedError("The job folder 'out' is in use by process 12 on host-a.")
+    ... except RuntimeError as err:
+    ...     print(type(err).__name__, err)
+    LockedError The job folder 'out' is in use by process 12 on host-a.
     """
 
 
