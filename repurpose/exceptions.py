@@ -18,6 +18,7 @@ __all__ = [
     "StoreMismatchError",
     "ClusterError",
     "LockedError",
+    "DiskFullError",
     "NotFittedError",
 ]
 
@@ -231,6 +232,49 @@ class LockedError(RepurposeError, RuntimeError):
     ...     print(type(err).__name__, err)
     LockedError The job folder 'out' is in use by process 12 on host-a.
     """
+
+
+class DiskFullError(RepurposeError, OSError):
+    """A write the file system had no room for (disk full, over quota, over the file-size
+    limit); the message names the file, the free space left and what to do.
+
+    An ``OSError`` with the original ``errno`` (``ENOSPC`` when the writer, e.g. MXNet's,
+    gave none), so ``except OSError`` catches it as it caught the original. Raised by
+    :func:`repurpose.persist.explain_full_disk` around every write of the toolkit.
+
+    Parameters
+    ----------
+    code : int
+        The ``errno``.
+    path : str
+        What was being written, as the message names it.
+    reason : str
+        Why the write failed (``'File too large'``, ``'No space left on device'``, ...).
+    free : str
+        The free space left in the folder of ``path``, in words (``'1.2 GiB'``).
+    hint : str, optional
+        What else to say (e.g. that the previous checkpoint is kept).
+
+    Examples
+    --------
+    >>> import errno
+    >>> from repurpose.exceptions import DiskFullError
+    >>> try:
+    ...     raise DiskFullError(errno.ENOSPC, "out/model", "No space left on device", "0 bytes")
+    ... except OSError as err:
+    ...     print(type(err).__name__, err.errno == errno.ENOSPC, err.path)
+    DiskFullError True out/model
+    """
+
+    def __init__(self, code, path, reason, free, hint=None):
+        message = (f"Not enough room to write {path!r}: {reason}; {free} free there. Free "
+                   f"some space (or raise the quota or file-size limit), or write to another "
+                   f"folder or disk, and run again.")
+        super().__init__(code, message + (f" {hint}" if hint else ""))
+        self.path, self.reason, self.free, self.hint = path, reason, free, hint
+
+    def __reduce__(self):  # pickled back from a Dask worker as it was raised
+        return type(self), (self.errno, self.path, self.reason, self.free, self.hint)
 
 
 def __getattr__(name):

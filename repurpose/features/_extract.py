@@ -262,6 +262,13 @@ def extract_features(source, data, layers, batch_size=64, ctx="cpu", pool=None, 
         For a GPU that is not there.
     FileExistsError
         If ``out`` exists and ``overwrite`` is False.
+    LockedError
+        If another process (or thread) is writing ``out``: one writer at a time holds its
+        :class:`~repurpose.persist.FolderLock` for the whole write (and removes the hidden
+        ``.<out>.XXXXXXXX.tmp`` folders a killed writer left).
+    OSError
+        If the disk has no room for ``out``: the message names it and the free space, and
+        no temporary folder is left.
 
     Examples
     --------

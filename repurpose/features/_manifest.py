@@ -17,7 +17,7 @@ import os
 
 from .._version import __version__
 from ..exceptions import ModelFileError, StoreMismatchError
-from ..persist import FileFormat, file_sha256, write_json
+from ..persist import FileFormat, confined_path, file_sha256, write_json
 from ._store import layer_file_name
 
 __all__ = ["STORE_FORMAT", "MANIFEST", "SAMPLES", "SOURCE_PREFIX", "new_manifest",
@@ -60,6 +60,9 @@ def read_manifest(out):
     ------
     StoreMismatchError
         If it is not JSON, not a feature-store manifest, or of a newer format version.
+    ModelFileError
+        If a shard's file is not a path inside ``out`` (absolute, or leading out of it
+        through ``..`` or a link).
     """
     path = os.path.join(out, MANIFEST)
     try:
@@ -69,9 +72,28 @@ def read_manifest(out):
         raise StoreMismatchError(f"{path!r} is not valid JSON ({err}); the store is damaged. "
                                  f"Delete {out!r} and extract again.") from err
     try:
-        return STORE_FORMAT.read(manifest, repr(path))
+        manifest = STORE_FORMAT.read(manifest, repr(path))
     except ModelFileError as err:
         raise StoreMismatchError(str(err)) from err
+    _check_shard_files(out, manifest, repr(path))
+    return manifest
+
+
+def _check_shard_files(out, manifest, where):
+    """Every shard file the manifest names must be a file inside ``out``."""
+    shards = manifest.get("shards")
+    if not isinstance(shards, list):
+        raise StoreMismatchError(f"{where}: shards is {type(shards).__name__}, not a list; the "
+                                 f"store is damaged. Delete {out!r} and extract again.")
+    for i, entry in enumerate(shards):
+        if entry is None:
+            continue
+        files = entry.get("files") if isinstance(entry, dict) else None
+        if not isinstance(files, dict) or not all(isinstance(f, dict) for f in files.values()):
+            raise StoreMismatchError(f"{where}: shards[{i}] has no files table; the store is "
+                                     f"damaged. Delete {out!r} and extract again.")
+        for layer, info in files.items():
+            confined_path(out, info.get("file"), where, f"shards[{i}].files.{layer}.file")
 
 
 def write_store_json(path, document):

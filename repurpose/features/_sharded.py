@@ -7,7 +7,8 @@ the shard's features with :func:`~repurpose.features.extract_features`, and writ
 ``.npy`` file per layer through a temporary file and ``os.replace``. Workers return each
 file's size and SHA-256; only the driver (this module) writes ``manifest.json``
 (:mod:`._manifest`, atomically), so a task that dies leaves at worst an orphan temporary
-file, and a retried task writes the same bytes again. :class:`FeatureStore`
+file (removed by the next run, which holds the store's lock), and a retried task writes the
+same bytes again. :class:`FeatureStore`
 (:mod:`._reader`) reads the store back.
 """
 import logging
@@ -22,6 +23,7 @@ from .._validation import check_choice, check_positive_int
 from .._version import __version__
 from ..context import resolve_contexts
 from ..data import as_batch_stream
+from ..persist import FolderLock, explain_full_disk, remove_temporaries
 from ._checks import POOLS, check_input_shape, check_layers
 from ._inputs import load_part, plan_input
 from ._manifest import (MANIFEST, SAMPLES, SOURCE_PREFIX, check_same_store, file_ok,
@@ -64,14 +66,13 @@ def _prepare_store(out, manifest, plan, source, overwrite):
                 f"out={out!r} exists and is not a feature store (no {MANIFEST}). Choose "
                 f"another path or remove it.")
     else:
-        parent = os.path.dirname(os.path.abspath(out))
-        if not os.path.isdir(parent):
-            raise FileNotFoundError(f"Folder {parent!r} for out={out!r} does not exist; "
-                                    f"create it first.")
         os.makedirs(out)
     os.makedirs(os.path.join(out, "source"), exist_ok=True)
     for layer in manifest["layers"]:
         os.makedirs(os.path.join(out, os.path.dirname(shard_file(layer, 0))), exist_ok=True)
+    # What writers killed mid-write left (temporary shard, manifest and checkpoint files);
+    # only now, under the store's lock, can no running writer own them.
+    _remove_temporaries(out, manifest["layers"])
     prefix = os.path.join(out, SOURCE_PREFIX)
     checkpoint = [f"{prefix}-symbol.json", f"{prefix}-0000.params", f"{prefix}-repurpose.json"]
     if not all(os.path.isfile(p) for p in checkpoint):
@@ -145,6 +146,13 @@ def extract_to_store(source, data, layers, out, client=None, shard_size=1024, ba
     ClusterError
         If the scheduler does not answer, or a worker lacks repurpose or runs another
         version of it.
+    LockedError
+        If another process (or thread) is writing the store at ``out``. The store's
+        :class:`~repurpose.persist.FolderLock` is held for the whole call, and temporary
+        files a killed run left in the store are removed under it.
+    OSError
+        If the disk has no room: the message names the file and the free space; rerun the
+        call once there is room to resume.
     UnknownLayerError, DataError
         As :func:`~repurpose.features.extract_features`, before any shard runs.
 
@@ -189,28 +197,39 @@ def extract_to_store(source, data, layers, out, client=None, shard_size=1024, ba
     try:
         if client is not None:
             check_workers(client)
-        # 3. The store: created, or checked against this call and resumed.
-        manifest = _prepare_store(out, expected, plan, source, overwrite)
-        todo, done = _shards_to_do(out, manifest, bounds, verify)
-        logger.info("Feature store %s: %d of %d shards complete, %d to extract%s", out,
-                    done, len(bounds), len(todo),
-                    "" if client is None else f" on {len(client.scheduler_info()['workers'])} "
-                                              f"Dask worker(s)")
-        job = {"out": os.path.abspath(out), "source_sha256": source.sha256,
-               "layers": layers, "pool": pool, "batch_size": batch_size, "ctx": ctx,
-               "repurpose_version": __version__}
-        _run_shards(job, plan, todo, manifest, out, client, source, retries, progress, done)
+        # 3. The store, locked for the whole write: created, or checked against this call
+        # and resumed.
+        _check_parent(out)
+        with FolderLock(out, what="feature store"), explain_full_disk(out):
+            manifest = _prepare_store(out, expected, plan, source, overwrite)
+            todo, done = _shards_to_do(out, manifest, bounds, verify)
+            logger.info("Feature store %s: %d of %d shards complete, %d to extract%s", out,
+                        done, len(bounds), len(todo), "" if client is None else
+                        f" on {len(client.scheduler_info()['workers'])} Dask worker(s)")
+            job = {"out": os.path.abspath(out), "source_sha256": source.sha256,
+                   "layers": layers, "pool": pool, "batch_size": batch_size, "ctx": ctx,
+                   "repurpose_version": __version__}
+            _run_shards(job, plan, todo, manifest, out, client, source, retries, progress,
+                        done)
+            _remove_temporaries(out, layers)  # of tasks that died on a worker in this run
+            manifest["complete"] = True
+            manifest["dims"] = {layer: manifest["shards"][0]["files"][layer]["shape"][1:]
+                                for layer in layers}
+            write_store_json(os.path.join(out, MANIFEST), manifest)
     finally:
         if own_client:
             client.close()
-    _remove_orphans(out, layers)
-    manifest["complete"] = True
-    manifest["dims"] = {layer: manifest["shards"][0]["files"][layer]["shape"][1:]
-                        for layer in layers}
-    write_store_json(os.path.join(out, MANIFEST), manifest)
     logger.info("Feature store %s complete: %d samples x %d layer(s) in %d shards", out,
                 plan.n_samples, len(layers), len(bounds))
     return FeatureStore.open(out)
+
+
+def _check_parent(out):
+    """Raise FileNotFoundError, naming ``out``, if the folder it goes in does not exist."""
+    parent = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(parent):
+        raise FileNotFoundError(f"Folder {parent!r} for out={out!r} does not exist; "
+                                f"create it first.")
 
 
 def _shards_to_do(out, manifest, bounds, verify):
@@ -235,17 +254,12 @@ def _shards_to_do(out, manifest, bounds, verify):
     return todo, done
 
 
-def _remove_orphans(out, layers):
-    """Delete temporary shard files left by tasks that died mid-write (every shard is done)."""
-    for layer in layers:
-        folder = os.path.join(out, os.path.dirname(shard_file(layer, 0)))
-        for name in os.listdir(folder):
-            if name.startswith(".shard-") and name.endswith(".tmp"):
-                logger.info("Removing %s, left by a task that died while writing it", name)
-                try:
-                    os.remove(os.path.join(folder, name))
-                except FileNotFoundError:
-                    pass
+def _remove_temporaries(out, layers):
+    """Delete the temporary files left in the store by writers that died mid-write (call
+    it holding the store's lock, when no task of this run is writing)."""
+    for folder in [out, os.path.join(out, "source")] + [
+            os.path.join(out, os.path.dirname(shard_file(layer, 0))) for layer in layers]:
+        remove_temporaries(folder)
 
 
 def _run_shards(job, plan, todo, manifest, out, client, source, retries, progress, n_done):

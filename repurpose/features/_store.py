@@ -14,7 +14,8 @@ import tempfile
 
 import numpy as np
 
-from ..persist import FileFormat, check_writable, write_json
+from ..persist import (FileFormat, FolderLock, check_writable, explain_full_disk,
+                       remove_temporaries, write_json)
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +92,19 @@ class NpySink:
     """Stream features to ``out/<layer>.npy`` files plus ``out/features.json``.
 
     Files are written in a temporary sibling folder and moved into place when the run
-    finishes, so an interrupted run never leaves a half-written ``out``.
+    finishes, so an interrupted run never leaves a half-written ``out``. From construction
+    to :meth:`close` or :meth:`abort` the sink holds ``out``'s
+    :class:`~repurpose.persist.FolderLock`, so a second writer is refused, and it removes
+    the temporary folders a killed writer of ``out`` left.
+
+    Raises
+    ------
+    FileExistsError
+        If ``out`` exists and ``overwrite`` is False, or is not a features folder.
+    LockedError
+        If another process or thread writes ``out``.
+    DiskFullError
+        (an ``OSError``, from :meth:`write` and :meth:`close`) If the disk has no room.
     """
 
     def __init__(self, out, layers, metadata, overwrite=False):
@@ -100,43 +113,56 @@ class NpySink:
         self.metadata = metadata
         self.overwrite = overwrite
         check_writable([self.out], overwrite)
-        if os.path.lexists(self.out) and not _is_features_folder(self.out):
-            raise FileExistsError(
-                f"out={self.out!r} exists and is not a features folder written by repurpose "
-                f"(no features.json of ours in it), so overwrite=True does not replace it: it "
-                f"could hold your own files. Choose another folder, or remove it yourself.")
-        parent = os.path.dirname(os.path.abspath(self.out))
-        self._tmp = tempfile.mkdtemp(prefix="." + os.path.basename(self.out) + ".",
-                                     suffix=".tmp", dir=parent)
+        self._lock = FolderLock(self.out, what="features folder")
+        self._lock.__enter__()
+        try:
+            check_writable([self.out], overwrite)  # again, now that nobody else writes it
+            if os.path.lexists(self.out) and not _is_features_folder(self.out):
+                raise FileExistsError(
+                    f"out={self.out!r} exists and is not a features folder written by "
+                    f"repurpose (no features.json of ours in it), so overwrite=True does not "
+                    f"replace it: it could hold your own files. Choose another folder, or "
+                    f"remove it yourself.")
+            parent = os.path.dirname(os.path.abspath(self.out))
+            remove_temporaries(parent, os.path.basename(self.out))
+            self._tmp = tempfile.mkdtemp(prefix="." + os.path.basename(self.out) + ".",
+                                         suffix=".tmp", dir=parent)
+        except BaseException:
+            self._release()
+            raise
         self._files = {}
         self._widths = {}
 
     def write(self, start, outputs):
         """Append ``outputs`` (one (n, D) array per layer)."""
-        if not self._files:
+        with explain_full_disk(self.out):
+            if not self._files:
+                for layer, out in zip(self.layers, outputs):
+                    handle = open(os.path.join(self._tmp, layer_file_name(layer)), "wb")
+                    self._files[layer] = handle
+                    handle.write(b"\0" * _HEADER_LEN)
+                    self._widths[layer] = tuple(out.shape[1:])
             for layer, out in zip(self.layers, outputs):
-                handle = open(os.path.join(self._tmp, layer_file_name(layer)), "wb")
-                handle.write(b"\0" * _HEADER_LEN)
-                self._files[layer] = handle
-                self._widths[layer] = tuple(out.shape[1:])
-        for layer, out in zip(self.layers, outputs):
-            self._files[layer].write(np.ascontiguousarray(out, dtype=np.float32).tobytes())
+                self._files[layer].write(np.ascontiguousarray(out, dtype=np.float32).tobytes())
 
     def close(self, n_seen):
         """Finish the headers, move the folder into place, return memory-mapped arrays."""
-        for layer, handle in self._files.items():
-            handle.seek(0)
-            handle.write(_npy_header((n_seen,) + self._widths[layer]))
-            handle.flush()
-            os.fsync(handle.fileno())
-            handle.close()
-        manifest = dict(self.metadata, **FEATURES_FORMAT.header(), n_samples=n_seen,
-                        files={layer: layer_file_name(layer) for layer in self.layers},
-                        shapes={layer: [n_seen, *self._widths[layer]] for layer in self.layers})
-        write_json(os.path.join(self._tmp, "features.json"), manifest, sort_keys=True)
+        with explain_full_disk(self.out):
+            for layer, handle in self._files.items():
+                handle.seek(0)
+                handle.write(_npy_header((n_seen,) + self._widths[layer]))
+                handle.flush()
+                os.fsync(handle.fileno())
+                handle.close()
+            manifest = dict(self.metadata, **FEATURES_FORMAT.header(), n_samples=n_seen,
+                            files={layer: layer_file_name(layer) for layer in self.layers},
+                            shapes={layer: [n_seen, *self._widths[layer]]
+                                    for layer in self.layers})
+            write_json(os.path.join(self._tmp, "features.json"), manifest, sort_keys=True)
         if os.path.exists(self.out):  # overwrite=True was checked at construction
             shutil.rmtree(self.out) if os.path.isdir(self.out) else os.remove(self.out)
         os.replace(self._tmp, self.out)
+        self._release()
         logger.info("Wrote features of %d samples to %s", n_seen, self.out)
         return {layer: np.load(os.path.join(self.out, layer_file_name(layer)), mmap_mode="r",
                                allow_pickle=False)
@@ -145,5 +171,14 @@ class NpySink:
     def abort(self):
         """Close and delete the temporary files; ``out`` is left as it was."""
         for handle in self._files.values():
-            handle.close()
+            try:
+                handle.close()
+            except OSError:  # the buffered rest cannot be written (a full disk): drop it
+                pass
         shutil.rmtree(self._tmp, ignore_errors=True)
+        self._release()
+
+    def _release(self):
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            lock.__exit__(None, None, None)

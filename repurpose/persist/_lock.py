@@ -47,6 +47,12 @@ def _describe(info):
     return text
 
 
+def _program():
+    """The running program's name: ``repurpose`` for ``python -m repurpose.cli`` too."""
+    name = os.path.basename(sys.argv[0] or "python")
+    return "repurpose" if name == "__main__.py" and "repurpose" in sys.argv[0] else name
+
+
 def _read_info(handle):
     try:
         handle.seek(0)
@@ -167,8 +173,7 @@ class FolderLock:
         self._info = {"pid": os.getpid(), "host": socket.gethostname(),
                       "since": datetime.datetime.now(datetime.timezone.utc)
                       .isoformat(timespec="seconds"),
-                      "command": " ".join([os.path.basename(sys.argv[0] or "python")]
-                                          + sys.argv[1:3])}
+                      "command": " ".join([_program()] + sys.argv[1:3])}
         handle.seek(0)
         handle.truncate()
         handle.write(json.dumps(self._info))

@@ -21,9 +21,12 @@ import tempfile
 
 import numpy as np
 
+from .._validation import brief_list, suggest
 from .._version import __version__
 from ..exceptions import ModelFileError
 from ._format import FileFormat, strict_json
+from ._io import confined_path, explain_full_disk, remove_temporaries
+from ._lock import FolderLock
 from ._registry import registered_class
 
 logger = logging.getLogger(__name__)
@@ -139,6 +142,17 @@ def save(estimator, path, overwrite=False):
     FileExistsError
         If ``path`` exists and ``overwrite`` is False, or ``path`` is not a saved model
         (a file, or a folder without our manifest): nothing is written or removed.
+    LockedError
+        If another process (or thread) is saving to ``path``; it is named.
+    DiskFullError
+        (an ``OSError``) If the disk has no room: the message names ``path`` and the free
+        space, and no temporary folder is left.
+
+    Notes
+    -----
+    The save holds ``path``'s :class:`~repurpose.persist.FolderLock` while it writes, and
+    first removes the hidden temporary folders (``.<name>.XXXXXXXX.tmp``) that a save killed
+    mid-write left beside ``path``.
 
     Examples
     --------
@@ -153,14 +167,7 @@ def save(estimator, path, overwrite=False):
     """
     # Long for its docstring; the body writes the folder's files in one temporary folder.
     path = os.fspath(path)
-    if os.path.exists(path) and not overwrite:
-        raise FileExistsError(f"{path!r} already exists. Choose another path, remove it, or "
-                              f"pass overwrite=True.")
-    if os.path.lexists(path) and not _is_saved_model(path):
-        raise FileExistsError(
-            f"{path!r} exists and is not a saved model (no manifest.json of ours in it), so "
-            f"overwrite=True does not replace it: it could hold your own files. Choose "
-            f"another path, or remove it yourself.")
+    _check_target(path, overwrite)
     parent = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(parent):
         raise FileNotFoundError(f"Folder {parent!r} for {path!r} does not exist; create it "
@@ -179,34 +186,64 @@ def save(estimator, path, overwrite=False):
                    "names": sorted(arrays)},
         "source": None,
     }
-    tmp = tempfile.mkdtemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=parent)
-    try:
-        if source_models:
-            os.mkdir(os.path.join(tmp, _SOURCE_DIR))
-            source_models[0].save_checkpoint(os.path.join(tmp, _SOURCE_DIR, _SOURCE_PREFIX))
-            manifest["source"] = {"prefix": f"{_SOURCE_DIR}/{_SOURCE_PREFIX}", "epoch": 0,
-                                  "sha256": source_models[0].sha256}
-        for name, payload in (("arrays.npz", data),
-                              ("manifest.json", json.dumps(strict_json(manifest), indent=2,
-                                                           allow_nan=False).encode())):
-            with open(os.path.join(tmp, name), "wb") as handle:
-                handle.write(payload)
-                handle.flush()
-                os.fsync(handle.fileno())
-        if os.path.exists(path):  # overwrite=True: swap in, then drop the old folder
-            old = tempfile.mkdtemp(prefix="." + os.path.basename(path) + ".", suffix=".old",
-                                   dir=parent)
-            os.rmdir(old)
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old) if os.path.isdir(old) else os.remove(old)
-        else:
-            os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            shutil.rmtree(tmp, ignore_errors=True)
+    with FolderLock(path, what="saved model"):
+        # What a save killed mid-write left; a swapped-out old folder only once the new
+        # one is in place (before that, it is the only copy).
+        remove_temporaries(parent, os.path.basename(path),
+                           ("tmp", "old") if os.path.exists(path) else ("tmp",))
+        _check_target(path, overwrite)  # again, now that no other save can change it
+        tmp = tempfile.mkdtemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
+                               dir=parent)
+        try:
+            with explain_full_disk(path):
+                _write_folder(tmp, manifest, data, source_models)
+            _swap_in(tmp, path, parent)
+        finally:
+            if os.path.exists(tmp):
+                shutil.rmtree(tmp, ignore_errors=True)
     logger.info("Saved %s to %s", type(estimator).__name__, path)
     return path
+
+
+def _check_target(path, overwrite):
+    if os.path.exists(path) and not overwrite:
+        raise FileExistsError(f"{path!r} already exists. Choose another path, remove it, or "
+                              f"pass overwrite=True.")
+    if os.path.lexists(path) and not _is_saved_model(path):
+        raise FileExistsError(
+            f"{path!r} exists and is not a saved model (no manifest.json of ours in it), so "
+            f"overwrite=True does not replace it: it could hold your own files. Choose "
+            f"another path, or remove it yourself.")
+
+
+def _write_folder(tmp, manifest, data, source_models):
+    """Write the source checkpoint, ``arrays.npz`` and ``manifest.json`` into ``tmp``."""
+    if source_models:
+        os.mkdir(os.path.join(tmp, _SOURCE_DIR))
+        source_models[0].save_checkpoint(os.path.join(tmp, _SOURCE_DIR, _SOURCE_PREFIX))
+        manifest["source"] = {"prefix": f"{_SOURCE_DIR}/{_SOURCE_PREFIX}", "epoch": 0,
+                              "sha256": source_models[0].sha256}
+    for name, payload in (("arrays.npz", data),
+                          ("manifest.json", json.dumps(strict_json(manifest), indent=2,
+                                                       allow_nan=False).encode())):
+        with open(os.path.join(tmp, name), "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+
+def _swap_in(tmp, path, parent):
+    """Move the written folder ``tmp`` to ``path``; an old saved model there is swapped out
+    first and dropped only after the new one is in place."""
+    if os.path.exists(path):  # overwrite=True
+        old = tempfile.mkdtemp(prefix="." + os.path.basename(path) + ".", suffix=".old",
+                               dir=parent)
+        os.rmdir(old)
+        os.replace(path, old)
+        os.replace(tmp, path)
+        shutil.rmtree(old) if os.path.isdir(old) else os.remove(old)
+    else:
+        os.replace(tmp, path)
 
 
 def _is_saved_model(path):
@@ -243,27 +280,122 @@ def _read_manifest(path):
 
 
 _MANIFEST_TYPES = {"class": str, "params": dict, "state": dict, "arrays": dict}
+#: Every key a manifest of :data:`FORMAT_VERSION` may hold (older versions are migrated to
+#: it first); anything else is an error, not ignored.
+_KNOWN_KEYS = {
+    "": ("format", "format_version", "repurpose_version", "class", "params", "state",
+         "arrays", "source"),
+    "arrays.": ("file", "sha256", "names"),
+    "source.": ("prefix", "epoch", "sha256"),
+}
+
+
+def _unknown_keys(mapping, where):
+    known = _KNOWN_KEYS[where]
+    return [f"{where}{key}: unknown key. {suggest(key, known)}".rstrip()
+            for key in mapping if key not in known]
 
 
 def _check_manifest(manifest, where):
     """Check the keys and types ``load`` relies on; name every problem at once."""
-    problems = [f"{key}: expected {kind.__name__}, got {type(manifest.get(key)).__name__}"
-                for key, kind in _MANIFEST_TYPES.items()
-                if not isinstance(manifest.get(key), kind)]
+    problems = _unknown_keys(manifest, "")
+    problems += [f"{key}: expected {kind.__name__}, got {type(manifest.get(key)).__name__}"
+                 for key, kind in _MANIFEST_TYPES.items()
+                 if not isinstance(manifest.get(key), kind)]
     arrays = manifest.get("arrays")
     if isinstance(arrays, dict):
+        problems += _unknown_keys(arrays, "arrays.")
         problems += [f"arrays.{key}: expected str" for key in ("file", "sha256")
                      if not isinstance(arrays.get(key), str)]
-        if isinstance(arrays.get("file"), str) and os.path.basename(arrays["file"]) != \
-                arrays["file"]:
-            problems.append("arrays.file: must be a file name inside the folder")
+        names = arrays.get("names")
+        if not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+            problems.append("arrays.names: expected a list of str")
     source = manifest.get("source")
-    if source is not None and not (isinstance(source, dict)
-                                   and isinstance(source.get("prefix"), str)
-                                   and isinstance(source.get("sha256"), str)):
-        problems.append("source: expected null or {prefix: str, sha256: str}")
+    if source is not None:
+        if not (isinstance(source, dict) and isinstance(source.get("prefix"), str)
+                and isinstance(source.get("sha256"), str)):
+            problems.append("source: expected null or {prefix: str, epoch: int, sha256: str}")
+        else:
+            problems += _unknown_keys(source, "source.")
+            epoch = source.get("epoch", 0)
+            if not isinstance(epoch, int) or isinstance(epoch, bool) or not 0 <= epoch < 10**4:
+                problems.append(f"source.epoch: expected an integer 0..9999, got {epoch!r}")
     if problems:
         raise ModelFileError(f"{where} has {len(problems)} problem(s): {'; '.join(problems)}.")
+
+
+def _check_arrays(manifest, arrays, where):
+    """Check that the saved arrays are the ones the manifest lists, and that an estimator
+    of layers (a feature repurposer) names in ``params.layers`` the layers whose features
+    its head was fitted on, with standardizer arrays of their total width."""
+    listed, found = sorted(manifest["arrays"]["names"]), sorted(arrays)
+    if listed != found:
+        raise ModelFileError(
+            f"{where}: arrays.names lists {len(listed)} array(s) ({brief_list(listed)}) but "
+            f"{manifest['arrays']['file']} holds {len(found)} ({brief_list(found)}). The "
+            f"folder was edited or mixes two saves; save the model again.")
+    state = manifest["state"]
+    problems = _layer_problems(manifest["params"].get("layers"), state)
+    head = state.get("head")
+    if "layers_" in state and isinstance(head, dict) and not problems:
+        width = sum(state["layer_dims_"].values())
+        problems += _width_problems(head, arrays, "head/", "state.head",
+                                    "the layers' widths add up to", width)
+    elif isinstance(state.get("n_features_in_"), int):  # a head saved on its own
+        problems += _width_problems(state, arrays, "", "state",
+                                    "n_features_in_ is", state["n_features_in_"])
+    if problems:
+        raise ModelFileError(
+            f"{where} has {len(problems)} problem(s): {'; '.join(problems)}. The manifest "
+            f"does not describe the saved arrays: it was edited or mixes two saves; save the "
+            f"model again.")
+
+
+def _layer_problems(params_layers, state):
+    """``params.layers`` (None: the model's feature layer), ``state.layers_`` (the layers
+    the head saw, in order) and ``state.layer_dims_`` (their widths) must agree."""
+    if "layers_" not in state:
+        return []
+    layers, dims = state["layers_"], state.get("layer_dims_")
+    if not (isinstance(layers, list) and layers and all(isinstance(l, str) for l in layers)
+            and len(set(layers)) == len(layers)):
+        return [f"state.layers_: expected a list of distinct layer names, got {layers!r}"]
+    problems = []
+    if params_layers is not None:
+        named = _decode_param(params_layers, None)
+        named = [named] if isinstance(named, str) else \
+            list(named) if isinstance(named, (list, tuple)) else named
+        if named != layers:
+            problems.append(f"params.layers names {named!r}, but the head was fitted on the "
+                            f"features of state.layers_ {layers!r}")
+    if not (isinstance(dims, dict) and all(isinstance(v, int) and not isinstance(v, bool)
+                                           and v > 0 for v in dims.values())):
+        return problems + [f"state.layer_dims_: expected a positive width per layer, got "
+                           f"{dims!r}"]
+    missing = [layer for layer in layers if layer not in dims]
+    extra = [layer for layer in dims if layer not in layers]
+    if missing:
+        problems.append(f"state.layer_dims_ has no width for layer(s) {missing!r} of "
+                        f"state.layers_")
+    if extra:
+        problems.append(f"state.layer_dims_ has widths of layer(s) {extra!r} not in "
+                        f"state.layers_ {layers!r}")
+    return problems
+
+
+def _width_problems(head_state, arrays, prefix, where, what, width):
+    """The head's input width and its per-feature standardizer (``mean_``, ``scale_``)
+    must be ``width``."""
+    problems = []
+    n_in = head_state.get("n_features_in_")
+    if prefix and n_in != width:
+        problems.append(f"{what} {width}, but {where}.n_features_in_ is {n_in!r}")
+    for name in (f"{prefix}mean_", f"{prefix}scale_"):
+        shape = np.shape(arrays[name]) if name in arrays else (width,)
+        if shape != (width,):
+            problems.append(f"the array {name!r} has {shape[-1] if shape else 'no'} "
+                            f"features, {what} {width}")
+    return problems
 
 
 def migrate(manifest, where="manifest"):
@@ -315,7 +447,11 @@ def load(path):
     Raises
     ------
     FileNotFoundError, ModelFileError
-        For a missing, corrupted, truncated or future-version folder.
+        For a missing, corrupted, truncated or future-version folder; for a manifest with
+        unknown keys, or one that does not describe the saved arrays (``arrays.names``,
+        and ``params.layers`` / ``state.layers_`` / ``state.layer_dims_`` against the
+        head's input width); and for a path in the manifest (``arrays.file``,
+        ``source.prefix``) that is absolute or leads outside ``path``.
 
     Examples
     --------
@@ -323,9 +459,10 @@ def load(path):
     """
     path = os.fspath(path)
     manifest = _read_manifest(path)
+    where = repr(os.path.join(path, "manifest.json"))
     cls = registered_class(manifest.get("class"), os.path.join(path, "manifest.json"))
     arrays_info = manifest["arrays"]
-    arrays_path = os.path.join(path, arrays_info["file"])
+    arrays_path = confined_path(path, arrays_info["file"], where, "arrays.file")
     try:
         with open(arrays_path, "rb") as handle:
             data = handle.read()
@@ -336,11 +473,15 @@ def load(path):
                              f"file is corrupted or was replaced.")
     with np.load(io.BytesIO(data), allow_pickle=False) as npz:
         arrays = {name: npz[name] for name in npz.files}
+    _check_arrays(manifest, arrays, where)
     source_model = None
     if manifest.get("source"):
         info = manifest["source"]
-        source_model = _SOURCE_CLASS[0].from_checkpoint(os.path.join(path, info["prefix"]),
-                                                   info.get("epoch", 0))
+        epoch = info.get("epoch", 0)
+        prefix = confined_path(path, info["prefix"], where, "source.prefix")
+        for suffix in ("-symbol.json", f"-{epoch:04d}.params", "-repurpose.json"):
+            confined_path(path, info["prefix"] + suffix, where, "source.prefix")
+        source_model = _SOURCE_CLASS[0].from_checkpoint(prefix, epoch)
         if source_model.sha256 != info["sha256"]:
             raise ModelFileError(
                 f"The source model in {os.path.join(path, _SOURCE_DIR)!r} does not match the "

@@ -15,6 +15,7 @@ is pickled: optimizer states are NDArrays saved with ``mx.nd.save`` and their sc
 training loop holds: weights, best weights, optimizer state, the loop's state (epoch, history,
 early-stopping counters) and the RNG state.
 """
+import contextlib
 import hashlib
 import json
 import logging
@@ -25,12 +26,13 @@ import numpy as np
 
 from .. import seeding
 from ..exceptions import InvalidParameterError, ModelFileError
-from ..persist import FileFormat, atomic_write, write_json
+from ..persist import (FileFormat, FolderLock, atomic_write, confined_path, explain_full_disk,
+                       remove_temporaries, write_json)
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["CHECKPOINT_FILE", "CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "data_fingerprint",
-           "read_checkpoint", "write_checkpoint", "encode_optimizer_state",
+           "read_checkpoint", "write_checkpoint", "checkpoint_folder", "encode_optimizer_state",
            "decode_optimizer_state", "save_training_state", "restore_training_state"]
 
 CHECKPOINT_FILE = "checkpoint.json"
@@ -99,19 +101,46 @@ def _params_name(epoch):
     return f"epoch-{int(epoch):04d}.params"
 
 
+@contextlib.contextmanager
+def checkpoint_folder(folder):
+    """Hold ``folder`` for one run's checkpoints: created if needed, locked against a second
+    run (:class:`~repurpose.persist.FolderLock`), and cleared of the temporary files a killed
+    run left (which only a run holding the lock may remove).
+
+    Raises
+    ------
+    LockedError
+        If another run (process or thread) writes checkpoints there; it is named.
+    """
+    folder = os.fspath(folder)
+    os.makedirs(folder, exist_ok=True)
+    with FolderLock(folder, what="checkpoint folder"):
+        remove_temporaries(folder)
+        yield folder
+
+
 def write_checkpoint(folder, meta, arrays):
     """Write ``arrays`` (NDArrays by name) and then ``meta`` (JSON) as the newest checkpoint.
 
     Older ``epoch-*.params`` files are removed only after the new pointer is in place.
+
+    Raises
+    ------
+    DiskFullError
+        (an ``OSError``) If there is no room; the previous checkpoint is kept, whole.
     """
     folder = os.fspath(folder)
     os.makedirs(folder, exist_ok=True)
     params_name = _params_name(meta["epoch"])
-    atomic_write(os.path.join(folder, params_name), lambda tmp: mx.nd.save(tmp, arrays),
-                 overwrite=True)
-    meta = dict(meta, **CHECKPOINT.header(), params_file=params_name)
-    write_json(os.path.join(folder, CHECKPOINT_FILE), meta, overwrite=True, indent=None,
-               sort_keys=True)
+    hint = (f"The previous checkpoint in {folder!r} is kept: fit(..., resume=True) (or "
+            f"--resume) continues from it once there is room."
+            if os.path.isfile(os.path.join(folder, CHECKPOINT_FILE)) else None)
+    with explain_full_disk(folder, hint):
+        atomic_write(os.path.join(folder, params_name), lambda tmp: mx.nd.save(tmp, arrays),
+                     overwrite=True)
+        meta = dict(meta, **CHECKPOINT.header(), params_file=params_name)
+        write_json(os.path.join(folder, CHECKPOINT_FILE), meta, overwrite=True, indent=None,
+                   sort_keys=True)
     for name in os.listdir(folder):
         if name.startswith("epoch-") and name.endswith(".params") and name != params_name:
             try:
@@ -126,7 +155,8 @@ def read_checkpoint(folder, with_arrays=True):
     Raises
     ------
     ModelFileError
-        For an unreadable, foreign or future-version checkpoint.
+        For an unreadable, foreign or future-version checkpoint, or one whose
+        ``params_file`` is not a file inside ``folder``.
     """
     path = os.path.join(os.fspath(folder), CHECKPOINT_FILE)
     if not os.path.isfile(path):
@@ -142,9 +172,9 @@ def read_checkpoint(folder, with_arrays=True):
     except ModelFileError as err:
         raise ModelFileError(f"{err} To start afresh instead, choose another "
                              f"checkpoint_dir.") from None
+    params_path = confined_path(folder, meta.get("params_file"), repr(path), "params_file")
     if not with_arrays:
         return meta, None
-    params_path = os.path.join(os.fspath(folder), meta["params_file"])
     try:
         arrays = mx.nd.load(params_path)
     except mx.base.MXNetError as err:

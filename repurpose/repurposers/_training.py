@@ -19,6 +19,7 @@ from seeds derived from ``(seed, epoch)`` only, so a run resumed after epoch ``k
 checkpoint (weights, optimizer state, best weights, history) continues exactly as the
 uninterrupted run.
 """
+import contextlib
 import json
 import logging
 import math
@@ -27,7 +28,7 @@ import mxnet as mx
 import numpy as np
 
 from ._callbacks import Checkpointer, EarlyStopping, EpochCallback, ProgressLog, WorkerSync
-from ._checkpoint import read_checkpoint, restore_training_state
+from ._checkpoint import checkpoint_folder, read_checkpoint, restore_training_state
 from ._distributed import LOCAL
 from ._loop import ParallelBlock, TrainingLoop, TrainState
 from ._schedules import augment_images, learning_rate_at
@@ -125,7 +126,8 @@ def train_network(block, contexts, X, y_idx, X_val, y_val_idx, settings, new_par
         ``transferred_lr_mult``.
     checkpoint : dict, default=None
         ``{'dir', 'fingerprint', 'params', 'resume'}``: write a checkpoint after each epoch,
-        and with ``resume`` start from the newest one.
+        and with ``resume`` start from the newest one. The folder is locked for the whole
+        run (on rank 0, the one that writes): a second run there is refused.
     progress : bool, default=False
         Show a tqdm bar over epochs.
     description : str, default='fine-tune'
@@ -145,6 +147,11 @@ def train_network(block, contexts, X, y_idx, X_val, y_val_idx, settings, new_par
     -------
     dict
         ``history`` (list of dicts), ``best_epoch`` (1-based or None), ``n_epochs_run``.
+
+    Raises
+    ------
+    LockedError
+        If another run writes checkpoints to ``checkpoint['dir']``.
     """
     if not isinstance(settings, TrainSettings):
         raise TypeError(f"settings must be a TrainSettings, got {type(settings).__name__}.")
@@ -157,6 +164,23 @@ def train_network(block, contexts, X, y_idx, X_val, y_val_idx, settings, new_par
                                settings.weight_decay,
                                param_dict={i: p for i, p in enumerate(par.trainable)})
     updater = mx.optimizer.get_updater(optimizer)
+    with _held_checkpoint_folder(checkpoint, group):
+        state = _run(par, optimizer, updater, settings, (X, y_idx), (X_val, y_val_idx),
+                     checkpoint, progress, description, epoch_callback, group)
+    return {"history": state.history, "best_epoch": state.best_epoch,
+            "n_epochs_run": state.epoch}
+
+
+def _held_checkpoint_folder(checkpoint, group):
+    """The checkpoint folder's lock, held by the worker that writes there (rank 0)."""
+    if checkpoint and group.is_root:
+        return checkpoint_folder(checkpoint["dir"])
+    return contextlib.nullcontext()
+
+
+def _run(par, optimizer, updater, settings, train, val, checkpoint, progress, description,
+         epoch_callback, group):
+    """Restore the checkpoint to resume, then run the loop with its callbacks."""
     state = TrainState()
     if checkpoint and checkpoint.get("resume"):
         found = read_checkpoint(checkpoint["dir"])
@@ -174,8 +198,6 @@ def train_network(block, contexts, X, y_idx, X_val, y_val_idx, settings, new_par
         callbacks.append(EpochCallback(epoch_callback))
     if group.distributed:
         callbacks.append(WorkerSync())
-    loop = TrainingLoop(par, optimizer, updater, settings, (X, y_idx), (X_val, y_val_idx),
-                        state, callbacks, group=group, description=description, logger=logger)
-    state = loop.run()
-    return {"history": state.history, "best_epoch": state.best_epoch,
-            "n_epochs_run": state.epoch}
+    loop = TrainingLoop(par, optimizer, updater, settings, train, val, state, callbacks,
+                        group=group, description=description, logger=logger)
+    return loop.run()

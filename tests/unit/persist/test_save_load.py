@@ -196,3 +196,88 @@ def test_overwrite_replaces_only_a_saved_model(tmp_path):
     head.save(saved, overwrite=True)  # a saved model is replaced
     assert sorted(p.name for p in (tmp_path / "head").iterdir()) == ["arrays.npz",
                                                                    "manifest.json"]
+
+
+# ---------------------------------------------------------------------- issue 13
+@pytest.fixture(scope="module")
+def saved_layers_model(tmp_path_factory):
+    """A LogisticRepurposer on two layers: params.layers, state.layers_/layer_dims_ and the
+    head's per-feature standardizer arrays must agree."""
+    from repurpose.data import load_digits_images
+
+    X, y = load_digits_images(classes=[5, 6])
+    model = LogisticRepurposer(SourceModel.from_zoo("digits_cnn"),
+                               layers=("fc1_relu_fwd", "relu3_fwd"), pool="avg")
+    return model.fit(X[:40], y[:40]).save(tmp_path_factory.mktemp("saved") / "model")
+
+
+@pytest.fixture
+def layers_model(saved_layers_model, tmp_path):
+    import shutil
+
+    return shutil.copytree(saved_layers_model, tmp_path / "model")
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda m: m.update(comment="mine"), r"comment: unknown key"),
+    (lambda m: m.update(clas="LogisticRepurposer"), r"clas: unknown key.*'class'"),
+    (lambda m: m["arrays"].update(compression="zip"), r"arrays\.compression: unknown key"),
+    (lambda m: m["source"].update(url="http://x"), r"source\.url: unknown key"),
+    (lambda m: m["arrays"].update(names=["head/coef_"]),
+     r"arrays\.names lists 1 array.*arrays\.npz holds 5.*head/classes_"),
+])
+def test_unknown_keys_and_array_names_error(layers_model, change, match):
+    _edit_manifest(layers_model, change)
+    with pytest.raises(ModelFileError, match=match):
+        repurpose.load(layers_model)
+
+
+def _set_params_layers(layers):
+    return lambda m: m["params"].update(layers={"__tuple__": layers})
+
+
+@pytest.mark.parametrize("change, match", [
+    # A layer named in params whose features the saved head never saw.
+    (_set_params_layers(["fc1_relu_fwd", "relu3_fwd", "relu2_fwd"]),
+     r"params\.layers names \['fc1_relu_fwd', 'relu3_fwd', 'relu2_fwd'\].*state\.layers_ "
+     r"\['fc1_relu_fwd', 'relu3_fwd'\]"),
+    # Saved arrays of a layer that params does not name.
+    (_set_params_layers(["fc1_relu_fwd"]), r"params\.layers names \['fc1_relu_fwd'\]"),
+    (lambda m: m["params"].update(layers="relu3_fwd"), r"params\.layers names \['relu3_fwd'\]"),
+    (lambda m: m["state"]["layer_dims_"].pop("relu3_fwd"),
+     r"state\.layer_dims_ has no width for layer\(s\) \['relu3_fwd'\]"),
+    (lambda m: m["state"]["layer_dims_"].update(relu2_fwd=32),
+     r"state\.layer_dims_ has widths of layer\(s\) \['relu2_fwd'\] not in "),
+    (lambda m: m["state"]["layer_dims_"].update(relu3_fwd=60),
+     r"add up to 124.*n_features_in_ is 128"),
+    (lambda m: (m["state"]["layer_dims_"].update(relu3_fwd=60),
+                m["state"]["head"].update(n_features_in_=124)),
+     r"'head/mean_' has 128 features, the layers' widths add up to 124"),
+])
+def test_params_layers_that_disagree_with_the_arrays_error(layers_model, change, match):
+    _edit_manifest(layers_model, change)
+    with pytest.raises(ModelFileError, match=match):
+        repurpose.load(layers_model)
+
+
+def test_layers_model_still_loads(layers_model):
+    assert repurpose.load(layers_model).layers_ == ["fc1_relu_fwd", "relu3_fwd"]
+    _edit_manifest(layers_model, lambda m: m["params"].update(layers=None))
+    assert repurpose.load(layers_model).layers_ == ["fc1_relu_fwd", "relu3_fwd"]
+
+
+def test_leftovers_of_a_killed_save_are_removed(saved_head, data, tmp_path, caplog):
+    import logging
+
+    _, path = saved_head
+    parent = pathlib.Path(path).parent
+    leftover = parent / ".head.k1ll3d00.tmp"  # what a save killed mid-write leaves
+    (leftover / "source").mkdir(parents=True)
+    (leftover / "arrays.npz").write_bytes(b"\0" * 1000)
+    other = parent / ".header.abcdefgh.tmp"  # a save of another folder: not ours to remove
+    other.mkdir()
+    with caplog.at_level(logging.INFO, logger="repurpose"):
+        LogisticHead().fit(*data).save(path, overwrite=True)
+    assert not leftover.exists() and other.exists()
+    assert ".head.k1ll3d00.tmp" in caplog.text and "Removed" in caplog.text
+    assert sorted(os.listdir(parent)) == [".header.abcdefgh.tmp", "head"]
