@@ -10,6 +10,7 @@ from mxnet.gluon.data import DataLoader, Dataset
 
 from .._validation import check_finite_batch, check_positive_int
 from ..exceptions import DataError
+from ._image_folder import ImageFiles
 
 logger = logging.getLogger(__name__)
 
@@ -192,6 +193,23 @@ def _loader_stream(loader, description):
     return BatchStream(make_iter, n, n_batches, description)
 
 
+def _image_stream(images, batch_size, description):
+    """Images read in order; a size that differs from the first image's names both files
+    (a DataLoader would stack them with a raw numpy error)."""
+    def make_iter():
+        batch = []
+        for image in images._images():
+            batch.append(image)
+            if len(batch) == batch_size:
+                yield np.stack(batch)
+                batch = []
+        if batch:
+            yield np.stack(batch)
+
+    n = len(images)
+    return BatchStream(make_iter, n, -(-n // batch_size), description)
+
+
 def as_batch_stream(data, batch_size=64, name="data"):
     """Wrap ``data`` in a :class:`BatchStream` of float32 numpy batches.
 
@@ -200,8 +218,10 @@ def as_batch_stream(data, batch_size=64, name="data"):
     data : ndarray, mx.nd.NDArray, mx.io.DataIter, Dataset or DataLoader
         Arrays are split into batches of ``batch_size``; a ``DataIter`` or ``DataLoader``
         keeps its own batches (padding of a ``DataIter``'s last batch is removed); a
-        ``Dataset`` (an :class:`~repurpose.data.ImageFolder` too) is read in order with a
-        ``DataLoader`` of ``batch_size``. Items that are ``(data, label)`` pairs give data.
+        ``Dataset`` is read in order with a ``DataLoader`` of ``batch_size``; an
+        :class:`~repurpose.data.ImageFolder` or :class:`~repurpose.data.ImageFiles` in
+        order too, each image checked to have the first one's size. Items that are
+        ``(data, label)`` pairs give data.
     batch_size : int, default=64
         Samples per batch for arrays and datasets.
     name : str, default='data'
@@ -214,7 +234,8 @@ def as_batch_stream(data, batch_size=64, name="data"):
     Raises
     ------
     DataError
-        For an empty input, a non-numeric dtype, NaN or inf, or samples of varying shape.
+        For an empty input, a non-numeric dtype, NaN or inf, or samples of varying shape
+        (images: naming two files and their shapes), or a damaged image file.
     TypeError
         For an input of an unsupported type.
 
@@ -244,6 +265,8 @@ def as_batch_stream(data, batch_size=64, name="data"):
     if isinstance(data, Dataset):
         if len(data) == 0:
             raise DataError(f"{name} is an empty dataset (0 samples).")
+        if isinstance(data, ImageFiles):
+            return _image_stream(data, batch_size, name)
         loader = DataLoader(data, batch_size=batch_size, shuffle=False, last_batch="keep")
         return _loader_stream(loader, name)
     raise TypeError(f"{name} is of type {type(data).__name__}; expected {SUPPORTED}.")

@@ -206,7 +206,7 @@ def _check_data(data, base, problems):
         data.kind = _infer_kind(data.train)
     defaults = DataConfig()
     only = {"builtin": ("classes", "n_per_class", "max_shift", "seed"),
-            "image_folder": ("resize", "crop", "normalize", "grayscale")}
+            "image_folder": ("resize", "crop", "normalize", "grayscale", "on_damaged")}
     for kind, keys in only.items():
         if data.kind == kind:
             continue

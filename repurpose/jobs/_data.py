@@ -5,7 +5,25 @@ from .._validation import brief_list
 from ..data import ImageFolder, load_builtin
 from ..exceptions import DataError
 
-__all__ = ["load_job_data", "check_splits", "image_folder"]
+__all__ = ["load_job_data", "check_splits", "image_folder", "JobData"]
+
+SPLITS = ("train", "validation", "test")
+
+
+class JobData(dict):
+    """``{'train': (X, y) or None, 'validation': ..., 'test': ...}`` as
+    :func:`load_job_data` reads them, with what was left out on the way.
+
+    Attributes
+    ----------
+    skipped : dict of str -> str
+        Damaged image files left out (``data.on_damaged: skip``), each with the reason,
+        over all splits; for the job's summary.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.skipped = {}
 
 
 def _load_npy(spec, where):
@@ -36,14 +54,17 @@ def load_job_data(data):
 
     Returns
     -------
-    dict
-        ``'train'``, ``'validation'``, ``'test'``: each ``(X, y)`` or None.
+    JobData
+        A dict: ``'train'``, ``'validation'``, ``'test'``, each ``(X, y)`` or None; its
+        ``skipped`` attribute names the damaged images left out (``data.on_damaged:
+        skip``).
 
     Raises
     ------
     DataError
-        For unreadable files, X/y of different lengths, images of different sizes, or more
-        ``n_per_class`` than a class has.
+        For unreadable files, X/y of different lengths, images of different sizes, damaged
+        images (``data.on_damaged: error``, naming them), or more ``n_per_class`` than a
+        class has.
 
     Examples
     --------
@@ -55,8 +76,10 @@ def load_job_data(data):
     >>> loaded = load_job_data(job.data)
     >>> loaded['train'][0].shape, loaded['validation'], len(loaded['test'][1])
     ((50, 1, 8, 8), None, 846)
+    >>> loaded.skipped
+    {}
     """
-    loaded = {"train": None, "validation": None, "test": None}
+    loaded = JobData.fromkeys(SPLITS)
     if data.kind == "builtin":
         X, y = load_builtin(data.train, classes=data.classes, max_shift=data.max_shift,
                             random_state=data.seed)
@@ -84,7 +107,9 @@ def load_job_data(data):
         if data.kind == "npy":
             loaded[split] = _load_npy(spec, f"data.{split}")
         else:
-            loaded[split] = image_folder(data, spec).to_arrays(hint="data.resize and data.crop")
+            folder = image_folder(data, spec)
+            loaded[split] = folder.to_arrays(hint="data.resize and data.crop")
+            loaded.skipped.update(folder.skipped)
     return loaded
 
 
@@ -93,7 +118,8 @@ def image_folder(data, path):
     def size(value):
         return tuple(value) if isinstance(value, list) else value
     return ImageFolder(path, resize=size(data.resize), crop=size(data.crop),
-                       normalize=data.normalize, grayscale=data.grayscale)
+                       normalize=data.normalize, grayscale=data.grayscale,
+                       on_damaged=data.on_damaged)
 
 
 def check_splits(data):
@@ -120,7 +146,8 @@ def check_splits(data):
     ...
     repurpose.exceptions.DataError: data.test has classes that data.train lacks: 2 (train ...
     """
-    for split, pair in data.items():
+    for split in SPLITS:
+        pair = data[split]
         if pair is not None and pair[0].dtype.kind in "fc" and not np.isfinite(pair[0]).all():
             raise DataError(f"data.{split} holds NaN or inf values. Remove or impute them.")
     X, y = data["train"]

@@ -13,7 +13,7 @@ import os
 from typing import Optional
 
 from .._validation import Boolean, Custom, Integer, Nullable, Options, Problem, Text, brief_list
-from ..data import BUILTIN_DATASETS, NORMALIZATIONS
+from ..data import BUILTIN_DATASETS, NORMALIZATIONS, ON_DAMAGED
 from ..repurposers import FineTuneRepurposer
 from ..repurposers._distributed import KVSTORE_TYPES
 from ._output import OutputFolder
@@ -140,6 +140,9 @@ class DataConfig:
         Image folder: per-channel normalisation.
     grayscale : bool, default=False
         Image folder: decode as one channel.
+    on_damaged : {'error', 'skip'}, default='error'
+        Image folder: a damaged (truncated or undecodable) image stops the job naming it,
+        or (``'skip'``) is left out with a warning and counted in ``metrics.json``.
     seed : int >= 0, default=0
         Built-in data: seed of the shifts and of the ``n_per_class`` draw.
 
@@ -178,6 +181,9 @@ class DataConfig:
     normalize: str = field("none", Options(*NORMALIZATIONS),
                             "image_folder: per-channel normalisation")
     grayscale: bool = field(False, Boolean(), "image_folder: decode as one channel")
+    on_damaged: str = field("error", Options(*ON_DAMAGED),
+                            "image_folder: a damaged (truncated or undecodable) image stops "
+                            "the job (error) or is left out with a warning and counted (skip)")
     seed: int = field(0, Integer(0), "builtin: seed of the shifts and of the n_per_class draw")
 
 

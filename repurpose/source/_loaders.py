@@ -6,13 +6,14 @@ and auxiliary states) and calls the class with them. The functions here are ``So
 class methods, bound in its class body (``cls`` is the class).
 """
 import os
+import re
 import warnings
 
 import mxnet as mx
 
 from .. import seeding, zoo
 from .._validation import brief_list, suggest
-from ..exceptions import DataError, InvalidParameterError, ModelFileError
+from ..exceptions import InvalidParameterError, ModelFileError
 from ._graph import shape_tuple
 from ._onnx import import_onnx
 from ._sidecar import read_sidecar
@@ -137,7 +138,25 @@ def from_gluon(cls, block, input_shape, metadata=None):
     TypeError
         If ``block`` is not a ``HybridBlock`` (a plain ``Block`` has no graph).
     InvalidParameterError
-        If its parameters are not initialised.
+        If its parameters are not initialised, or the block does not accept samples of
+        ``input_shape``: checked by shape inference before any forward pass, the message
+        names the layer that fails and what to pass instead (the shape without the batch
+        axis, with the channel axis, or a larger one for a kernel the input is smaller
+        than). MXNet's error is the ``__cause__``.
+
+    Examples
+    --------
+    >>> from mxnet.gluon import nn
+    >>> from repurpose import SourceModel
+    >>> net = nn.HybridSequential()
+    >>> net.add(nn.Conv2D(4, 3), nn.Flatten(), nn.Dense(2))
+    >>> net.initialize()
+    >>> SourceModel.from_gluon(net, (1, 8, 8)).input_shape
+    (1, 8, 8)
+    >>> SourceModel.from_gluon(net, (1, 1, 8, 8))
+    Traceback (most recent call last):
+    ...
+    repurpose.exceptions.InvalidParameterError: from_gluon: ... input_shape=(1, 8, 8).
     """
     if not isinstance(block, mx.gluon.HybridBlock):
         raise InvalidParameterError(
@@ -146,23 +165,24 @@ def from_gluon(cls, block, input_shape, metadata=None):
             f"export it to symbol+params files and use from_checkpoint.")
     input_shape = shape_tuple(input_shape)
     params = block.collect_params()
+    out = block(mx.sym.var("data"))
+    symbol = mx.sym.Group(list(out)) if isinstance(out, (list, tuple)) else out
+    # Shape inference first: a failed forward would leave the block half initialised.
+    _check_block_input(symbol, params, input_shape)
     try:
-        # Finishes deferred initialisation and checks the input shape once.
+        # Finishes deferred initialisation.
         block(mx.nd.zeros((1,) + input_shape, ctx=_block_context(params)))
     except mx.gluon.parameter.DeferredInitializationError as err:
         raise InvalidParameterError("The block's parameters are not initialised; call "
                                     "block.initialize() first.") from err
     except mx.base.MXNetError as err:  # a subclass of RuntimeError: caught first
-        raise DataError(f"The block does not accept inputs of shape {input_shape}: "
-                        f"{str(err).strip().splitlines()[0]}") from err
+        raise InvalidParameterError(_shape_problem(symbol, {}, input_shape, err)) from err
     except RuntimeError as err:
         if "has not been initialized" in str(err):
             raise InvalidParameterError("The block's parameters are not initialised; call "
                                         "block.initialize() or load_parameters() "
                                         "first.") from err
         raise
-    out = block(mx.sym.var("data"))
-    symbol = mx.sym.Group(list(out)) if isinstance(out, (list, tuple)) else out
     aux_names = set(symbol.list_auxiliary_states())
     arg_names = set(symbol.list_arguments())
     arg_params, aux_params = {}, {}
@@ -275,6 +295,80 @@ def from_onnx(cls, path, input_shape=None):
 
 
 # ---------------------------------------------------------------------------- helpers
+def _known_shapes(symbol, params):
+    """Shapes of the block's parameters that are known (deferred ones have a 0)."""
+    names = set(symbol.list_arguments()) | set(symbol.list_auxiliary_states())
+    return {name: tuple(p.shape) for name, p in params.items()
+            if name in names and p.shape and 0 not in p.shape}
+
+
+def _accepts(symbol, shapes, sample_shape):
+    try:
+        symbol.infer_shape_partial(**dict(shapes, data=(1,) + tuple(sample_shape)))
+    except mx.base.MXNetError:
+        return False
+    return True
+
+
+def _check_block_input(symbol, params, input_shape):
+    """Raise InvalidParameterError, in our words, if ``symbol`` refuses samples of
+    ``input_shape`` (MXNet's shape inference, chained as the cause)."""
+    shapes = _known_shapes(symbol, params)
+    try:
+        symbol.infer_shape_partial(**dict(shapes, data=(1,) + input_shape))
+    except mx.base.MXNetError as err:
+        raise InvalidParameterError(_shape_problem(symbol, shapes, input_shape, err)) from err
+
+
+def _mxnet_reason(err):
+    """``(layer or None, reason)`` from an MXNet error: its last message line without the
+    time stamp, source file and the checked expression."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    text = next((line for line in reversed(lines) if line.startswith("MXNetError")),
+                lines[-1] if lines else type(err).__name__)
+    text = re.sub(r"^MXNetError:\s*", "", text)
+    layer = re.match(r"Error in operator (\S+?):\s*", text)
+    if layer:
+        text = text[layer.end():]
+    text = re.sub(r"^\[[\d:]+\]\s+\S+:\d+:\s*", "", text)
+    if text.startswith("Check failed:") and ": " in text[len("Check failed:"):]:
+        text = text.rsplit(": ", 1)[1].strip() or text
+    mismatch = re.match(r"Shape inconsistent, Provided = (\S+), inferred shape=(\S+)", text)
+    if mismatch:
+        text = (f"its parameter of shape {mismatch.group(1)} would need shape "
+                f"{mismatch.group(2)} for this input")
+    return (layer.group(1) if layer else None), text.rstrip(".")
+
+
+def _shape_problem(symbol, shapes, input_shape, err):
+    """The message for a block that refuses samples of ``input_shape``: what failed where,
+    and the shape to pass where one nearby fits."""
+    layer, reason = _mxnet_reason(err)
+    message = (f"from_gluon: the block does not accept inputs of shape {input_shape} "
+               f"(MXNet tried a batch of one, {(1,) + input_shape})"
+               + (f"; layer {layer!r} fails" if layer else "") + f": {reason}.")
+    if len(input_shape) > 1 and input_shape[0] == 1 and _accepts(symbol, shapes,
+                                                                  input_shape[1:]):
+        return (f"{message} input_shape is the shape of ONE sample, without the batch axis, "
+                f"and this one looks like it includes it. Pass "
+                f"input_shape={input_shape[1:]}.")
+    if _accepts(symbol, shapes, (1,) + input_shape):
+        return (f"{message} The block takes a channel axis first: pass "
+                f"input_shape={(1,) + input_shape} (for grayscale images).")
+    for channels in (1, 3):
+        other = (channels,) + input_shape[1:]
+        if len(input_shape) == 3 and other != input_shape and _accepts(symbol, shapes, other):
+            return (f"{message} The block was made for {channels} channel"
+                    f"{'s' if channels > 1 else ''}: pass input_shape={other}"
+                    f"{' (grayscale)' if channels == 1 else ' (RGB)'}.")
+    if "kernel size" in reason:
+        return (f"{message} The input is smaller than a convolution or pooling window of "
+                f"the block: pass a larger input_shape (the size the block was made for) "
+                f"and resize the images to it.")
+    return (f"{message} Pass the shape of one sample the block was made for, channels "
+            f"first and without the batch axis, e.g. (3, 224, 224).")
+
+
 def _fresh_params(symbol, input_name, input_shape):
     """Random parameters for every variable of ``symbol`` (the caller seeds mx.random)."""
     if input_shape is None:

@@ -171,7 +171,7 @@ def test_bad_input_shape_error(tiny_net, shape):
 
 
 def test_input_shape_that_does_not_fit_error(tiny_net):
-    with pytest.raises(DataError, match=r"does not accept inputs of shape \(3, 8, 8\)"):
+    with pytest.raises(InvalidParameterError, match=r"does not accept inputs of shape \(3, 8, 8\)"):
         SourceModel.from_gluon(tiny_net, (3, 8, 8))
 
 
