@@ -6,7 +6,7 @@ sharded extraction (:mod:`._sharded`), so that none of them imports another for 
 from .._validation import brief_list
 from ..exceptions import DataError, InvalidParameterError
 
-__all__ = ["POOLS", "PRECISIONS", "check_layers", "check_input_shape"]
+__all__ = ["POOLS", "PRECISIONS", "check_layers", "check_input_shape", "known_length"]
 
 PRECISIONS = ("float32", "int8", "bf16")
 POOLS = (None, "avg", "max")
@@ -62,3 +62,20 @@ def check_input_shape(source, sample_shape, description):
         )
     if expected is None:
         source.output_shapes(sample_shape)  # raises DataError if the graph rejects it
+
+
+def known_length(X):
+    """The number of samples of ``X`` if it says so without being read: the first axis of
+    an array (numpy, MXNet NDArray); None for everything else (a data iterator, a
+    ``Dataset``, a ``DataLoader``, whose ``len`` counts batches).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> known_length(np.zeros((0, 1, 8, 8))), known_length(iter([]))
+    (0, None)
+    """
+    shape = getattr(X, "shape", None)
+    if isinstance(shape, tuple) and len(shape) > 0:
+        return int(shape[0])
+    return None

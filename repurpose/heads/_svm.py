@@ -1,19 +1,23 @@
 """Support-vector-machine head with calibrated probabilities.
 
-One binary SVM per class (one-vs-rest) gives a decision vector per sample; a multinomial
-logistic regression fitted on *cross-validated* decision vectors turns it into probabilities
-(Platt scaling, generalised from two classes to several as a calibration map on the decision
-values). Each binary SVM is kept as its support vectors, dual coefficients and intercept, so
-predictions are computed here from plain arrays: that is what makes the head saveable as JSON +
-arrays without pickling scikit-learn's libsvm objects, whose state is private.
+One binary SVM per class (one-vs-rest) gives a decision vector per sample; ``predict`` is its
+argmax. Probabilities are a softmax of the decision values times one positive scale, fitted
+by maximum likelihood on *cross-validated* decision values (Platt scaling without the offset,
+shared by all classes: temperature scaling of the SVM). One shared scale keeps the argmax of
+the probabilities that of the decision values, so calibration never changes a prediction,
+and one number cannot overfit the few held-out decisions of a few-shot task. Each binary SVM
+is kept as its support vectors, dual coefficients and intercept, so predictions are computed
+here from plain arrays: that is what makes the head saveable as JSON + arrays without
+pickling scikit-learn's libsvm objects, whose state is private.
 """
+import inspect
 import logging
 import warnings
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics.pairwise import rbf_kernel
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import RepeatedStratifiedKFold
 from sklearn.svm import SVC, LinearSVC
 
 from .._validation import AnyOf, Integer, Options, Real, store_params
@@ -56,6 +60,8 @@ class _OvrSvm:
         return self
 
     def decision(self, X):
+        if len(X) == 0:
+            return np.zeros((0, len(self.parts)))
         columns = []
         for part in self.parts:
             if self.kernel == "linear":
@@ -67,47 +73,44 @@ class _OvrSvm:
         return np.column_stack(columns)
 
 
-def _fit_vector_scaling(decisions, y, n_classes):
-    """Fit ``logits = a * decision + b`` per class by minimising the NLL (L-BFGS).
+def _fit_shared_scale(decisions, y):
+    """The positive scale ``a`` that maximises the likelihood of ``y`` under
+    ``softmax(a * decisions)`` (one column: ``sigmoid(a * decision)``, Platt scaling without
+    its offset).
 
-    With two classes this is Platt scaling; with more, "vector scaling" (Guo et al., 2017):
-    one slope and one offset per class, then a softmax. Only 2K numbers are fitted, so the
-    map cannot overfit the cross-validated decisions the way a full K x K logistic map does
-    on small data; written out here (30 lines) because scikit-learn exposes no public
-    function for it.
+    A weak Gaussian prior on ``log a`` (around ``a = 1``) keeps the scale finite when the
+    decisions separate the classes perfectly. One number fitted on the cross-validated
+    decisions; see the module docstring for why not one slope and offset per class.
     """
-    from scipy.optimize import minimize
+    from scipy.optimize import minimize_scalar
 
-    k = decisions.shape[1]
-    onehot = np.eye(n_classes)[y] if k > 1 else y[:, None].astype(float)
+    if decisions.shape[1] == 1:  # two classes: the decision is the log-odds of class 1
+        decisions = np.column_stack([np.zeros(len(decisions)), decisions[:, 0]])
+    picked = decisions[np.arange(len(y)), y]
 
-    def nll(theta):
-        a, b = theta[:k], theta[k:]
-        z = decisions * a + b
-        if k == 1:
-            p = 1.0 / (1.0 + np.exp(-z))
-            p = np.clip(p, 1e-12, 1 - 1e-12)
-            loss = -np.mean(onehot * np.log(p) + (1 - onehot) * np.log(1 - p))
-            grad_z = (p - onehot) / len(z)
-        else:
-            p = softmax(z)
-            loss = -np.mean(np.log(np.clip(np.sum(p * onehot, axis=1), 1e-300, None)))
-            grad_z = (p - onehot) / len(z)
-        grad = np.concatenate([np.sum(grad_z * decisions, axis=0), np.sum(grad_z, axis=0)])
-        # A weak Gaussian prior (ridge on slopes towards 1, offsets towards 0) keeps the map
-        # finite when the decisions separate the classes perfectly.
-        loss += 1e-3 * (np.sum((a - 1) ** 2) + np.sum(b ** 2))
-        grad += 2e-3 * np.concatenate([a - 1, b])
-        return loss, grad
+    def nll(log_a):
+        z = decisions * np.exp(log_a)
+        top = z.max(axis=1)
+        log_norm = top + np.log(np.exp(z - top[:, None]).sum(axis=1))
+        return np.mean(log_norm - picked * np.exp(log_a)) + 1e-3 * log_a ** 2
 
-    result = minimize(nll, np.concatenate([np.ones(k), np.zeros(k)]), jac=True,
-                      method="L-BFGS-B")
-    return result.x[:k], result.x[k:]
+    return float(np.exp(minimize_scalar(nll, bounds=(-10.0, 10.0), method="bounded").x))
+
+
+#: Held-out decisions the calibration aims for: the cross-validation is repeated (with
+#: other folds, at most 5 times) until this many are pooled, so a few-shot task fits its
+#: scale on more than one noisy split.
+_CALIBRATION_SAMPLES = 100
+_MAX_REPEATS = 5
 
 
 @register
 class SvmHead(BaseHead):
     """Support vector machine with probabilities calibrated on cross-validated decisions.
+
+    ``predict`` is the argmax of the one-vs-rest decision values; ``predict_proba`` is
+    ``softmax(a * decision values)`` with one positive scale ``a`` fitted on
+    cross-validated decisions, so its argmax is the same.
 
     Parameters
     ----------
@@ -120,8 +123,12 @@ class SvmHead(BaseHead):
         RBF width; ``'scale'`` is 1 / (n_features * variance of the standardised X), which
         is 1 / n_features after standardisation.
     n_folds : int, default=3
-        Folds of the cross-validation that produces the decisions the calibration map is
-        fitted on (reduced to the smallest class count if that is lower).
+        Folds of the cross-validation that produces the decisions the calibration scale is
+        fitted on. Reduced to the sample count of the smallest class if that is lower
+        (every fold needs a sample of every class): silently for the default, with a
+        ``UserWarning`` for a value you set. With fewer than 100 samples the
+        cross-validation is repeated with other folds (up to 5 times) to pool more
+        decisions.
     standardize : bool, default=True
     max_iter : int, default=10000
         Iterations of liblinear (``kernel='linear'``).
@@ -137,14 +144,16 @@ class SvmHead(BaseHead):
     n_iter_ : int
         Most iterations any of the binary SVMs took.
     calibration_coef_, calibration_intercept_ : ndarray of shape (n_classes,) (1 for 2 classes)
-        The calibration map from decision values to logits: ``a * d + b`` per class.
+        The calibration map from decision values to logits, ``coef * d + intercept`` per
+        class: the shared scale ``a`` in every entry, and zeros. (Heads saved by earlier
+        releases hold one fitted slope and offset per class, and predict as they did.)
 
     References
     ----------
     .. [1] J. Platt. "Probabilistic outputs for support vector machines and comparisons to
        regularized likelihood methods". Advances in Large Margin Classifiers, 1999.
     .. [2] C. Guo, G. Pleiss, Y. Sun, K. Q. Weinberger. "On Calibration of Modern Neural
-       Networks". ICML 2017 (vector scaling).
+       Networks". ICML 2017 (temperature scaling).
 
     Examples
     --------
@@ -178,26 +187,44 @@ class SvmHead(BaseHead):
                             else 1.0 if self.gamma == "scale" else self.gamma)
         seed = int(random_state.randint(0, 2**31 - 1))
         make = lambda: _OvrSvm(self.kernel, self.C, self.gamma_, self.max_iter, seed)  # noqa: E731
-        n_folds = min(self.n_folds, int(np.bincount(y).min()))
-        decisions = np.zeros((len(y), n_classes if n_classes > 2 else 1))
-        folds = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+        n_folds = self._calibration_folds(y)
+        repeats = min(_MAX_REPEATS, -(-_CALIBRATION_SAMPLES // len(y)))
+        decisions, targets = [], []
+        folds = RepeatedStratifiedKFold(n_splits=n_folds, n_repeats=repeats, random_state=seed)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ConvergenceWarning)
             for train, test in folds.split(Xs, y):
-                if len(np.unique(y[train])) < n_classes:
-                    continue  # cannot happen with stratified folds of >= n_folds per class
-                decisions[test] = make().fit(Xs[train], y[train], n_classes).decision(Xs[test])
+                decisions.append(make().fit(Xs[train], y[train], n_classes).decision(Xs[test]))
+                targets.append(y[test])
             self._svm = make().fit(Xs, y, n_classes)
             self.n_iter_ = self._svm.n_iter
         if any(issubclass(w.category, ConvergenceWarning) for w in caught):
             warnings.warn(f"SvmHead's liblinear did not converge in max_iter={self.max_iter}; "
                           f"raise max_iter or lower C.", ConvergenceWarning, stacklevel=3)
-        self.calibration_coef_, self.calibration_intercept_ = _fit_vector_scaling(
-            decisions, y, n_classes)
+        scale = _fit_shared_scale(np.concatenate(decisions), np.concatenate(targets))
+        n_columns = n_classes if n_classes > 2 else 1
+        self.calibration_coef_ = np.full(n_columns, scale)
+        self.calibration_intercept_ = np.zeros(n_columns)
+
+    def _calibration_folds(self, y):
+        """``n_folds``, lowered to the smallest class's count (stratified folds need a sample
+        of each class); lowering a value the user set is warned about."""
+        counts = np.bincount(y)
+        n_folds = min(self.n_folds, int(counts.min()))
+        default = inspect.signature(SvmHead.__init__).parameters["n_folds"].default
+        if n_folds < self.n_folds and self.n_folds != default:
+            smallest = self.classes_[int(np.argmin(counts))]
+            warnings.warn(
+                f"SvmHead(n_folds={self.n_folds}): the calibration uses {n_folds} folds "
+                f"instead, because class {smallest!r} has only {n_folds} samples and every "
+                f"stratified fold needs one sample of each class. Pass n_folds <= {n_folds} "
+                f"to silence this.", UserWarning, stacklevel=4)
+        return n_folds
 
     def decision_function(self, X):
-        """Calibrated logits: shape (n_samples, n_classes), or (n_samples,) for 2 classes
-        (the log-odds of ``classes_[1]``). Their argmax is ``predict``."""
+        """Calibrated logits (the decision values times the fitted scale): shape
+        (n_samples, n_classes), or (n_samples,) for 2 classes (the log-odds of
+        ``classes_[1]``). Their argmax is ``predict``."""
         z = self._logits(self._validate_X_predict(X))
         return z[:, 0] if z.shape[1] == 1 else z
 

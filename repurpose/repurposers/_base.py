@@ -16,8 +16,10 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
 from .._validation import Integer, Options, check_params
+from ..exceptions import DataError
 from ..features import FeatureExtractor
-from ..features._checks import POOLS, PRECISIONS
+from ..features._checks import POOLS, PRECISIONS, check_input_shape, known_length
+from ..heads._base import check_labels
 from ..persist import save as _save
 
 logger = logging.getLogger(__name__)
@@ -149,13 +151,27 @@ class BaseRepurposer(ClassifierMixin, BaseEstimator, ABC):
         Returns
         -------
         self
+
+        Raises
+        ------
+        DataError
+            For ``y=None``, zero samples, or labels that mix types (``[1, 'a']``), before
+            any extraction.
         """
         # Everything cheap first: extraction parameters, head parameters, labels.
         extractor = self._validate_params()
-        y = np.asarray(y)
+        y = check_labels(y, f"{type(self).__name__}.fit")  # object labels -> str array
         self.layers_ = list(extractor.layers_)
         head = self._make_head()
+        n_samples = known_length(X)
+        if y.size == 0 or n_samples == 0:
+            raise DataError(
+                f"{type(self).__name__}.fit got 0 samples ({len(y)} labels"
+                f"{'' if n_samples is None else f', X of shape {tuple(X.shape)}'}); it needs "
+                f"labelled samples of at least 2 classes. Pass non-empty X and y.")
         head._check_targets(y)
+        if n_samples is not None and n_samples != len(y):
+            raise ValueError(f"X has {n_samples} samples but y has {len(y)} labels.")
         features = extractor.transform(X)
         if len(features) != len(y):
             raise ValueError(f"X has {len(features)} samples but y has {len(y)} labels.")
@@ -170,11 +186,15 @@ class BaseRepurposer(ClassifierMixin, BaseEstimator, ABC):
 
     def _features_for_predict(self, X):
         check_is_fitted(self, "head_")
+        if known_length(X) == 0:  # zero samples: zero rows of features, no extraction
+            check_input_shape(self.source, tuple(X.shape[1:]), f"X (shape {tuple(X.shape)})")
+            return np.zeros((0, sum(self.layer_dims_.values())), dtype=np.float32)
         extractor = self._extractor(layers=self.layers_).fit()
         return extractor.transform(X)
 
     def predict_proba(self, X):
-        """Class probabilities of ``X``; columns follow :attr:`classes_`."""
+        """Class probabilities of ``X``; columns follow :attr:`classes_` (zero rows for an
+        array of zero samples)."""
         features = self._features_for_predict(X)  # NotFittedError before fit
         return self.head_.predict_proba(features)
 

@@ -22,6 +22,8 @@ from .._validation import (Boolean, Custom, Integer, ListOf, Nullable, Options, 
 from ..context import resolve_contexts, split_batch
 from ..data import as_batch_stream
 from ..exceptions import DataError, InvalidParameterError
+from ..features._checks import known_length
+from ..heads._base import check_labels, unseen_labels
 from ..persist import save as _save
 from ..source import SourceModel
 from ..source._graph import graph_nodes, layer_params
@@ -244,7 +246,8 @@ class NetworkRepurposer(ClassifierMixin, BaseEstimator, ABC):
                             f"takes {tuple(input_shape)}. Resize or reshape the inputs.")
 
     def _check_targets(self, y, n_samples, name="y"):
-        y = np.asarray(y)
+        # None and mixed label types are errors; object labels (pandas) become a str array.
+        y = check_labels(y, f"{type(self).__name__}.fit", name=name)
         if y.ndim == 2 and y.shape[1] == 1:
             y = y.ravel()
         if y.ndim != 1 or len(y) != n_samples:
@@ -297,6 +300,7 @@ class NetworkRepurposer(ClassifierMixin, BaseEstimator, ABC):
             self.__dict__.pop(attr, None)
         self.__dict__.pop("_block_cache", None)
         self._validate_params()
+        check_labels(y, f"{type(self).__name__}.fit")  # y=None or mixed types: before reading X
         if check_kvstore(self.kvstore) is not None:
             launch_environment(kvstore=self.kvstore)  # before any work: started by a launcher?
         contexts = resolve_contexts(self.ctx)
@@ -363,7 +367,7 @@ class NetworkRepurposer(ClassifierMixin, BaseEstimator, ABC):
                                    owner="the source model" if self.source.input_shape
                                    else "X (whose shape the source takes)")
             y_val = self._check_targets(y_val, len(X_val), "y_val")
-            unseen = np.setdiff1d(np.unique(y_val), classes)
+            unseen = unseen_labels(y_val, classes)
             if len(unseen):
                 raise DataError(
                     f"y_val holds label(s) {brief_list(unseen.tolist())} that y (the training "
@@ -463,8 +467,13 @@ class NetworkRepurposer(ClassifierMixin, BaseEstimator, ABC):
         return state
 
     def decision_function(self, X):
-        """Class scores (logits) of ``X``; columns follow :attr:`classes_`."""
+        """Class scores (logits) of ``X``; columns follow :attr:`classes_` (zero rows for an
+        array of zero samples)."""
         block = self._block()
+        if known_length(X) == 0:  # zero samples: zero rows of scores
+            self._check_sample_shape(tuple(X.shape[1:]), "X", self.network_.input_shape,
+                                     owner="the fitted network (trained on that shape)")
+            return np.zeros((0, len(self.classes_)))
         X = self._as_array(X, "X", self.network_.input_shape,
                            owner="the fitted network (trained on that shape)")
         contexts = resolve_contexts(self.ctx)
@@ -489,7 +498,8 @@ class NetworkRepurposer(ClassifierMixin, BaseEstimator, ABC):
     def score(self, X, y, sample_weight=None):
         """Accuracy on ``(X, y)``; labels never seen in fit are an error."""
         check_is_fitted(self, "network_")
-        unseen = np.setdiff1d(np.unique(np.asarray(y)), self.classes_)
+        y = check_labels(y, f"{type(self).__name__}.score")
+        unseen = unseen_labels(y, self.classes_)
         if len(unseen):
             raise DataError(
                 f"y holds label(s) {brief_list(unseen.tolist())} that {type(self).__name__} "

@@ -86,7 +86,7 @@ def test_feature_mismatch_error(head, blobs):
     X, y = blobs
     fitted = clone(head).fit(X, y)
     fitted._feature_origin = ["pool5"]
-    with pytest.raises(ValueError, match=r"X has 4 features, but \w+ is expecting 5 features "
+    with pytest.raises(DataError, match=r"X has 4 features, but \w+ is expecting 5 features "
                                          r"as input \(fitted on layers \['pool5'\]\)"):
         fitted.predict_proba(X[:, :4])
 
@@ -116,10 +116,10 @@ def test_non_finite_features_error(head, blobs, bad):
     X, y = blobs
     X = X.copy()
     X[3, 1] = bad
-    with pytest.raises(ValueError, match="NaN|infinity"):
+    with pytest.raises(DataError, match="(NaN|infinity).*Features must be finite"):
         clone(head).fit(X, y)
     fitted = clone(head).fit(blobs[0], y)
-    with pytest.raises(ValueError, match="NaN|infinity"):
+    with pytest.raises(DataError, match="(NaN|infinity).*Features must be finite"):
         fitted.predict(X)
 
 
