@@ -9,8 +9,15 @@ Used by :mod:`repurpose.features._sharded` (``client=`` of
 :func:`~repurpose.features.extract_to_store`) and :mod:`repurpose.bo.parallel` (``client=`` of
 :func:`~repurpose.bo.minimize`); both raise :class:`~repurpose.exceptions.ClusterError`.
 """
+import asyncio
+import concurrent.futures
+import logging
+import socket
+
 from ._version import __version__
 from .exceptions import ClusterError, InvalidParameterError
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["CONNECT_TIMEOUT", "WORKER_TIMEOUT", "import_distributed", "connect_scheduler",
            "worker_problems", "check_workers"]
@@ -52,6 +59,11 @@ def import_distributed():
 def connect_scheduler(address, timeout=None):
     """A ``distributed.Client`` connected to the scheduler at ``address``, failing fast.
 
+    Before a client is made, the address is probed: a TCP connection (refused at once when
+    nothing listens there), then Dask's ``identity`` handshake. So an address where nothing
+    answers, or where something that is not a Dask scheduler answers, is an error at once,
+    and no half-made client is left to wait for its own shutdown.
+
     Parameters
     ----------
     address : str
@@ -70,8 +82,8 @@ def connect_scheduler(address, timeout=None):
         If ``address`` is not an address.
     ClusterError
         If no scheduler answers within ``timeout`` seconds (or what answers does not speak
-        Dask's protocol); the message names the address and what to check. It is also a
-        ``ConnectionError``.
+        Dask's protocol); the message names the address, what happened and what to check.
+        It is also a ``ConnectionError``.
     ImportError
         If ``distributed`` is not installed.
 
@@ -88,18 +100,70 @@ def connect_scheduler(address, timeout=None):
             f"The scheduler address must be a string like 'tcp://HOST:8786', got {address!r}.")
     timeout = CONNECT_TIMEOUT if timeout is None else timeout
     try:
-        return distributed.Client(address, timeout=timeout, set_as_default=False)
+        reason = _probe(distributed, address, timeout)
     except ValueError as err:
         raise InvalidParameterError(
             f"{address!r} is not a Dask scheduler address ({err}). Give it as "
-            f"tcp://HOST:PORT, as 'dask scheduler' prints it.") from err
-    except Exception as err:  # noqa: BLE001 - OSError (timeout) or garbage from a non-Dask port
-        reason = str(err).splitlines()[0] if str(err) else "no reply"
-        raise ClusterError(
-            f"No Dask scheduler answered at {address!r} within {timeout:g} s "
-            f"({type(err).__name__}: {reason}). Start one ('dask scheduler', then 'dask "
-            f"worker ADDRESS' on each machine), or check the address and that its port is "
-            f"reachable from here.") from err
+            f"tcp://HOST:PORT, as 'dask scheduler' prints it.") from None
+    if reason is None:
+        try:
+            return distributed.Client(address, timeout=timeout, set_as_default=False)
+        except ValueError as err:
+            raise InvalidParameterError(
+                f"{address!r} is not a Dask scheduler address ({err}). Give it as "
+                f"tcp://HOST:PORT, as 'dask scheduler' prints it.") from err
+        except Exception as err:  # noqa: BLE001 - it answered the probe, then failed
+            reason = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else 'no reply'}"
+    raise ClusterError(
+        f"No Dask scheduler answered at {address!r} within {timeout:g} s ({reason}). Start "
+        f"one ('dask scheduler', then 'dask worker ADDRESS' on each machine), or check the "
+        f"address and that its port is reachable from here.")
+
+
+def _probe(distributed, address, timeout):
+    """None if a Dask scheduler answers at ``address`` within ``timeout`` seconds, else why
+    not, in a few words; ValueError for what is not an address."""
+    scheme, location = distributed.comm.parse_address(address)
+    if scheme not in ("tcp", "tls"):
+        return None  # inproc://, ucx://, ...: the client says
+    host, port = distributed.comm.parse_host_port(location, default_port=8786)
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except ConnectionRefusedError:
+        return f"connection refused: nothing listens on port {port} of {host}"
+    except socket.gaierror as err:
+        return f"unknown host {host!r}: {err.strerror or err}"
+    except socket.timeout:
+        return f"no reply from {host}:{port}"
+    except OSError as err:
+        return f"{type(err).__name__}: {err.strerror or err}"
+    if scheme == "tls":
+        return None  # the handshake needs the client's certificates: the client does it
+
+    async def identity():
+        comm = await distributed.comm.connect(address, timeout=timeout)
+        try:
+            await comm.write({"op": "identity", "reply": True})
+            return await comm.read()
+        finally:
+            comm.abort()
+
+    def handshake():  # its own event loop, in its own thread: callers may run one already
+        return asyncio.run(asyncio.wait_for(identity(), timeout))
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        try:
+            answer = pool.submit(handshake).result()
+        except (asyncio.TimeoutError, concurrent.futures.TimeoutError):
+            return f"{host}:{port} accepted a connection but said nothing"
+        except Exception as err:  # noqa: BLE001 - garbage read as Dask's framing, and more
+            logger.debug("The Dask handshake with %s failed: %s: %s", address,
+                         type(err).__name__, err)
+            return f"what answers at {host}:{port} does not speak Dask's protocol"
+    if not isinstance(answer, dict) or answer.get("type") != "Scheduler":
+        kind = answer.get("type") if isinstance(answer, dict) else type(answer).__name__
+        return f"what answers at {host}:{port} is not a Dask scheduler (it is a {kind})"
+    return None
 
 
 def _version_probe():

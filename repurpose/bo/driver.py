@@ -19,6 +19,7 @@ import abc
 import concurrent.futures
 import contextlib
 import functools
+import inspect
 import logging
 import time
 
@@ -27,11 +28,12 @@ import numpy as np
 from .._dask import check_workers, connect_scheduler, import_distributed
 from .._validation import is_number
 from ..exceptions import InvalidParameterError
+from .state import journal_lock
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["Study", "drive", "evaluate", "SerialPool", "ExecutorPool", "DaskPool", "open_pool",
-           "OptimizerStudy", "run_optimizer"]
+           "OptimizerStudy", "run_optimizer", "check_objective"]
 
 
 def evaluate(objective, params):
@@ -273,14 +275,64 @@ def run_optimizer(optimizer, objective, n_trials, callback=None, parallel=False,
                   n_workers=None, client=None):
     """Evaluate ``objective`` for ``optimizer`` until it holds ``n_trials`` trials: in this
     process, or with ``parallel`` on the pool :func:`open_pool` opens for ``client`` and
-    ``n_workers``. Return ``optimizer.result()``."""
-    if len(optimizer.trials) < n_trials:
-        study = OptimizerStudy(optimizer, n_trials)
-        if not parallel:
-            drive(study, SerialPool(evaluate, objective), 1, callback)
-            return optimizer.result()
-        with open_pool(evaluate, objective, client, n_workers) as (pool, n_workers):
-            logger.info("Running %d trials, %d at once", n_trials - len(optimizer.trials),
-                        n_workers)
-            drive(study, pool, n_workers, callback)
+    ``n_workers``. Return ``optimizer.result()``.
+
+    The objective's signature is checked first (:func:`check_objective`), and a study with
+    a journal holds its lock (:func:`~repurpose.bo.state.journal_lock`) while it runs."""
+    check_objective(objective, optimizer.space, ("params",))
+    with journal_lock(optimizer.state_path):
+        if len(optimizer.trials) < n_trials:
+            study = OptimizerStudy(optimizer, n_trials)
+            if not parallel:
+                drive(study, SerialPool(evaluate, objective), 1, callback)
+                return optimizer.result()
+            with open_pool(evaluate, objective, client, n_workers) as (pool, n_workers):
+                logger.info("Running %d trials, %d at once", n_trials - len(optimizer.trials),
+                            n_workers)
+                drive(study, pool, n_workers, callback)
     return optimizer.result()
+
+
+def check_objective(objective, space, arguments):
+    """Raise InvalidParameterError, before any trial, if ``objective`` cannot be called with
+    the positional ``arguments`` a trial passes (``('params',)``, or ``('params',
+    'report')`` for early stopping): a wrong signature would otherwise fail every trial the
+    same way. An objective whose signature cannot be read is let through; one that takes the
+    arguments and raises TypeError inside still records a failed trial.
+
+    Examples
+    --------
+    >>> from repurpose.bo import Real, SearchSpace
+    >>> space = SearchSpace({'lr': Real(1e-4, 1e-1), 'wd': Real(0.0, 0.1)})
+    >>> check_objective(lambda params: 0.0, space, ('params',))
+    >>> def train(lr, wd):
+    ...     return lr + wd
+    >>> check_objective(train, space, ('params',))
+    Traceback (most recent call last):
+    ...
+    repurpose.exceptions.InvalidParameterError: The objective train(lr, wd) cannot be called as
+    train(params) (missing a required argument: 'wd'): ...
+    """
+    if not callable(objective):
+        raise InvalidParameterError(
+            f"objective must be a callable, got {objective!r} of type "
+            f"{type(objective).__name__}.")
+    try:
+        signature = inspect.signature(objective)
+    except (TypeError, ValueError):  # a builtin or an extension type: the trial will say
+        return
+    try:
+        signature.bind(*arguments)
+    except TypeError as err:
+        name = getattr(objective, "__name__", None) or type(objective).__name__
+        given = (f"one dict of the parameters {', '.join(map(repr, space.names))}"
+                 if len(arguments) == 1 else
+                 f"a dict of the parameters {', '.join(map(repr, space.names))} and "
+                 f"{', '.join(arguments[1:])}(budget, value)")
+        call = f"{name}({', '.join(arguments)})"
+        fix = (f"lambda params: {name}(**params)" if len(arguments) == 1 else
+               f"lambda params, report: {name}(report=report, **params)")
+        raise InvalidParameterError(
+            f"The objective {name}{signature} cannot be called as {call} ({err}): each "
+            f"trial passes it {given}. Define it as def {name}({', '.join(arguments)}) and "
+            f"read params[NAME], or pass {fix}.") from None

@@ -14,10 +14,11 @@ import numpy as np
 from .._validation import check_choice, check_positive_int, is_number
 from ..exceptions import InvalidParameterError, ModelFileError
 from .acquisition import ACQUISITIONS
-from .driver import run_optimizer
+from .driver import check_objective, run_optimizer
 from .optimizer import AcquisitionOptimizer, sobol_points
 from .space import SearchSpace
-from .state import STATE, JournalWriter, check_same_settings, journal_header, read_state
+from .state import (STATE, JournalWriter, check_same_settings, journal_header, journal_lock,
+                    read_state)
 from .surrogate import GPSurrogate
 
 logger = logging.getLogger(__name__)
@@ -121,7 +122,10 @@ class BayesianOptimizer:
     state_path : str or path-like, default=None
         If given, a JSON-lines journal: its header (space and settings) is written at the
         first ``tell``, and every ``tell`` appends one line and fsyncs it. The file must not
-        exist yet; resume an existing one with :meth:`load` (or :func:`minimize`).
+        exist yet; resume an existing one with :meth:`load` (or :func:`minimize`). :meth:`run`
+        holds the journal's lock while it runs, and a ``tell`` that finds the journal written
+        by another process since it was read raises
+        :class:`~repurpose.exceptions.LockedError` instead of adding to it.
 
     Examples
     --------
@@ -383,7 +387,8 @@ class BayesianOptimizer:
         before, e.g. in a resumed study), one at a time in this process; exceptions become
         failed trials, and ``callback(trial)`` is called after each ``tell``. An interrupted
         trial (``KeyboardInterrupt``) is forgotten, as :meth:`cancel` does
-        (:func:`repurpose.bo.driver.drive` runs the loop)."""
+        (:func:`repurpose.bo.driver.drive` runs the loop). With a journal, its lock is held
+        while this runs (another process on it: :class:`~repurpose.exceptions.LockedError`)."""
         n_trials = check_positive_int(n_trials, "n_trials")
         return run_optimizer(self, objective, n_trials, callback=callback)
 
@@ -422,7 +427,9 @@ def minimize(objective: Callable[[Dict[str, Any]], float], space: SearchSpace, n
         Size of the Sobol initial design; ``max(2 * n_dims + 1, 5)`` if None.
     state_path : str or path-like, default=None
         A JSON-lines journal (:mod:`repurpose.bo.state`): every finished trial is appended
-        there as it is told, and an existing journal is resumed.
+        there as it is told, and an existing journal is resumed. Its folder must exist. The
+        journal is locked while the study runs (``.<name>.lock`` beside it), so a second
+        process on it is refused instead of running the same trials again.
     callback : callable, default=None
         ``callback(trial)`` with each :class:`Trial` once it is told.
     n_workers : int, default=None
@@ -444,8 +451,12 @@ def minimize(objective: Callable[[Dict[str, Any]], float], space: SearchSpace, n
     Raises
     ------
     InvalidParameterError
-        For a bad setting, a resumed journal with another space or other settings, or an
-        objective that returns a non-number.
+        For a bad setting, a resumed journal with another space or other settings, an
+        objective whose signature cannot take ``params`` (before any trial), or one that
+        returns a non-number.
+    LockedError
+        If another process is running a study on ``state_path``; the message names it
+        (process, host, since when). A ``RuntimeError``.
     ModelFileError
         If ``state_path`` holds a corrupted or foreign file.
     ClusterError
@@ -488,21 +499,25 @@ def minimize(objective: Callable[[Dict[str, Any]], float], space: SearchSpace, n
     # Long for its docstring; the code is the resume checks and one call of the driver.
     if n_workers is not None:
         n_workers = check_positive_int(n_workers, "n_workers")
-    if state_path is not None and os.path.exists(state_path):
-        opt = BayesianOptimizer.load(state_path)
-        if opt.space != space:
-            raise InvalidParameterError(
-                f"state_path {os.fspath(state_path)!r} holds a study over {opt.space!r}, not "
-                f"over the given space. Pass the same space or another state_path.")
-        given = {"seed": seed, "maximize": maximize, "acquisition": acquisition,
-                 "n_initial": n_initial}
-        check_same_settings(state_path, [(key, value, getattr(opt, key))
-                                         for key, value in given.items() if value is not None])
-        logger.info("Resuming from %s with %d trials", state_path, len(opt.trials))
-    else:
-        opt = BayesianOptimizer(space, acquisition=acquisition, n_initial=n_initial, seed=seed,
-                                maximize=maximize, state_path=state_path)
     n_trials = check_positive_int(n_trials, "n_trials")
-    return run_optimizer(opt, objective, n_trials, callback=callback,
-                         parallel=client is not None or n_workers not in (None, 1),
-                         n_workers=n_workers, client=client)
+    check_objective(objective, space, ("params",))
+    # The journal's lock first: a second process on it is refused before it reads anything.
+    with journal_lock(None if state_path is None else os.fspath(state_path)):
+        if state_path is not None and os.path.exists(state_path):
+            opt = BayesianOptimizer.load(state_path)
+            if opt.space != space:
+                raise InvalidParameterError(
+                    f"state_path {os.fspath(state_path)!r} holds a study over {opt.space!r}, "
+                    f"not over the given space. Pass the same space or another state_path.")
+            given = {"seed": seed, "maximize": maximize, "acquisition": acquisition,
+                     "n_initial": n_initial}
+            check_same_settings(state_path, [(key, value, getattr(opt, key))
+                                             for key, value in given.items()
+                                             if value is not None])
+            logger.info("Resuming from %s with %d trials", state_path, len(opt.trials))
+        else:
+            opt = BayesianOptimizer(space, acquisition=acquisition, n_initial=n_initial,
+                                    seed=seed, maximize=maximize, state_path=state_path)
+        return run_optimizer(opt, objective, n_trials, callback=callback,
+                             parallel=client is not None or n_workers not in (None, 1),
+                             n_workers=n_workers, client=client)

@@ -46,11 +46,11 @@ import numpy as np
 from .._validation import check_positive_int, is_number
 from ..exceptions import InvalidParameterError
 from .curves import LearningCurveModel
-from .driver import SerialPool, Study, drive
+from .driver import SerialPool, Study, check_objective, drive
 from .loop import BayesianOptimizer
 from .space import SearchSpace
 from .state import (SCHEDULE, JournalWriter, check_same_settings, decode_float, encode_float,
-                    journal_header, read_journal, schedule_record, schedule_trials)
+                    journal_header, journal_lock, read_journal, schedule_record, schedule_trials)
 
 logger = logging.getLogger(__name__)
 
@@ -465,9 +465,11 @@ class HyperbandScheduler:
             n_trials = check_positive_int(n_trials, "n_trials")
         if total_budget is not None:
             total_budget = _check_real(total_budget, "total_budget", 0)
+        check_objective(objective, self.space, ("params", "report"))
         # In this process: report() reads and updates the rungs while the trial runs.
-        drive(_Schedule(self, n_trials, total_budget), SerialPool(self._evaluate, objective), 1,
-              callback)
+        with journal_lock(self.state_path):
+            drive(_Schedule(self, n_trials, total_budget),
+                  SerialPool(self._evaluate, objective), 1, callback)
         return self.result()
 
     def _evaluate(self, objective, ticket):
@@ -570,7 +572,7 @@ def minimize_with_early_stopping(objective: Callable, space: SearchSpace, max_bu
     optimizer_options : dict, default=None
         Further keyword arguments of :class:`BayesianOptimizer`.
     state_path : str or path-like, default=None
-        JSON-lines journal of finished trials; resumed if it exists.
+        JSON-lines journal of finished trials; resumed if it exists; locked while running.
     callback : callable, default=None
         ``callback(trial)`` with each :class:`ScheduledTrial` once it is recorded.
 
@@ -582,8 +584,9 @@ def minimize_with_early_stopping(objective: Callable, space: SearchSpace, max_bu
     Raises
     ------
     InvalidParameterError
-        If a setting is invalid, neither ``n_trials`` nor ``total_budget`` is given, or the
-        journal at ``state_path`` holds a run with another space or other settings.
+        If a setting is invalid, neither ``n_trials`` nor ``total_budget`` is given, the
+        journal holds a run with another space or settings, or the objective cannot take
+        ``(params, report)``. LockedError if another process runs on ``state_path``.
 
     Examples
     --------
@@ -596,8 +599,8 @@ def minimize_with_early_stopping(objective: Callable, space: SearchSpace, max_bu
     >>> len(res.history)
     4
     """
-    scheduler = HyperbandScheduler(space, max_budget, eta=eta, min_budget=min_budget,
-                                   seed=seed, maximize=maximize, kappa=kappa,
-                                   optimizer_options=optimizer_options, state_path=state_path)
-    return scheduler.run(objective, n_trials=n_trials, total_budget=total_budget,
-                         callback=callback)
+    with journal_lock(None if state_path is None else os.fspath(state_path)):  # before a read
+        scheduler = HyperbandScheduler(space, max_budget, eta, min_budget, seed, maximize, kappa,
+                                       optimizer_options=optimizer_options, state_path=state_path)
+        return scheduler.run(objective, n_trials=n_trials, total_budget=total_budget,
+                             callback=callback)

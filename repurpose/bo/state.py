@@ -31,6 +31,7 @@ Examples
 >>> journal.records, journal.clean
 ([{'params': {}, 'value': 1.5, 'status': 'ok'}], True)
 """
+import contextlib
 import dataclasses
 import json
 import logging
@@ -38,15 +39,15 @@ import math
 import os
 from typing import Any, Dict, List
 
-from ..exceptions import InvalidParameterError, ModelFileError
-from ..persist import FileFormat, atomic_write
+from ..exceptions import InvalidParameterError, LockedError, ModelFileError
+from ..persist import FileFormat, FolderLock, atomic_write
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["STATE", "SCHEDULE", "FORMAT", "FORMAT_VERSION", "SCHEDULE_FORMAT",
            "SCHEDULE_FORMAT_VERSION", "MIGRATIONS", "Journal", "JournalWriter",
-           "journal_header", "check_same_settings", "create_journal", "append_record",
-           "read_journal", "write_journal", "read_state", "schedule_record",
+           "journal_lock", "journal_header", "check_same_settings", "create_journal",
+           "append_record", "read_journal", "write_journal", "read_state", "schedule_record",
            "schedule_trials", "encode_float", "decode_float"]
 
 FORMAT = "repurpose.bo.state"
@@ -116,19 +117,64 @@ class JournalWriter:
         self.path, self.header = os.fspath(path), header
         self.records = list(records or [])
         self._mode = "create" if clean is None else ("append" if clean else "rewrite")
+        # The size of the file as read (then as written): another size at the next write
+        # means another process wrote to it meanwhile.
+        self._size = None if clean is None else _size(self.path)
 
     def write(self, record):
-        """Journal ``record`` (JSON-able, finite numbers only), fsynced before returning."""
-        self.records.append(record)
-        if self._mode == "append":
-            append_record(self.path, record)
-        elif self._mode == "rewrite":  # a torn last line was dropped, or an old version read
-            write_journal(self.path, self.header(), self.records)
-        else:
-            create_journal(self.path, self.header())
-            for told in self.records:
-                append_record(self.path, told)
-        self._mode = "append"
+        """Journal ``record`` (JSON-able, finite numbers only), fsynced before returning.
+
+        Raises
+        ------
+        LockedError
+            If another process is running a study on the journal (it holds the journal's
+            lock, or wrote to the journal since this study read it).
+        """
+        with journal_lock(self.path):  # re-entered when the study's run holds it already
+            if self._size is not None and _size(self.path) != self._size:
+                raise LockedError(
+                    f"The tuning journal {self.path!r} has changed since this study read it "
+                    f"({self._size} bytes then, {_size(self.path)} now): another process "
+                    f"is running a study on it, and two would run the same trials twice. "
+                    f"Run one study per journal: let the other finish, then resume it "
+                    f"(BayesianOptimizer.load, or minimize with the same state_path).")
+            self.records.append(record)
+            if self._mode == "append":
+                append_record(self.path, record)
+            elif self._mode == "rewrite":  # a torn last line was dropped, or an old version
+                write_journal(self.path, self.header(), self.records)
+            else:
+                create_journal(self.path, self.header())
+                for told in self.records:
+                    append_record(self.path, told)
+            self._mode = "append"
+            self._size = _size(self.path)
+
+
+def _size(path):
+    try:
+        return os.path.getsize(path)
+    except FileNotFoundError:
+        return None
+
+
+def journal_lock(path):
+    """The lock a process holds on the journal at ``path`` while it runs a study there (a
+    :class:`~repurpose.persist.FolderLock` on ``path``; a no-op context for None), so that a
+    second process on the same journal is refused, naming the first, instead of running the
+    same trials again.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), 'study.jsonl')
+    >>> with journal_lock(path) as lock:
+    ...     os.path.basename(lock.lock_path)
+    '.study.jsonl.lock'
+    """
+    if path is None:
+        return contextlib.nullcontext()
+    return FolderLock(path, what="tuning journal")
 
 
 def journal_header(fmt, space, settings):

@@ -4,15 +4,18 @@
 Each command imports what it needs when it runs, so ``--help``, ``--version`` and usage
 errors answer without loading MXNet or scikit-learn. ``-q``/``-v``/``--debug`` work before
 or after the command. Exit status: 0 on success, 2 on bad usage or input (a one-line cause on
-stderr), 1 on a failure during the run, 130 when interrupted; ``--debug`` shows the
-traceback.
+stderr), 1 on a failure during the run (also a scheduler that does not answer, or an output
+folder or journal that another process is writing), 130 when interrupted; ``--debug`` shows
+the traceback. Messages name the command's flags (``--overwrite``), not the Python arguments
+behind them.
 """
 import argparse
 import logging
+import re
 import sys
 
 from .._version import __version__
-from ..exceptions import ClusterError, DownloadError, RepurposeError
+from ..exceptions import ClusterError, DownloadError, LockedError, RepurposeError
 from . import _commands, _finetune, _launch, _tune
 
 logger = logging.getLogger(__name__)
@@ -20,8 +23,23 @@ logger = logging.getLogger(__name__)
 __all__ = ["main", "build_parser"]
 
 USAGE_ERRORS = (RepurposeError, FileNotFoundError, FileExistsError, TypeError, ValueError)
-#: Our errors that are failures of the run's environment, not of its input: exit 1.
-RUN_FAILURES = (ClusterError, DownloadError)
+#: Our errors that are failures of the run's environment, not of its input: exit 1 (a
+#: cluster that does not answer, a download that fails, a folder another process writes).
+RUN_FAILURES = (ClusterError, DownloadError, LockedError)
+
+#: Python arguments of the library and the jobs -> the flags that set them. A message says
+#: ``overwrite=True``; on the command line it says ``--overwrite`` (where the command has it).
+_FLAGS = {"overwrite": "--overwrite", "resume": "--resume", "out": "--out",
+          "scheduler": "--scheduler", "batch_size": "--batch-size",
+          "shard_size": "--shard-size", "ctx": "--ctx", "pool": "--pool",
+          "precision": "--precision", "layers": "--layers", "data": "--data"}
+#: Per command, what else a message means there: the journal and checkpoints of a job live
+#: in its run.output_dir.
+_COMMAND_WORDS = {
+    "tune": ((r"\banother state_path\b", "another run.output_dir (or --overwrite)"),
+             (r"\bstate_path (?=')", "the journal ")),
+    "finetune": ((r"\banother checkpoint_dir\b", "another run.output_dir"),),
+}
 
 
 def _verbosity(parser, default):
@@ -74,6 +92,38 @@ def _setup_logging(args):
     root.setLevel(level)
 
 
+def _in_cli_words(message, command, options):
+    """``message`` as the command line says it: Python arguments the command has a flag for
+    (``overwrite=True``, ``out='x'``) become the flag (``--overwrite``, ``--out 'x'``).
+
+    Parameters
+    ----------
+    message : str
+        An error message of the library or of a job.
+    command : str
+        The subcommand (``'tune'``, ``'extract'``, ...).
+    options : iterable of str
+        The names of the command's options (the parsed namespace's attributes).
+
+    Examples
+    --------
+    >>> _in_cli_words("out='f' already exists; remove it, or pass overwrite=True.", 'extract',
+    ...              ['out', 'overwrite'])
+    "--out 'f' already exists; remove it, or pass --overwrite."
+    >>> _in_cli_words('pass overwrite=True (--overwrite).', 'demo', ['overwrite'])
+    'pass --overwrite.'
+    """
+    options = set(options)
+    for name, flag in _FLAGS.items():
+        if name not in options:
+            continue
+        message = re.sub(rf"(?<![\w.-]){name}=True\b", flag, message)
+        message = re.sub(rf"(?<![\w.-]){name}=(?=[\w'\"(\[])", f"{flag} ", message)
+    for pattern, words in _COMMAND_WORDS.get(command, ()):
+        message = re.sub(pattern, words, message)
+    return re.sub(r"(--[\w-]+) \(\1\)", r"\1", message)  # 'overwrite=True (--overwrite)'
+
+
 def main(argv=None):
     """Run the command line; returns the exit status.
 
@@ -118,11 +168,12 @@ def main(argv=None):
     except USAGE_ERRORS as err:
         if args.debug:
             raise
+        text = _in_cli_words(str(err), args.command, vars(args))
         if isinstance(err, RUN_FAILURES):  # not the user's input: a failure (exit 1)
-            print(f"repurpose {args.command}: failed: {type(err).__name__}: {err}",
+            print(f"repurpose {args.command}: failed: {type(err).__name__}: {text}",
                   file=sys.stderr)
             return 1
-        print(f"repurpose {args.command}: error: {err}", file=sys.stderr)
+        print(f"repurpose {args.command}: error: {text}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"repurpose {args.command}: interrupted", file=sys.stderr)
@@ -130,5 +181,6 @@ def main(argv=None):
     except Exception as err:  # a failure during the run: one line unless --debug
         if args.debug:
             raise
-        print(f"repurpose {args.command}: failed: {type(err).__name__}: {err}", file=sys.stderr)
+        print(f"repurpose {args.command}: failed: {type(err).__name__}: "
+              f"{_in_cli_words(str(err), args.command, vars(args))}", file=sys.stderr)
         return 1

@@ -29,21 +29,33 @@ def _run_finetune(args):
     if report["test"] is not None:
         line += (f", test accuracy {report['test']['accuracy']:.3f} "
                  f"({report['test']['n_samples']} images)")
+    n_skipped = len(report.get("skipped_images") or {})
+    if n_skipped:
+        line += f"; left out {n_skipped} damaged image{'s' if n_skipped != 1 else ''}"
     print(line)
     print(f"Wrote {result.output_dir}: model/, metrics.json, training_curve.png, "
           f"{RESOLVED_CONFIG_NAME}")
 
 
 def _run_predict(args):
+    from ..persist import FolderLock
+
+    if not os.path.isdir(args.model):
+        raise FileNotFoundError(f"--model {args.model!r} is not a folder. Pass a saved model's "
+                                f"folder, e.g. <output_dir>/model of a finetune job.")
+    if args.out is None:
+        return _predict(args)
+    with FolderLock(args.out, what="prediction file"):  # before --out is looked at
+        return _predict(args)
+
+
+def _predict(args):
     import numpy as np
 
     from ..jobs._predict import (ImageOptions, check_sample_shape, job_image_options,
                                  prediction_table, read_inputs)
     from ..persist import atomic_write, load
 
-    if not os.path.isdir(args.model):
-        raise FileNotFoundError(f"--model {args.model!r} is not a folder. Pass a saved model's "
-                                f"folder, e.g. <output_dir>/model of a finetune job.")
     if args.out is not None and os.path.exists(args.out) and not args.overwrite:
         raise FileExistsError(f"--out {args.out!r} already exists. Choose another file or pass "
                               f"--overwrite.")

@@ -205,7 +205,7 @@ def launch(command, n_workers, n_servers=1, port=None, timeout=None, host="127.0
 
 
 def _run_launch(args):
-    command = list(args.command)
+    command = list(args.worker_command)
     if command and command[0] == "--":
         command = command[1:]
     try:
@@ -234,6 +234,6 @@ def add_commands(commands, common):
     p.add_argument("--host", default="127.0.0.1", help="scheduler address (default loopback)")
     p.add_argument("--timeout", type=float, default=None,
                    help="stop the job after this many seconds (default: no limit)")
-    p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND ...",
+    p.add_argument("worker_command", nargs=argparse.REMAINDER, metavar="-- COMMAND ...",
                    help="the worker command, e.g. repurpose finetune --config job.yaml")
     p.set_defaults(run=_run_launch)

@@ -1,6 +1,7 @@
 """The extraction runner behind ``repurpose extract``: features of a model's layers for the
 samples a user names, to ``.npy`` files (or a sharded, resumable store), with the file and
 label of every sample beside them."""
+import contextlib
 import csv
 import dataclasses
 import os
@@ -9,7 +10,7 @@ import numpy as np
 
 from ..data import BUILTIN_DATASETS, ImageFiles, ImageFolder, load_builtin
 from ..features import extract_features, extract_to_store
-from ..persist import atomic_write
+from ..persist import FolderLock, atomic_write
 from ._predict import ImageOptions, _images_in, check_sample_shape
 
 __all__ = ["ExtractResult", "extract_job", "SAMPLES_NAME"]
@@ -91,6 +92,8 @@ def extract_job(model, data, layers, out, store=False, image_options=None, sched
     ------
     DataError
         If the samples do not fit the model (naming ``--grayscale`` or ``--resize``).
+    LockedError
+        If another process is writing to ``out`` (naming it).
 
     Examples
     --------
@@ -106,32 +109,37 @@ def extract_job(model, data, layers, out, store=False, image_options=None, sched
     source, files, labels = _open(data, options)
     first = source[0][0] if isinstance(source, ImageFiles) else np.asarray(source[:1])[0]
     check_sample_shape(np.asarray(first)[None], model.input_shape)
-    if store:
-        store_options = None
-        if isinstance(source, np.memmap):
-            source = data  # read by each task where it runs, not shipped
-        elif isinstance(source, ImageFiles) and not isinstance(source, ImageFolder):
-            source, store_options = source.paths, dict(options)  # a list of files
-        result = extract_to_store(model, source, layers, out, client=scheduler,
-                                  shard_size=shard_size or 1024, batch_size=batch_size,
-                                  pool=pool, ctx=ctx, image_options=store_options,
-                                  overwrite=overwrite, progress=progress)
-        shapes = {layer: (result[layer].shape[0], result.dims[layer]) for layer in
-                  result.layers}
-        return ExtractResult(shapes, result.n_shards, "samples.json")
-    features = extract_features(model, source, layers, batch_size=batch_size, ctx=ctx,
-                                pool=pool, out=out, overwrite=overwrite, progress=progress,
-                                precision=precision)
-    shapes = {layer: array.shape for layer, array in features.items()}
-    n = len(next(iter(features.values())))
-    path = os.path.join(out, SAMPLES_NAME)
+    # Held from before the folder is looked at to the end: a second writer is refused. (In a
+    # folder that does not exist, the writers below say so.)
+    lock = FolderLock(out, what="feature store" if store else "features folder") \
+        if os.path.isdir(os.path.dirname(os.path.abspath(out))) else contextlib.nullcontext()
+    with lock:
+        if store:
+            store_options = None
+            if isinstance(source, np.memmap):
+                source = data  # read by each task where it runs, not shipped
+            elif isinstance(source, ImageFiles) and not isinstance(source, ImageFolder):
+                source, store_options = source.paths, dict(options)  # a list of files
+            result = extract_to_store(model, source, layers, out, client=scheduler,
+                                      shard_size=shard_size or 1024, batch_size=batch_size,
+                                      pool=pool, ctx=ctx, image_options=store_options,
+                                      overwrite=overwrite, progress=progress)
+            shapes = {layer: (result[layer].shape[0], result.dims[layer]) for layer in
+                      result.layers}
+            return ExtractResult(shapes, result.n_shards, "samples.json")
+        features = extract_features(model, source, layers, batch_size=batch_size, ctx=ctx,
+                                    pool=pool, out=out, overwrite=overwrite, progress=progress,
+                                    precision=precision)
+        shapes = {layer: array.shape for layer, array in features.items()}
+        n = len(next(iter(features.values())))
+        path = os.path.join(out, SAMPLES_NAME)
 
-    def write(tmp):
-        with open(tmp, "w", encoding="utf-8", newline="") as handle:
-            writer = csv.writer(handle, lineterminator="\n")
-            writer.writerow(["index", "file", "label"])
-            for i in range(n):
-                writer.writerow([i, "" if files is None else files[i],
-                                 "" if labels is None else labels[i]])
-    atomic_write(path, write, overwrite=True)
-    return ExtractResult(shapes, 0, SAMPLES_NAME)
+        def write(tmp):
+            with open(tmp, "w", encoding="utf-8", newline="") as handle:
+                writer = csv.writer(handle, lineterminator="\n")
+                writer.writerow(["index", "file", "label"])
+                for i in range(n):
+                    writer.writerow([i, "" if files is None else files[i],
+                                     "" if labels is None else labels[i]])
+        atomic_write(path, write, overwrite=True)
+        return ExtractResult(shapes, 0, SAMPLES_NAME)

@@ -6,6 +6,7 @@ model and the layers the file names, then the data, all before any training; the
 ``<output_dir>/checkpoints`` (so ``resume`` continues a killed job), and the job writes
 ``model/``, ``metrics.json`` and ``training_curve.png`` next to ``config.resolved.yaml``.
 """
+import contextlib
 import dataclasses
 import logging
 import os
@@ -22,7 +23,7 @@ from ..repurposers._distributed import DMLC_VARIABLES, get_kvstore, launch_envir
 from ..source import SourceModel
 from ._config import check_layers, check_output_dir, dump_config, load_config
 from ._data import check_splits, load_job_data
-from ._sections import RESOLVED_CONFIG_NAME
+from ._sections import FINETUNE_OUTPUT, RESOLVED_CONFIG_NAME
 
 logger = logging.getLogger(__name__)
 
@@ -134,6 +135,9 @@ def run_finetune(config, overrides=None, resume=False, overwrite=False, progress
     ------
     InvalidParameterError, UnknownLayerError, DataError, ContextError, FileExistsError
         For anything wrong with the job, before any training.
+    LockedError
+        If another process runs a job in ``run.output_dir`` (it holds the folder's lock
+        from before the folder is checked to its end); the message names it.
     JobFailedError
         If training or writing the outputs fails; the checkpoints let ``resume`` continue.
 
@@ -157,11 +161,22 @@ def run_finetune(config, overrides=None, resume=False, overwrite=False, progress
     job = load_config(config, overrides=overrides)
     kv = _join_distributed_job(job, config) if job.distributed.kvstore else None
     rank = 0 if kv is None else kv.rank
-    # Only rank 0 replaces an earlier run (--overwrite); the others start with it.
-    state = check_output_dir(job, resume=resume, overwrite=overwrite) \
-        if rank == 0 or not overwrite else "new"
-    if kv is not None:
-        kv._barrier()  # every worker has checked the folder; now rank 0 may write to it
+    with contextlib.ExitStack() as stack:
+        if rank == 0:  # the writer; held from before the folder is looked at to the end
+            stack.enter_context(FINETUNE_OUTPUT.lock(job.run.output_dir))
+        # Only rank 0 replaces an earlier run (--overwrite); the others start with it.
+        state = check_output_dir(job, resume=resume, overwrite=overwrite) \
+            if rank == 0 or not overwrite else "new"
+        if rank == 0:
+            FINETUNE_OUTPUT.remove_leftovers(job.run.output_dir)
+        if kv is not None:
+            kv._barrier()  # every worker has checked the folder; now rank 0 may write to it
+        return _train(job, config, kv, state, resume, progress, started)
+
+
+def _train(job, config, kv, state, resume, progress, started):
+    """Steps 2-5 of :func:`run_finetune`, on a checked output folder."""
+    rank = 0 if kv is None else kv.rank
     # 2. The source model and the layers the config names; 3. the data.
     source = load_source(job.source)
     check_layers(job, source.layer_names)
@@ -221,6 +236,8 @@ def _write_outputs(job, config, model, data, started):
               "validation_fraction": (None if X_val is not None
                                       else job.train.validation_fraction),
               "n_epochs_run": len(history), "history": history, "test": None,
+              # damaged images left out under data.on_damaged: skip, {path: why}
+              "skipped_images": dict(getattr(data, "skipped", {})),
               "seconds": None}
     if data["test"] is not None:
         X_test, y_test = data["test"]

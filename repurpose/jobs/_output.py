@@ -8,7 +8,14 @@ A job writes its resolved config first, then its other files, into ``run.output_
 - ``overwrite`` starts again there, removing only the files this kind of job writes;
 - a folder holding another job's resolved config, files that are no job's, or a finished
   job (with a ``finished`` marker) is refused, naming what differs, before any work.
+
+A job holds the folder's lock (:meth:`OutputFolder.lock`) from before that check to its end,
+so a second job on the same folder is refused, naming the first, instead of mixing its files
+with the first's. Under the lock, what an interrupted write of ours left behind (hidden
+``.<output>.*.tmp`` / ``.*.old`` siblings of the job's outputs) is removed
+(:meth:`OutputFolder.remove_leftovers`).
 """
+import fnmatch
 import logging
 import os
 import shutil
@@ -17,6 +24,7 @@ import yaml
 
 from .._validation import brief_list
 from ..exceptions import InvalidParameterError
+from ..persist import FolderLock, remove_temporaries
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +117,8 @@ class OutputFolder:
         """
         if resume and overwrite:
             raise InvalidParameterError("Pass --resume or --overwrite, not both.")
-        entries = sorted(os.listdir(out)) if os.path.isdir(out) else []
+        entries = sorted(e for e in os.listdir(out) if not self._is_ours_hidden(e)) \
+            if os.path.isdir(out) else []
         resolved = os.path.join(out, self.resolved_name)
         if not entries:
             if resume:
@@ -156,9 +165,58 @@ class OutputFolder:
     def _remove_outputs(self, out):
         """Remove what this kind of job writes (and only that) from ``out``."""
         for name in self.outputs:
-            path = os.path.join(out, name)
-            if os.path.isdir(path) and not os.path.islink(path):
-                shutil.rmtree(path)
-            elif os.path.lexists(path):
-                os.remove(path)
+            _remove(os.path.join(out, name))
+        self.remove_leftovers(out)
         logger.info("--overwrite: removed the earlier %s's files from %s", self.what, out)
+
+    def lock(self, out):
+        """The lock a job holds on its folder ``out`` from before :meth:`check` to its end
+        (a :class:`~repurpose.persist.FolderLock`, the file ``.<folder>.lock`` beside it;
+        the folder's parent is created if missing).
+
+        Raises
+        ------
+        LockedError
+            On entry, if another process holds it; the message names that process.
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> out = os.path.join(tempfile.mkdtemp(), 'run')
+        >>> with OutputFolder('job.yaml', 'demo job', ('job.yaml',)).lock(out) as lock:
+        ...     os.path.basename(lock.lock_path)
+        '.run.lock'
+        """
+        parent = os.path.dirname(os.path.abspath(out))
+        os.makedirs(parent, exist_ok=True)
+        return FolderLock(out, what=f"{self.what} folder")
+
+    def remove_leftovers(self, out):
+        """Remove the hidden temporary siblings of this job's outputs in ``out``
+        (``.<output>.XXXXXXXX.tmp``, ``.<output>.XXXXXXXX.old``) that a killed write left
+        behind, each logged at INFO; call it under :meth:`lock`. Returns the names removed.
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> out = tempfile.mkdtemp()
+        >>> os.mkdir(os.path.join(out, '.model.k2x9ab3d.tmp'))
+        >>> folder = OutputFolder('job.yaml', 'demo job', ('job.yaml', 'model'))
+        >>> folder.remove_leftovers(out), os.listdir(out)
+        (['.model.k2x9ab3d.tmp'], [])
+        """
+        return [entry for output in self.outputs
+                for entry in remove_temporaries(out, output.rstrip("/"), ("tmp", "old"))]
+
+    def _is_ours_hidden(self, name):
+        """A leftover of one of our outputs, or the lock file of one (a journal's)."""
+        return any(fnmatch.fnmatchcase(name, f".{output.rstrip('/')}.*.{ext}")
+                   for output in self.outputs for ext in ("tmp", "old")) \
+            or name in {f".{output.rstrip('/')}.lock" for output in self.outputs}
+
+
+def _remove(path):
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    elif os.path.lexists(path):
+        os.remove(path)

@@ -42,7 +42,7 @@ from ._config import check_layers
 from ._data import load_job_data
 from ._schema import problems_message
 from ._tune_config import (BEST_NAME, JOURNAL_NAME, MODEL_NAME, RESOLVED_TUNE_CONFIG_NAME,
-                           TRIALS_NAME, check_tune_output_dir)
+                           TRIALS_NAME, TUNE_OUTPUT, check_tune_output_dir)
 from ._tune_report import (TrialLog, clean, finished_report, one_line, python_call, snippet,
                            write_plots, write_text)
 
@@ -318,6 +318,9 @@ def run_tuning(cfg, resume=False, overwrite=False, progress=False, scheduler=Non
     ------
     FileExistsError, FileNotFoundError
         For the output folder, see :func:`check_tune_output_dir`.
+    LockedError
+        If another process runs a study in ``run.output_dir`` (the folder is locked from
+        before it is checked to the end of the run); the message names it.
     InvalidParameterError, UnknownLayerError, DataError
         Before any trial: for layers the config names that the source lacks, for fixed or
         searched values the estimator rejects (naming their config keys), or for unusable
@@ -371,8 +374,16 @@ def _run_tuning(cfg, resume, overwrite, progress, client, n_workers):
     if cfg.is_finetune:
         check_layers(cfg.job(), source.layer_names)
     _check_estimator_params(cfg, source)
-    # After the checks, so that --overwrite removes nothing for a config that cannot run.
-    state = check_tune_output_dir(cfg, resume=resume, overwrite=overwrite)
+    # The folder's lock, then its check: a second run on it is refused before it looks.
+    with TUNE_OUTPUT.lock(cfg.run.output_dir):
+        # After the checks, so that --overwrite removes nothing for a config that cannot run.
+        state = check_tune_output_dir(cfg, resume=resume, overwrite=overwrite)
+        TUNE_OUTPUT.remove_leftovers(cfg.run.output_dir)
+        return _run_in_folder(cfg, source, state, progress, client, n_workers, started)
+
+
+def _run_in_folder(cfg, source, state, progress, client, n_workers, started):
+    """The rest of :func:`run_tuning`, in a checked and locked output folder."""
     data = _load_data(cfg)
     out = cfg.run.output_dir
     os.makedirs(out, exist_ok=True)

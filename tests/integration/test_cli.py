@@ -1,7 +1,10 @@
 """The command line, run as a user would: a subprocess of the installed console script's module."""
 import json
+import socket
 import subprocess
 import sys
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -31,6 +34,51 @@ def test_extract_digits_to_folder_then_refuse_overwrite(tmp_path):
     again = _run(*args, cwd=tmp_path)
     assert again.returncode == 2 and "already exists" in again.stderr
     assert "Traceback" not in again.stderr
+    # In the command's words: its flags, not the Python arguments behind them.
+    assert f"--out {str(out)!r} already exists" in again.stderr
+    assert "pass --overwrite" in again.stderr and "overwrite=True" not in again.stderr
+
+
+def test_scheduler_that_does_not_answer_is_one_line_at_once(tmp_path):
+    pytest.importorskip("distributed")
+    # A port where something answers that is not Dask (a web server, a proxy).
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)
+    server.settimeout(0.05)
+    stop = threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                continue
+            conn.sendall(b"HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n")
+            conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        for address, words in ((f"tcp://127.0.0.1:{server.getsockname()[1]}",
+                                "does not speak Dask's protocol"),
+                               ("tcp://127.0.0.1:1", "connection refused")):
+            start = time.monotonic()
+            result = _run("extract", "digits_cnn", "--data", "digits", "--layers",
+                          "fc1_relu_fwd", "--out", str(tmp_path / "store"), "--no-progress",
+                          "--scheduler", address, cwd=tmp_path)
+            assert time.monotonic() - start < 30  # no wait for a half-made client to close
+            assert result.returncode == 1
+            lines = result.stderr.strip().splitlines()
+            assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+            assert lines[0].startswith(f"repurpose extract: failed: ClusterError: No Dask "
+                                       f"scheduler answered at {address!r}")
+            assert words in lines[0] and "dask scheduler" in lines[0]
+            assert not (tmp_path / "store").exists()
+    finally:
+        stop.set()
+        thread.join(5)
+        server.close()
 
 
 def test_extract_from_checkpoint_and_npy(tmp_path, tiny_checkpoint):

@@ -6,6 +6,7 @@ input (client, n_workers, scheduler address). Dask clusters: tests/integration/t
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -214,6 +215,63 @@ def test_unreachable_scheduler_error_within_seconds(monkeypatch):
                                               r"'tcp://127\.0\.0\.1:1' within 1 s"):
         minimize(quadratic, SPACE, 4, seed=0, client="tcp://127.0.0.1:1")
     assert time.monotonic() - start < 10
+
+
+def test_refused_scheduler_is_an_error_at_once():
+    pytest.importorskip("distributed")
+    start = time.monotonic()
+    with pytest.raises(ConnectionError, match="connection refused: nothing listens on port 1 "
+                                              "of 127.0.0.1"):
+        connect("tcp://127.0.0.1:1")  # the default 5 s timeout is not waited for
+    assert time.monotonic() - start < 1.5
+
+
+def _server(reply):
+    """A local TCP server answering each connection with ``reply`` (None: silence)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    server.settimeout(0.05)
+    held, stop = [], threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:  # the timeout: look at stop again
+                continue
+            held.append(conn)
+            if reply is not None:
+                conn.sendall(reply)
+                conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+
+    def close():
+        stop.set()
+        thread.join(5)
+        server.close()
+        for conn in held:
+            conn.close()
+    return close, f"tcp://127.0.0.1:{server.getsockname()[1]}"
+
+
+@pytest.mark.parametrize("reply, timeout, words", [
+    (b"HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n", None,
+     "does not speak Dask's protocol"),
+    (None, 1.0, "accepted a connection but said nothing"),
+])
+def test_port_that_is_no_scheduler_is_an_error_without_a_client(reply, timeout, words):
+    pytest.importorskip("distributed")
+    close, address = _server(reply)
+    try:
+        start = time.monotonic()
+        with pytest.raises(ConnectionError, match=words):
+            connect(address, timeout=timeout)
+        assert time.monotonic() - start < 3
+    finally:
+        close()
 
 
 @pytest.mark.parametrize("address", ["nonsense::addr", ""])
