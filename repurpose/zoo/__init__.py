@@ -30,12 +30,13 @@ looks names up, builds the networks and holds the public functions.
 import copy
 import logging
 import os
+import pathlib
 
 import mxnet as mx
 
 from .._validation import brief_list, suggest
 from ..exceptions import InvalidParameterError, MissingWeightsError, ModelFileError
-from ..persist import file_sha256
+from ..persist import confined_path, file_sha256
 from ._cards import (_card_paths, _gluon_store, _gluoncv_registry, _library_card,
                      _read_card)
 # Public constants of repurpose.zoo, kept importable from here.
@@ -397,8 +398,10 @@ def _resolve_checkpoint(name, weights, pretrained):
     path = _card_paths()[name]
     card = _read_card(path)
     folder = path.parent
-    symbol_file = folder / card["files"]["symbol"]
-    params_file = folder / card["files"]["params"]
+    # The card names its files; like every path read back from a file, they stay in its folder.
+    symbol_file, params_file = (
+        pathlib.Path(confined_path(folder, card["files"][key], str(path), f"files.{key}"))
+        for key in ("symbol", "params"))
     to_check = [("symbol", symbol_file)]
     if pretrained and weights is None:
         to_check.append(("params", params_file))

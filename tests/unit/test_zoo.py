@@ -187,6 +187,20 @@ def test_resolve_checkpoint_missing_params_error(zoo_copy):
         zoo.resolve_zoo_model("digits_cnn")
 
 
+@pytest.mark.parametrize("key, value", [("params", "../digits_cnn_elsewhere.params"),
+                                        ("symbol", "/etc/digits_cnn-symbol.json")])
+def test_card_file_outside_its_folder_error(zoo_copy, key, value):
+    # A card whose files lead out of its folder is refused even where the file is there.
+    folder = zoo_copy / "digits_cnn"
+    shutil.copy(folder / "digits_cnn-0000.params", zoo_copy / "digits_cnn_elsewhere.params")
+    card_path = folder / "model_card.json"
+    card = json.loads(card_path.read_text())
+    card["files"][key] = value
+    card_path.write_text(json.dumps(card))
+    with pytest.raises(ModelFileError, match=rf"model_card\.json: files\.{key} is '{value}'"):
+        zoo.resolve_zoo_model("digits_cnn")
+
+
 def test_resolve_checkpoint_weights_override_ok(tmp_path):
     own = zoo.resolve_zoo_model("digits_cnn")["params_file"]
     other = tmp_path / "finetuned.params"
