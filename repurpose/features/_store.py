@@ -6,7 +6,6 @@ a map would let peak memory grow with N, which streaming is meant to avoid. The 
 header is written by us with room for any sample count and patched once N is known, because
 iterators (``DataIter``, ``DataLoader``) do not always say N up front.
 """
-import json
 import logging
 import os
 import shutil
@@ -76,18 +75,6 @@ class MemorySink:
         self._arrays, self._chunks = None, {}
 
 
-def _is_features_folder(path):
-    """Whether ``path`` is a folder ``NpySink`` wrote (its ``features.json`` names our format)."""
-    manifest = os.path.join(path, "features.json")
-    if os.path.islink(path) or not os.path.isfile(manifest):
-        return False
-    try:
-        with open(manifest, encoding="utf-8") as handle:
-            return json.load(handle).get("format") == FEATURES_FORMAT.name
-    except (OSError, ValueError, AttributeError):
-        return False
-
-
 class NpySink:
     """Stream features to ``out/<layer>.npy`` files plus ``out/features.json``.
 
@@ -117,7 +104,7 @@ class NpySink:
         self._lock.__enter__()
         try:
             check_writable([self.out], overwrite)  # again, now that nobody else writes it
-            if os.path.lexists(self.out) and not _is_features_folder(self.out):
+            if os.path.lexists(self.out) and not FEATURES_FORMAT.wrote_folder(self.out, "features.json"):
                 raise FileExistsError(
                     f"out={self.out!r} exists and is not a features folder written by "
                     f"repurpose (no features.json of ours in it), so overwrite=True does not "

@@ -8,6 +8,7 @@ upgrade steps from each older version. :meth:`FileFormat.read` checks a document
 """
 import json
 import math
+import os
 
 from .._version import __version__
 from ..exceptions import ModelFileError
@@ -75,6 +76,44 @@ class FileFormat:
                 f"{where} has format_version {version}, newer than this repurpose "
                 f"({__version__}) reads ({self.version}). Upgrade repurpose to read it.")
         return version
+
+    def wrote_folder(self, path, manifest_name):
+        """Whether ``path`` is a folder (not a link) whose ``manifest_name`` names this
+        format: the test before an ``overwrite`` replaces a folder, so that only what the
+        toolkit wrote is ever replaced.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The folder.
+        manifest_name : str
+            Its manifest's file name (``'manifest.json'``, ``'features.json'``).
+
+        Returns
+        -------
+        bool
+            False for anything unreadable, a link, or a manifest of another format.
+
+        Examples
+        --------
+        >>> import json, os, tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> fmt = FileFormat('demo', 1)
+        >>> fmt.wrote_folder(folder, 'manifest.json')
+        False
+        >>> with open(os.path.join(folder, 'manifest.json'), 'w') as handle:
+        ...     json.dump(fmt.header(), handle)
+        >>> fmt.wrote_folder(folder, 'manifest.json')
+        True
+        """
+        manifest = os.path.join(path, manifest_name)
+        if os.path.islink(path) or not os.path.isfile(manifest):
+            return False
+        try:
+            with open(manifest, encoding="utf-8") as handle:
+                return json.load(handle).get("format") == self.name
+        except (OSError, ValueError, AttributeError):
+            return False
 
     def read(self, document, where):
         """Check the header and upgrade ``document`` to :attr:`version`, step by step."""

@@ -41,6 +41,8 @@ FORMAT_VERSION = 1
 #: Ordered ``(from_version, function)`` steps; each turns a manifest of ``from_version`` into
 #: one of ``from_version + 1``. Empty while only version 1 exists.
 MIGRATIONS = []
+#: The format's header (migrations are read from :data:`MIGRATIONS` at each load).
+_SAVED = FileFormat(FORMAT, FORMAT_VERSION, what="saved estimator")
 
 _SOURCE_DIR = "source"
 _SOURCE_PREFIX = "model"
@@ -209,7 +211,7 @@ def _check_target(path, overwrite):
     if os.path.exists(path) and not overwrite:
         raise FileExistsError(f"{path!r} already exists. Choose another path, remove it, or "
                               f"pass overwrite=True.")
-    if os.path.lexists(path) and not _is_saved_model(path):
+    if os.path.lexists(path) and not _SAVED.wrote_folder(path, "manifest.json"):
         raise FileExistsError(
             f"{path!r} exists and is not a saved model (no manifest.json of ours in it), so "
             f"overwrite=True does not replace it: it could hold your own files. Choose "
@@ -244,18 +246,6 @@ def _swap_in(tmp, path, parent):
         shutil.rmtree(old) if os.path.isdir(old) else os.remove(old)
     else:
         os.replace(tmp, path)
-
-
-def _is_saved_model(path):
-    """Whether ``path`` is a folder this module wrote (its manifest names our format)."""
-    manifest = os.path.join(path, "manifest.json")
-    if os.path.islink(path) or not os.path.isfile(manifest):
-        return False
-    try:
-        with open(manifest, encoding="utf-8") as handle:
-            return json.load(handle).get("format") == FORMAT
-    except (OSError, ValueError, AttributeError):
-        return False
 
 
 def _read_manifest(path):
