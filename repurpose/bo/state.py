@@ -20,6 +20,9 @@ checked, and older versions upgraded step by step, by a :class:`repurpose.persis
 * :data:`SCHEDULE` (``repurpose.bo.hyperband``, version 1): a
   :class:`~repurpose.bo.HyperbandScheduler` run, one :class:`~repurpose.bo.ScheduledTrial`
   per line (:func:`schedule_record`, :func:`schedule_trials`).
+* :data:`SEARCH_CV` (``repurpose.bo.search_cv``, version 1): a
+  :class:`~repurpose.bo.BayesSearchCV` search, one cross-validated candidate per line: its
+  trial, and each split's scores and times (written and read by ``BayesSearchCV``).
 
 Examples
 --------
@@ -45,7 +48,8 @@ from ..persist import FileFormat, FolderLock, atomic_write
 logger = logging.getLogger(__name__)
 
 __all__ = ["STATE", "SCHEDULE", "FORMAT", "FORMAT_VERSION", "SCHEDULE_FORMAT",
-           "SCHEDULE_FORMAT_VERSION", "MIGRATIONS", "Journal", "JournalWriter",
+           "SCHEDULE_FORMAT_VERSION", "SEARCH_CV", "SEARCH_CV_FORMAT",
+           "SEARCH_CV_FORMAT_VERSION", "MIGRATIONS", "Journal", "JournalWriter",
            "journal_lock", "journal_header", "check_same_settings", "create_journal",
            "append_record", "read_journal", "write_journal", "read_state", "schedule_record",
            "schedule_trials", "encode_float", "decode_float"]
@@ -54,6 +58,8 @@ FORMAT = "repurpose.bo.state"
 FORMAT_VERSION = 2
 SCHEDULE_FORMAT = "repurpose.bo.hyperband"
 SCHEDULE_FORMAT_VERSION = 1
+SEARCH_CV_FORMAT = "repurpose.bo.search_cv"
+SEARCH_CV_FORMAT_VERSION = 1
 _TRIAL_KEYS = ("params", "value", "status")
 # The ScheduledTrial fields that may be None, inf or NaN (see encode_float).
 _SCHEDULE_FLOATS = ("told_value", "predicted_final", "predicted_std", "seconds")
@@ -71,6 +77,8 @@ MIGRATIONS = {1: _state_v1_to_v2}
 STATE = FileFormat(FORMAT, FORMAT_VERSION, MIGRATIONS, what="BO state")
 #: The journal of a :class:`~repurpose.bo.HyperbandScheduler` run.
 SCHEDULE = FileFormat(SCHEDULE_FORMAT, SCHEDULE_FORMAT_VERSION, what="Hyperband journal")
+#: The journal of a :class:`~repurpose.bo.BayesSearchCV` search.
+SEARCH_CV = FileFormat(SEARCH_CV_FORMAT, SEARCH_CV_FORMAT_VERSION, what="BayesSearchCV journal")
 
 
 @dataclasses.dataclass
