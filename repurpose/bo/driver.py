@@ -11,7 +11,8 @@ later ``ask`` may suggest them again.
 :func:`run_optimizer` drives a :class:`~repurpose.bo.BayesianOptimizer` (used by
 :func:`~repurpose.bo.minimize`, :meth:`~repurpose.bo.BayesianOptimizer.run` and
 :func:`~repurpose.bo.parallel.run_parallel`); :class:`~repurpose.bo.HyperbandScheduler` drives
-its own study on a :class:`SerialPool`.
+its own study on the same pools, with a channel that brings the trials' reports back to the
+driver (:mod:`repurpose.bo._hyperband_pool`).
 
 Dask is imported only when a Dask pool is opened (:mod:`repurpose._dask`).
 """

@@ -9,6 +9,15 @@ exception (a ``BaseException``, so ``except Exception`` in the objective does no
 that the scheduler catches; put clean-up in ``finally``. The objective's return value is
 ignored: a trial's result is its last reported value. ``report`` returns True otherwise.
 
+Where trials run. One at a time in this process, or ``n_workers`` at once on a thread pool, a
+process pool or a Dask cluster (``n_workers``/``client`` of :meth:`HyperbandScheduler.run`,
+as for :func:`~repurpose.bo.minimize`). Wherever a trial runs, ``report`` checks its
+arguments there, sends ``(budget, value)`` to this process and waits for the answer, go on
+or stop: the rungs, the curve model and the history stay here, and every decision is taken
+here, one report at a time (:mod:`repurpose.bo._hyperband_pool`). A worker that cannot
+reach this process any more (the driver died) ends its trial at its next report. A parallel
+run is reproducible only up to the order in which trials report and finish.
+
 Stopping rules, applied at every report below ``max_budget``:
 
 * rung (successive halving): trial ``i`` belongs to a Hyperband bracket ``s`` (brackets are
@@ -32,21 +41,24 @@ Resume. With ``state_path``, every finished trial (parameters, bracket, budgets,
 status, stop reason, told value, and the values it left at the rungs) is appended to a
 JSON-lines journal (:mod:`repurpose.bo.state`); a scheduler built with the same settings and
 ``state_path`` replays it and continues where the killed run stopped, ending as an
-uninterrupted run would. A trial that was running when the process died runs again.
+uninterrupted run would (run serially; a parallel run resumes to the asked number of trials,
+reproducible up to finishing order). A trial that was running when the process died runs
+again.
 """
-import dataclasses
 import logging
 import math
 import os
-import time
-from typing import Any, Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 import numpy as np
 
 from .._validation import check_positive_int, is_number
 from ..exceptions import InvalidParameterError
+from ._hyperband_pool import check_real as _check_real
+from ._hyperband_pool import run_schedule
+from ._hyperband_results import EarlyStoppingResult, ScheduledTrial
 from .curves import LearningCurveModel
-from .driver import SerialPool, Study, check_objective, drive
+from .driver import check_objective
 from .loop import BayesianOptimizer
 from .space import SearchSpace
 from .state import (SCHEDULE, JournalWriter, check_same_settings, decode_float, encode_float,
@@ -56,114 +68,6 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["HyperbandScheduler", "minimize_with_early_stopping", "EarlyStoppingResult",
            "ScheduledTrial"]
-
-
-class _Stop(BaseException):
-    """Raised by ``report`` to end a trial the scheduler stopped; caught by the scheduler."""
-
-
-@dataclasses.dataclass
-class ScheduledTrial:
-    """One configuration's run. ``status``: ``'completed'`` (ran until the objective returned),
-    ``'stopped'`` (by the scheduler: ``stop_reason`` is ``'rung'`` or ``'curve'``) or
-    ``'failed'`` (raised, or reported nothing). ``told_value`` is what the optimiser was told;
-    ``predicted_final``/``predicted_std`` the extrapolation used for a stopped trial.
-
-    The scheduler builds these (:attr:`HyperbandScheduler.history`,
-    :attr:`EarlyStoppingResult.history`); the fields are also its attributes.
-
-    Parameters
-    ----------
-    params : dict
-        The configuration, by parameter name.
-    bracket : int
-        Its Hyperband bracket ``s`` (rungs at ``max_budget * eta**-k``, ``k = s .. 1``).
-    budgets, values : list of float
-        The reported ``(budget, value)`` points, in order.
-    status : {'completed', 'stopped', 'failed'}, default='completed'
-        How the trial ended.
-    stop_reason : {'rung', 'curve', None}, default=None
-        Why a stopped trial was stopped: successive halving or the learning-curve rule.
-    told_value : float, default=None
-        The value the optimiser was told (the last value, or the predicted final value of a
-        stopped trial); None if it was not told one.
-    predicted_final, predicted_std : float, default=None
-        The extrapolated final value of a stopped trial and its standard deviation.
-    error : str, default=None
-        What went wrong in a failed trial.
-    seconds : float, default=None
-        Wall-clock time of the trial.
-
-    Examples
-    --------
-    >>> trial = ScheduledTrial(params={'lr': 0.1}, bracket=1, budgets=[1.0, 3.0],
-    ...                        values=[0.9, 0.7], status='stopped', stop_reason='rung',
-    ...                        told_value=0.65, predicted_final=0.65)
-    >>> trial.budget_used
-    3.0
-    """
-
-    params: Dict[str, Any]
-    bracket: int
-    budgets: List[float]
-    values: List[float]
-    status: str = "completed"
-    stop_reason: Optional[str] = None
-    told_value: Optional[float] = None
-    predicted_final: Optional[float] = None
-    predicted_std: Optional[float] = None
-    error: Optional[str] = None
-    seconds: Optional[float] = None
-
-    @property
-    def budget_used(self):
-        """The last budget reported (0 if none)."""
-        return self.budgets[-1] if self.budgets else 0.0
-
-
-@dataclasses.dataclass
-class EarlyStoppingResult:
-    """Best completed trial (None if none completed), the history, and the total budget used
-    (sum over trials of the last budget each reported).
-
-    Returned by :func:`minimize_with_early_stopping` and :meth:`HyperbandScheduler.run`; the
-    fields are also its attributes.
-
-    Parameters
-    ----------
-    best_params : dict or None
-        Parameters of the best completed trial (judged by its last value).
-    best_value : float or None
-        Its last reported value.
-    history : list of ScheduledTrial
-        Every trial, in the order they finished.
-    total_budget_used : float
-        Sum over trials of the last budget each reported.
-
-    Examples
-    --------
-    >>> from repurpose.bo import Real, SearchSpace
-    >>> def train(params, report):
-    ...     for epoch in range(1, 4):
-    ...         report(epoch, params["x"] ** 2 + 1.0 / epoch)
-    >>> res = minimize_with_early_stopping(train, SearchSpace({"x": Real(-1.0, 1.0)}),
-    ...                                    max_budget=3, n_trials=4, seed=0)
-    >>> [t.status for t in res.history], res.total_budget_used
-    (['completed', 'stopped', 'completed', 'completed'], 10.0)
-    >>> res.best_value == min(t.values[-1] for t in res.history if t.status == 'completed')
-    True
-    """
-
-    best_params: Optional[Dict[str, Any]]
-    best_value: Optional[float]
-    history: List[ScheduledTrial]
-    total_budget_used: float
-
-
-def _check_real(value, name, minimum):
-    if not is_number(value) or value < minimum:
-        raise InvalidParameterError(f"{name} must be a real number >= {minimum}, got {value!r}.")
-    return float(value)
 
 
 class HyperbandScheduler:
@@ -308,26 +212,31 @@ class HyperbandScheduler:
         return journal_header(SCHEDULE, self.space.to_dict(),
                               dict(self._settings(), optimizer=self.optimizer.settings()))
 
-    def _journal_trial(self, trial, rung_sizes):
-        if self._journal is None:
-            return
-        entries = [[bracket, rung, value]
-                   for (bracket, rung), values in self._rung_values.items()
-                   for value in values[rung_sizes.get((bracket, rung), 0):]]
-        self._journal.write(schedule_record(trial, entries))
+    def _forget_entries(self, entries):
+        """Take a trial's ``[bracket, rung, value]`` entries off the rungs."""
+        for bracket, rung, value in entries:
+            seen = self._rung_values[(bracket, rung)]
+            seen.remove(value)
+            if not seen:
+                del self._rung_values[(bracket, rung)]
 
-    def _forget_trial(self, params, rung_sizes):
+    def _forget_trial(self, params, entries):
         """Undo what an abandoned trial (KeyboardInterrupt, protocol error) left behind."""
-        for key in list(self._rung_values):
-            del self._rung_values[key][rung_sizes.get(key, 0):]
-            if not self._rung_values[key]:
-                del self._rung_values[key]
+        self._forget_entries(entries)
         self.optimizer.cancel(params)
 
     # --------------------------------------------------------------------------- helpers
     def rungs(self, bracket):
         """The rung budgets (below ``max_budget``) of ``bracket``, increasing."""
         return [self.max_budget * self.eta ** (-k) for k in range(bracket, 0, -1)]
+
+    def _bracket_of(self, i):
+        """The bracket of the ``i``-th trial started (from 0, counting resumed ones)."""
+        return self._bracket_cycle[i % len(self._bracket_cycle)]
+
+    @staticmethod
+    def _new_trial(params, bracket):
+        return ScheduledTrial(dict(params), bracket, [], [])
 
     def _incumbent(self):
         """Best (internal, minimised) final value of a completed trial, or None."""
@@ -350,84 +259,46 @@ class HyperbandScheduler:
         return value + float(np.median(shifts)) if shifts else None
 
     # --------------------------------------------------------------------------- one trial
-    def _run_trial(self, objective, params, bracket):
-        trial = ScheduledTrial(dict(params), bracket, [], [])
-        rungs = self.rungs(bracket)
-        state = {"next_rung": 0, "stopped": False, "protocol_error": None, "checked_n": 0}
+    def _decide(self, run, budget, value):
+        """Record the checked report ``(budget, value)`` of the running trial ``run`` (a
+        record of :mod:`repurpose.bo._hyperband_pool`) and apply the stopping rules: None
+        to go on, or the reason it was stopped ('rung' or 'curve'). Called under the run's
+        lock, in the driver."""
+        trial = run.trial
+        trial.budgets.append(budget)
+        trial.values.append(value)
+        if budget >= self.max_budget:
+            return None
+        internal = self._sign * value
+        # Rung rule (successive halving).
+        rungs = self.rungs(trial.bracket)
+        while run.next_rung < len(rungs) and budget >= rungs[run.next_rung]:
+            key = (trial.bracket, run.next_rung)
+            seen = self._rung_values.setdefault(key, [])
+            seen.append(internal)
+            run.entries.append([trial.bracket, run.next_rung, internal])
+            run.next_rung += 1
+            keep = max(1, len(seen) // self.eta)
+            if internal > sorted(seen)[keep - 1]:
+                return self._stopped(trial, "rung")
+        # Curve rule, refitted when the number of points has grown by half.
+        incumbent = self._incumbent()
+        n = len(trial.values)
+        if (incumbent is not None and math.isfinite(self.kappa)
+                and n >= self.curve_model.min_points and n >= 1.5 * run.checked_n):
+            run.checked_n = n
+            pred = self.curve_model.predict(trial.budgets, self._sign * np.asarray(trial.values),
+                                            self.max_budget)
+            trial.predicted_final = self._sign * pred.mean
+            trial.predicted_std = pred.std
+            if math.isfinite(pred.std) and pred.mean - self.kappa * pred.std > incumbent:
+                return self._stopped(trial, "curve")
+        return None
 
-        def report(budget, value):
-            if state["stopped"]:
-                raise _Stop()
-            try:
-                budget = _check_real(budget, "report: budget", 0)
-                if budget <= 0 or budget > self.max_budget * (1 + 1e-12):
-                    raise InvalidParameterError(
-                        f"report: budget must be in (0, max_budget={self.max_budget}], got "
-                        f"{budget!r}.")
-                if trial.budgets and budget <= trial.budgets[-1]:
-                    raise InvalidParameterError(
-                        f"report: budgets must strictly increase, got {budget!r} after "
-                        f"{trial.budgets[-1]!r}.")
-                if not is_number(value):
-                    raise InvalidParameterError(
-                        f"report: value must be a finite real number, got {value!r} of type "
-                        f"{type(value).__name__}. Raise in the objective for a failed trial.")
-            except InvalidParameterError as err:
-                state["protocol_error"] = err
-                raise
-            trial.budgets.append(budget)
-            trial.values.append(float(value))
-            if budget >= self.max_budget:
-                return True
-            internal = self._sign * float(value)
-            # Rung rule (successive halving).
-            while state["next_rung"] < len(rungs) and budget >= rungs[state["next_rung"]]:
-                key = (bracket, state["next_rung"])
-                seen = self._rung_values.setdefault(key, [])
-                seen.append(internal)
-                state["next_rung"] += 1
-                keep = max(1, len(seen) // self.eta)
-                if internal > sorted(seen)[keep - 1]:
-                    self._stop(trial, state, "rung")
-            # Curve rule, refitted when the number of points has grown by half.
-            incumbent = self._incumbent()
-            n = len(trial.values)
-            if (incumbent is not None and math.isfinite(self.kappa)
-                    and n >= self.curve_model.min_points and n >= 1.5 * state["checked_n"]):
-                state["checked_n"] = n
-                pred = self.curve_model.predict(trial.budgets,
-                                                self._sign * np.asarray(trial.values),
-                                                self.max_budget)
-                trial.predicted_final = self._sign * pred.mean
-                trial.predicted_std = pred.std
-                if math.isfinite(pred.std) and pred.mean - self.kappa * pred.std > incumbent:
-                    self._stop(trial, state, "curve")
-            return True
-
-        start = time.perf_counter()
-        error = None
-        try:
-            objective(params, report)
-        except _Stop:
-            pass
-        except Exception as err:  # noqa: BLE001 - a failed trial, recorded; loop goes on
-            error = err
-        trial.seconds = time.perf_counter() - start
-        if state["protocol_error"] is not None:
-            raise state["protocol_error"]
-        if trial.status != "stopped":
-            if error is not None:
-                trial.status, trial.error = "failed", f"{type(error).__name__}: {error}"
-                logger.warning("Objective raised %s for %s; recorded as failed.",
-                               type(error).__name__, params)
-            elif not trial.values:
-                trial.status, trial.error = "failed", "no value reported"
-        return trial
-
-    def _stop(self, trial, state, reason):
-        state["stopped"] = True
+    @staticmethod
+    def _stopped(trial, reason):
         trial.status, trial.stop_reason = "stopped", reason
-        raise _Stop()
+        return reason
 
     def _told_value(self, trial):
         if trial.status == "failed":
@@ -453,41 +324,94 @@ class HyperbandScheduler:
     # --------------------------------------------------------------------------- loop
     def run(self, objective: Callable, n_trials: Optional[int] = None,
             total_budget: Optional[float] = None,
-            callback: Optional[Callable[[ScheduledTrial], None]] = None
-            ) -> EarlyStoppingResult:
-        """Run trials until ``n_trials`` configurations have run (counting earlier calls and
-        trials resumed from ``state_path``) or the budget used reaches ``total_budget``; at
-        least one of the two is required. ``callback(trial)`` is called after each trial is
-        recorded."""
+            callback: Optional[Callable[[ScheduledTrial], None]] = None,
+            n_workers: Optional[int] = None, client=None) -> EarlyStoppingResult:
+        """Run trials until ``n_trials`` configurations have run or the budget used reaches
+        ``total_budget``, one at a time or ``n_workers`` at once.
+
+        Parameters
+        ----------
+        objective : callable
+            ``objective(params, report)``; see the module docstring for the ``report``
+            protocol. Run in parallel, it is sent to the workers, so it must pickle (closures
+            do, through Dask's cloudpickle; a ``concurrent.futures`` process pool needs a
+            module-level function).
+        n_trials : int, default=None
+            Configurations run in total, counting earlier calls and trials resumed from
+            ``state_path``.
+        total_budget : float, default=None
+            Stop starting trials once the budget used reaches this; give it, ``n_trials`` or
+            both. A trial starts only while the budget used, plus ``max_budget`` for each
+            running trial, is below it, so every trial but the last one started fits in it.
+        callback : callable, default=None
+            ``callback(trial)`` with each :class:`ScheduledTrial` once it is recorded, in the
+            order they finish.
+        n_workers : int, default=None
+            Trials running at once. None: 1 without ``client``, else every worker thread of
+            the Dask cluster. More than 1 without ``client`` starts a local Dask cluster of
+            that many single-threaded worker processes for the run.
+        client : distributed.Client, str or concurrent.futures.Executor, default=None
+            Where the trials run: a Dask client, the address of a Dask scheduler
+            (``'tcp://HOST:8786'``), or a ``ThreadPoolExecutor`` or ``ProcessPoolExecutor``
+            (then ``n_workers`` is required). Other executors are refused: their workers
+            cannot send reports back to this process. Dask is imported only when used.
+
+        Returns
+        -------
+        EarlyStoppingResult
+            The best completed trial, every trial and the total budget used so far.
+
+        Raises
+        ------
+        InvalidParameterError
+            If neither ``n_trials`` nor ``total_budget`` is given, an argument is invalid,
+            the objective cannot take ``(params, report)``, or it reports against the
+            protocol (the running trials are then cancelled).
+        ClusterError
+            If no scheduler answers at the ``client`` address, or Dask workers lack
+            repurpose or have another version of it.
+
+        Notes
+        -----
+        With ``k`` workers, each new configuration is asked conditioned on the running
+        ones, and every report comes back to this process, where the rungs and the curve
+        rule decide (module docstring). A parallel run is reproducible only up to the order
+        in which trials report and finish; with one worker it is the serial run.
+        """
         if n_trials is None and total_budget is None:
             raise InvalidParameterError("Give n_trials, total_budget or both.")
         if n_trials is not None:
             n_trials = check_positive_int(n_trials, "n_trials")
         if total_budget is not None:
             total_budget = _check_real(total_budget, "total_budget", 0)
+        if n_workers is not None:
+            n_workers = check_positive_int(n_workers, "n_workers")
         check_objective(objective, self.space, ("params", "report"))
-        # In this process: report() reads and updates the rungs while the trial runs.
         with journal_lock(self.state_path):
-            drive(_Schedule(self, n_trials, total_budget),
-                  SerialPool(self._evaluate, objective), 1, callback)
+            run_schedule(self, objective, n_trials, total_budget, callback, n_workers, client)
         return self.result()
 
-    def _evaluate(self, objective, ticket):
-        params, bracket, _ = ticket
-        return self._run_trial(objective, params, bracket)
-
-    def _record(self, ticket, trial):
-        params, bracket, rung_sizes = ticket
+    def _record(self, trial, seconds, error, entries):
+        """Tell the optimiser and journal a finished trial (under the run's lock)."""
+        trial.seconds = seconds
+        if trial.status != "stopped":
+            if error is not None:
+                trial.status, trial.error = "failed", error
+                logger.warning("Objective raised %s for %s; recorded as failed.",
+                               error.split(":", 1)[0], trial.params)
+            elif not trial.values:
+                trial.status, trial.error = "failed", "no value reported"
         trial.told_value = self._told_value(trial)
-        self.optimizer.tell(params, trial.told_value, seconds=trial.seconds)
+        self.optimizer.tell(trial.params, trial.told_value, seconds=trial.seconds)
         self.history.append(trial)
-        self._journal_trial(trial, rung_sizes)
+        if self._journal is not None:
+            self._journal.write(schedule_record(trial, entries))
         outcome = (f"failed ({trial.error})" if trial.status == "failed" else  # as measured
                    f"{trial.values[-1]:.4g} at budget {trial.budget_used:g}, {trial.status}")
         if trial.status == "stopped":  # told an estimate of its final value, not its value
             outcome += f" ({trial.stop_reason}); the optimiser was told {trial.told_value:.4g}"
-        logger.info("Trial %d (bracket %d): %s -> %s", len(self.history), bracket, trial.params,
-                    outcome)
+        logger.info("Trial %d (bracket %d): %s -> %s", len(self.history), trial.bracket,
+                    trial.params, outcome)
         return trial
 
     def result(self):
@@ -501,41 +425,14 @@ class HyperbandScheduler:
                                    used)
 
 
-class _Schedule(Study):
-    """A :meth:`HyperbandScheduler.run` as the driver's study: tickets are ``(params,
-    bracket, rung sizes before the trial)``, outcomes :class:`ScheduledTrial` objects."""
-
-    def __init__(self, scheduler, n_trials, total_budget):
-        self.scheduler, self.n_trials, self.total_budget = scheduler, n_trials, total_budget
-
-    def more(self, n_running):
-        history = self.scheduler.history
-        if self.n_trials is not None and len(history) + n_running >= self.n_trials:
-            return False
-        return (self.total_budget is None
-                or sum(t.budget_used for t in history) < self.total_budget)
-
-    def ask(self):
-        sched = self.scheduler
-        bracket = sched._bracket_cycle[len(sched.history) % len(sched._bracket_cycle)]
-        params = sched.optimizer.ask()
-        return params, bracket, {key: len(v) for key, v in sched._rung_values.items()}
-
-    def tell(self, ticket, outcome):
-        return self.scheduler._record(ticket, outcome)
-
-    def cancel(self, ticket):  # KeyboardInterrupt, a protocol error: no trial recorded
-        params, _, rung_sizes = ticket
-        self.scheduler._forget_trial(params, rung_sizes)
-
-
 def minimize_with_early_stopping(objective: Callable, space: SearchSpace, max_budget: float,
                                  n_trials: Optional[int] = None,
                                  total_budget: Optional[float] = None, eta: int = 3,
                                  seed: Optional[int] = None, maximize: bool = False,
                                  min_budget: float = 1, kappa: float = 1.645,
                                  optimizer_options: Optional[dict] = None, state_path=None,
-                                 callback: Optional[Callable[[ScheduledTrial], None]] = None
+                                 callback: Optional[Callable[[ScheduledTrial], None]] = None,
+                                 n_workers: Optional[int] = None, client=None
                                  ) -> EarlyStoppingResult:
     """Minimise (or maximise) the final value of ``objective(params, report)`` with
     Hyperband-style early stopping; see :class:`HyperbandScheduler` and the module docstring
@@ -544,6 +441,9 @@ def minimize_with_early_stopping(objective: Callable, space: SearchSpace, max_bu
     With ``state_path``, finished trials are journalled there and an existing journal is
     resumed (same space and settings required): finished trials are not run again and the
     outcome is that of an uninterrupted run. ``callback(trial)`` is called after each trial.
+    Trials run one after another, or with ``n_workers`` (or a ``client``) several at once,
+    while the rung and curve decisions are taken in this process
+    (:meth:`HyperbandScheduler.run`).
 
     Parameters
     ----------
@@ -575,6 +475,16 @@ def minimize_with_early_stopping(objective: Callable, space: SearchSpace, max_bu
         JSON-lines journal of finished trials; resumed if it exists; locked while running.
     callback : callable, default=None
         ``callback(trial)`` with each :class:`ScheduledTrial` once it is recorded.
+    n_workers : int, default=None
+        Trials running at once. None: 1 without ``client``, else every worker thread of the
+        Dask cluster. More than 1 without ``client`` starts a local Dask cluster of that
+        many single-threaded worker processes for the run.
+    client : distributed.Client, str or concurrent.futures.Executor, default=None
+        Where the trials run: a Dask client, the address of a Dask scheduler
+        (``'tcp://HOST:8786'``), or a ``ThreadPoolExecutor`` or ``ProcessPoolExecutor``
+        (then ``n_workers`` is required). Dask is imported only when it is used. Run in
+        parallel, the objective is sent to the workers, so it must pickle (a process pool
+        needs a module-level function).
 
     Returns
     -------
@@ -586,7 +496,20 @@ def minimize_with_early_stopping(objective: Callable, space: SearchSpace, max_bu
     InvalidParameterError
         If a setting is invalid, neither ``n_trials`` nor ``total_budget`` is given, the
         journal holds a run with another space or settings, or the objective cannot take
-        ``(params, report)``. LockedError if another process runs on ``state_path``.
+        ``(params, report)``, or ``client`` is an executor other than a thread or process
+        pool. LockedError if another process runs on ``state_path``.
+    ClusterError
+        If no scheduler answers at the ``client`` address within 5 s (also a
+        ``ConnectionError``), or Dask workers lack repurpose or have another version of it,
+        naming them (also a ``RuntimeError``).
+
+    Notes
+    -----
+    A parallel run is reproducible only up to the order in which trials report and finish
+    (each suggestion depends on the results told before it and on the trials running, each
+    rung decision on the values that reached the rung before it). Trials that were running
+    when the driver died are not in the journal: the resumed run asks afresh for them, so
+    only unfinished trials run again.
 
     Examples
     --------
@@ -598,9 +521,20 @@ def minimize_with_early_stopping(objective: Callable, space: SearchSpace, max_bu
     ...                                    max_budget=3, n_trials=4, seed=0)
     >>> len(res.history)
     4
+
+    Three trials at a time on a pool of threads (a Dask cluster is used the same way):
+
+    >>> from concurrent.futures import ThreadPoolExecutor
+    >>> with ThreadPoolExecutor(3) as pool:
+    ...     res = minimize_with_early_stopping(train, SearchSpace({"x": Real(-1.0, 1.0)}),
+    ...                                        max_budget=3, n_trials=6, seed=0, n_workers=3,
+    ...                                        client=pool)
+    >>> len(res.history)
+    6
     """
+    # Long for its docstring; the code builds a scheduler and runs it.
     with journal_lock(None if state_path is None else os.fspath(state_path)):  # before a read
         scheduler = HyperbandScheduler(space, max_budget, eta, min_budget, seed, maximize, kappa,
                                        optimizer_options=optimizer_options, state_path=state_path)
         return scheduler.run(objective, n_trials=n_trials, total_budget=total_budget,
-                             callback=callback)
+                             callback=callback, n_workers=n_workers, client=client)
