@@ -10,6 +10,11 @@ and a later ``fit`` resumes: ``BaseSearchCV.fit`` builds ``cv_results_`` only fr
 ``evaluate_candidates`` evaluated in that call, so :meth:`BayesSearchCV._format_results` (the
 method it builds them with) puts the journalled candidates' results first, and the optimiser
 is rebuilt from the journalled trials, so the search continues as if never stopped.
+
+A round whose fits all fail, which ``BaseSearchCV`` ends the search for, is recorded by
+:mod:`repurpose.bo._search_failures` and the search goes on; ``_format_results`` puts such
+rounds in their place among the candidates. Only a search in which every fit failed ends
+with scikit-learn's error.
 """
 import collections.abc
 import dataclasses
@@ -29,6 +34,8 @@ from sklearn.utils import check_random_state, indexable
 
 from .._validation import check_choice, check_positive_int, is_integer
 from ..exceptions import InvalidParameterError, ModelFileError
+from ._search_failures import (all_fits_failed, candidate_error, failed_round_outs,
+                               raise_if_every_fit_failed, with_metric_names)
 from ._search_journal import (candidate_record, check_header_settings, check_same_data,
                               check_same_estimator, check_same_space, data_fingerprint,
                               describe_scoring, estimator_fingerprint, read_candidates,
@@ -59,11 +66,36 @@ class _SearchRun:
     replay_out: List[Dict[str, Any]] = dataclasses.field(default_factory=list)
     tail: list = dataclasses.field(default_factory=list)  # an unfinished batch's candidates
     tail_size: int = 0
-    new_out: list = dataclasses.field(default_factory=list)  # this fit's fold results
+    test_sizes: Optional[List[int]] = None  # each CV split's test size; None: cv is one-shot
+    # This fit's rounds, in order: (candidates, None) for one BaseSearchCV recorded, or
+    # (candidates, fold results) for one whose fits all failed, which it did not.
+    rounds: list = dataclasses.field(default_factory=list)
+    sk_params: list = dataclasses.field(default_factory=list)  # what BaseSearchCV recorded
+    sk_out: list = dataclasses.field(default_factory=list)
 
     @property
     def complete(self):
         return len(self.replay_params) >= self.n_iter
+
+    def merged(self):
+        """Every candidate of the search, in the order they were suggested, and their fold
+        results: the journalled ones, then this fit's rounds."""
+        params, out = list(self.replay_params), list(self.replay_out)
+        done, n = 0, self.n_splits
+        for candidates, failed in self.rounds:
+            if failed is None:
+                params += self.sk_params[done:done + len(candidates)]
+                out += self.sk_out[done * n:(done + len(candidates)) * n]
+                done += len(candidates)
+            else:
+                params += candidates
+                out += failed
+        return params, with_metric_names(out)
+
+
+class _SearchEnded(Exception):
+    """Raised by ``_run_search`` when ``BaseSearchCV.fit`` does not hold the search's results
+    (its last rounds failed), so that :meth:`BayesSearchCV._fit_tail` ends the fit."""
 
 
 def _tell(optimizer, candidate):
@@ -80,8 +112,15 @@ class BayesSearchCV(BaseSearchCV):
     Each of ``n_iter`` candidates is suggested by a :class:`BayesianOptimizer` (maximising
     the mean test score over the ``cv`` folds) and cross-validated by scikit-learn's
     machinery; a candidate whose fits fail (score NaN with ``error_score=np.nan``) is told to
-    the optimiser as a failed trial. With ``state_path``, every candidate is journalled as it
-    is evaluated, and a ``fit`` on an existing journal resumes the search.
+    the optimiser as a failed trial. So is one whose every fit failed, even when its whole
+    round failed (which ends scikit-learn's searches): its ``cv_results_`` row holds
+    ``error_score``, the errors come in a ``FitFailedWarning``, and the search goes on. Only
+    a search in which every fit failed raises scikit-learn's ``ValueError('All the N fits
+    failed ...')``, at its end; with ``error_score='raise'`` the first failed fit raises
+    (and with ``cv`` a one-shot iterator, whose test sizes cannot be known beforehand, a
+    round whose fits all fail still ends the search: pass ``list(cv)``).
+    With ``state_path``, every candidate is journalled as it is evaluated, and a ``fit`` on
+    an existing journal resumes the search.
 
     Parameters
     ----------
@@ -266,29 +305,37 @@ class BayesSearchCV(BaseSearchCV):
                                   f"writable; choose a state_path in a folder you can write.")
         return path
 
-    def _journal_settings(self, space, n_points, X, y, params):
-        """Everything but the optimiser's settings that a journal stores to compare on
-        resume, the data's fingerprint included (the CV splits are computed here)."""
+    def _cv_splits(self, X, y, params):
+        """The CV splits (train, test) as ``BaseSearchCV.fit`` computes them, or None for a
+        one-shot iterator, which computing them here would use up."""
         if isinstance(self.cv, collections.abc.Iterator):
-            raise InvalidParameterError(
-                f"With state_path, cv must be an int, a CV splitter or a list of (train, test) "
-                f"splits, got a one-shot iterator ({type(self.cv).__name__}) that comparing "
-                f"the splits with the journal's would use up. Pass list(cv).")
+            return None
         X, y = indexable(X, y)
         if sklearn.get_config()["enable_metadata_routing"]:
             split_params = self._get_routed_params_for_fit(params).splitter.split
         else:  # as BaseSearchCV.fit: only groups goes to the splitter
             split_params = {"groups": params.get("groups")}
         cv = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
+        return list(cv.split(X, y, **split_params))
+
+    def _journal_settings(self, space, n_points, X, y, splits):
+        """Everything but the optimiser's settings that a journal stores to compare on
+        resume, the data's fingerprint included (``splits``: :meth:`_cv_splits`)."""
+        if splits is None:
+            raise InvalidParameterError(
+                f"With state_path, cv must be an int, a CV splitter or a list of (train, test) "
+                f"splits, got a one-shot iterator ({type(self.cv).__name__}) that comparing "
+                f"the splits with the journal's would use up. Pass list(cv).")
+        X, y = indexable(X, y)
         error_score = self.error_score
         return {"n_points": n_points, "scoring": describe_scoring(self.scoring),
                 "refit": self.refit if isinstance(self.refit, str) else None,
                 "return_train_score": bool(self.return_train_score),
                 "error_score": error_score if isinstance(error_score, str)
                 else encode_float(error_score),
-                "n_splits": int(cv.get_n_splits(X, y, **split_params)),
+                "n_splits": len(splits),
                 "estimator": estimator_fingerprint(self.estimator, space.names),
-                "data": data_fingerprint(X, y, cv.split(X, y, **split_params))}
+                "data": data_fingerprint(X, y, splits)}
 
     # ------------------------------------------------------------------------- fit
     def fit(self, X, y=None, **params):
@@ -324,6 +371,10 @@ class BayesSearchCV(BaseSearchCV):
             If ``state_path`` holds a corrupted or foreign file.
         FileNotFoundError
             If the folder of ``state_path`` does not exist.
+        ValueError
+            scikit-learn's ``'All the N fits failed'``, if every fit of the search failed
+            (journalled candidates included); with ``error_score='raise'``, the first failed
+            fit's error.
         """
         if not sklearn.get_config()["skip_parameter_validation"]:
             self._validate_params()  # scikit-learn's checks of the inherited parameters
@@ -335,17 +386,24 @@ class BayesSearchCV(BaseSearchCV):
             check_positive_int(self.n_initial, "n_initial")
         key = self._score_key()
         path = self._state_path()
+        splits = self._cv_splits(X, y, params)
         settings = None if path is None else self._journal_settings(space, n_points, X, y,
-                                                                    params)
+                                                                    splits)
         # The journal's lock first: a second process on it is refused before it reads it.
         with journal_lock(path):
             run = self._start(path, space, settings, _SearchRun(None, n_iter, n_points, key))
+            if splits is not None:
+                run.test_sizes = [len(test) for _, test in splits]
+                run.n_splits = run.n_splits or len(splits)
             self._search_run = run
             try:
                 if run.complete:
-                    self._fit_journalled(X, y, params)
+                    self._fit_tail(X, y, params)
                 else:
-                    super().fit(X, y, **params)
+                    try:
+                        super().fit(X, y, **params)
+                    except _SearchEnded:
+                        self._fit_tail(X, y, params)
             finally:
                 del self._search_run
         self.optimizer_ = run.optimizer
@@ -416,14 +474,51 @@ class BayesSearchCV(BaseSearchCV):
         """``BaseSearchCV.fit`` builds ``cv_results_`` (and from it ``best_index_``, the
         best parameters and the refit) with this method, from the candidates evaluated in
         this call of ``fit`` and their fold results ``out``; the journalled candidates of a
-        resumed search go first, so the results cover the whole search without re-fitting
-        them (BayesSearchCV passes no ``more_results``)."""
+        resumed search go first, and the rounds whose fits all failed (which it did not
+        record) in their place, so the results cover the whole search without re-fitting
+        anything (BayesSearchCV passes no ``more_results``)."""
         run = getattr(self, "_search_run", None)
         if run is None:  # not within fit
             return super()._format_results(candidate_params, n_splits, out, more_results)
-        run.new_out, run.n_splits = out, n_splits
-        return super()._format_results(run.replay_params + list(candidate_params), n_splits,
-                                       run.replay_out + list(out), more_results)
+        run.sk_params, run.sk_out, run.n_splits = list(candidate_params), list(out), n_splits
+        params, outs = run.merged()
+        return super()._format_results(params, n_splits, outs, more_results)
+
+    def _evaluate(self, evaluate_candidates, candidates, key):
+        """Cross-validate a round's ``candidates``: ``(key, told, outs)``, ``told`` holding
+        each candidate's ``(value, seconds, error)`` for the optimiser and ``outs`` their
+        fold results (``key``: the ``cv_results_`` column of the optimised score, as found).
+        A round whose fits all failed gives failed trials instead of scikit-learn's error
+        (:mod:`repurpose.bo._search_failures` says how, and on what it relies)."""
+        run = self._search_run
+        run.rounds.append((candidates, None))
+        recorded, started = len(run.sk_params), time.perf_counter()
+        try:
+            results = evaluate_candidates(candidates)
+        except ValueError as err:
+            if (isinstance(self.error_score, str) or run.test_sizes is None
+                    or len(run.sk_params) != recorded
+                    or not all_fits_failed(err, len(candidates) * len(run.test_sizes))):
+                raise
+            failed = failed_round_outs(err, len(candidates), run.test_sizes,
+                                       time.perf_counter() - started, self.error_score,
+                                       self.return_train_score)
+            run.rounds[-1] = (candidates, failed)
+            n = len(run.test_sizes)
+            told = [(None, float(np.mean([o["fit_time"] for o in failed[i * n:(i + 1) * n]])),
+                     candidate_error(failed[i * n:(i + 1) * n])) for i in range(len(candidates))]
+            return key, told, failed
+        if key not in results:  # a callable scoring that turned out multi-metric
+            key = f"mean_test_{self.refit}" if isinstance(self.refit, str) else None
+            if key not in results:
+                raise InvalidParameterError(
+                    "scoring returned several metrics; set refit to the name of the one "
+                    "BayesSearchCV should optimise.")
+        k = len(candidates)
+        seconds = results["mean_fit_time"][-k:] + results["mean_score_time"][-k:]
+        told = [(float(score), float(sec), None) for score, sec in zip(results[key][-k:],
+                                                                         seconds)]
+        return key, told, run.sk_out[len(run.sk_out) - k * run.n_splits:]
 
     def _run_search(self, evaluate_candidates):
         run = self._search_run
@@ -442,35 +537,33 @@ class BayesSearchCV(BaseSearchCV):
                     _tell(opt, candidate)
                 continue
             new = batch[len(known):]
-            results = evaluate_candidates(new)
-            if key not in results:  # a callable scoring that turned out multi-metric
-                key = f"mean_test_{self.refit}" if isinstance(self.refit, str) else None
-                if key not in results:
-                    raise InvalidParameterError(
-                        "scoring returned several metrics; set refit to the name of the one "
-                        "BayesSearchCV should optimise.")
-            scores = results[key][-len(new):]
-            seconds = (results["mean_fit_time"][-len(new):]
-                       + results["mean_score_time"][-len(new):])
+            key, told, outs = self._evaluate(evaluate_candidates, new, key)
             for candidate in known:  # the start of this batch, evaluated before a restart
                 _tell(opt, candidate)
             n_splits = run.n_splits
-            outs = run.new_out[len(run.new_out) - len(new) * n_splits:]
-            for i, (params, score, sec) in enumerate(zip(new, scores, seconds)):
-                trial = opt.tell(params, float(score), seconds=float(sec))
+            for i, (params, (value, sec, error)) in enumerate(zip(new, told)):
+                trial = opt.tell(params, value, seconds=sec, error=error)
                 if run.writer is not None:
                     run.writer.write(candidate_record(
                         trial, outs[i * n_splits:(i + 1) * n_splits], (start, size)))
+        if run.rounds and run.rounds[-1][1] is not None:
+            # BaseSearchCV.fit holds the results of its last recorded round (or none): end
+            # the fit on all of them instead.
+            raise _SearchEnded()
 
-    def _fit_journalled(self, X, y, params):
-        """The end of ``BaseSearchCV.fit`` (scikit-learn 1.7.2) for a search whose
-        candidates are all journalled: ``BaseSearchCV.fit`` cannot get there without
-        evaluating a candidate (it reads the first new one's scores), so its steps after
-        the search are taken here, in the same order, on the journalled results."""
+    def _fit_tail(self, X, y, params):
+        """The end of ``BaseSearchCV.fit`` (scikit-learn 1.7.2) for a search whose results
+        it does not hold: every candidate journalled (it cannot get there without evaluating
+        a candidate: it reads the first new one's scores), or the last rounds' fits all
+        failed (it holds the results of the round before). Its steps after the search are
+        taken here, in the same order, on all of the search's results; if every fit of the
+        search failed, scikit-learn's error is raised instead."""
         run = self._search_run
+        _, outs = run.merged()
+        raise_if_every_fit_failed(outs, self.error_score)
         scorers, refit_metric = self._get_scorers()
-        results = self._format_results([], run.n_splits, [])
-        first_test_score = run.replay_out[0]["test_scores"]
+        results = self._format_results(run.sk_params, run.n_splits, run.sk_out)
+        first_test_score = next(out["test_scores"] for out in outs if out["fit_error"] is None)
         self.multimetric_ = isinstance(first_test_score, dict)
         if callable(self.scoring) and self.multimetric_:
             self._check_refit_for_multimetric(first_test_score)

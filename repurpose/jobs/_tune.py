@@ -13,6 +13,10 @@ its fixed parameters, the search space, the budget. Two kinds of studies:
   ``tune.early_stopping: {max_budget: EPOCHS, eta: 3}`` the epochs are the budget of
   :func:`repurpose.bo.minimize_with_early_stopping`, which stops poor configurations early.
 
+Either kind runs its trials one at a time, or several at once on a Dask cluster
+(``scheduler``/``n_workers`` of :func:`run_tuning`, ``--scheduler``/``--workers`` of
+``repurpose tune``).
+
 :func:`run_tuning` writes to ``run.output_dir``: ``tune.resolved.yaml`` (the resolved config),
 ``journal.jsonl`` (the BO journal; a killed study resumes from it), ``trials.jsonl`` (one
 readable line per finished trial) and, at the end, ``model/`` (the best configuration
@@ -308,7 +312,9 @@ def run_tuning(cfg, resume=False, overwrite=False, progress=False, scheduler=Non
         anything is written.
     n_workers : int, default=None
         Trials running at once; more than 1 without ``scheduler`` starts a local Dask
-        cluster of that many processes. Not with ``tune.early_stopping``.
+        cluster of that many processes. With ``tune.early_stopping`` too: every report of a
+        running trial comes back to this process, which alone decides which trials go on
+        (:meth:`repurpose.bo.HyperbandScheduler.run`).
 
     Returns
     -------
@@ -349,13 +355,8 @@ def run_tuning(cfg, resume=False, overwrite=False, progress=False, scheduler=Non
     >>> len(result.history), sorted(result.best_params), result.test['n_samples']
     (3, ['C'], 866)
     """
-    parallel = scheduler is not None or (n_workers is not None and n_workers != 1)
     if n_workers is not None:
         n_workers = check_positive_int(n_workers, "n_workers")
-    if parallel and cfg.is_finetune and cfg.tune.early_stopping is not None:
-        raise InvalidParameterError(
-            "tune.early_stopping runs its trials one at a time, so it cannot use --scheduler "
-            "or --workers. Remove tune.early_stopping, or run without those options.")
     if scheduler is None:
         return _run_tuning(cfg, resume, overwrite, progress, None, n_workers)
     from .._dask import check_workers, connect_scheduler
@@ -467,7 +468,8 @@ def _run_study(cfg, source, data, progress, client, n_workers):
                 return minimize_with_early_stopping(
                     reported, cfg.space, es["max_budget"], n_trials=t.n_trials, eta=es["eta"],
                     min_budget=es["min_budget"], seed=t.seed, maximize=cfg.maximize,
-                    optimizer_options=options, state_path=journal, callback=trial_log)
+                    optimizer_options=options, state_path=journal, callback=trial_log,
+                    n_workers=n_workers, client=client)
             if cfg.is_finetune:
                 objective, _ = _finetune_objectives(cfg, source, data)
             else:

@@ -1,6 +1,7 @@
 """Parallel tuning on a real Dask cluster (a LocalCluster of 2 single-threaded worker
 processes): minimize with a client, an address or its own local cluster; ``repurpose tune
---scheduler`` end to end and killed/resumed; BayesSearchCV under joblib's Dask backend; and
+--scheduler`` end to end and killed/resumed, and with ``tune.early_stopping`` on 2 workers,
+then resumed; BayesSearchCV under joblib's Dask backend; and
 bad input: a scheduler that does not answer, workers without repurpose or with another
 version of it."""
 import json
@@ -15,8 +16,7 @@ import yaml
 distributed = pytest.importorskip("distributed")
 
 from repurpose.bo import Categorical, Real, SearchSpace, minimize  # noqa: E402
-from repurpose.exceptions import InvalidParameterError  # noqa: E402
-from repurpose.jobs import run_tuning, tune_config_from_dict  # noqa: E402
+from repurpose.jobs import run_tuning  # noqa: E402
 
 SPACE = SearchSpace({"x": Real(-2.0, 2.0), "c": Categorical(["a", "b"])})
 HEAD = {
@@ -182,19 +182,69 @@ def test_tune_workers_with_another_version_error(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_early_stopping_with_workers_error(tmp_path):
-    raw = {"source": {"model": "digits_cnn"}, "data": {"train": "demo"},
-           "model": {"transfer_layer": "fc1_relu_fwd"}, "train": {"validation_fraction": 0.3},
-           "run": {"output_dir": str(tmp_path / "out")},
-           "tune": {"estimator": "finetune", "early_stopping": {"max_budget": 3},
-                    "search_space": {"learning_rate": {"type": "real", "low": 0.001,
-                                                       "high": 0.1}}}}
-    cfg = tune_config_from_dict(raw, base_dir=str(tmp_path))
-    for options in (dict(n_workers=2), dict(scheduler="tcp://127.0.0.1:1")):
-        with pytest.raises(InvalidParameterError, match="early_stopping runs its trials one "
-                                                        "at a time"):
-            run_tuning(cfg, **options)
-    assert not (tmp_path / "out").exists()
+def _finetune_config(output_dir, n_trials):
+    return {"source": {"model": "digits_cnn"},
+            "data": {"train": "demo", "n_per_class": 6, "seed": 0},
+            "model": {"transfer_layer": "fc1_relu_fwd"},
+            "train": {"batch_size": 16, "validation_fraction": 0.3, "early_stopping": False},
+            "run": {"output_dir": str(output_dir)},
+            "tune": {"estimator": "finetune", "n_trials": n_trials, "seed": 0,
+                     "early_stopping": {"max_budget": 9, "eta": 3},
+                     "search_space": {
+                         "learning_rate": {"type": "real", "low": 0.01, "high": 0.3,
+                                           "log": True},
+                         "dropout": {"type": "categorical", "choices": [0.0, 0.5]}}}}
+
+
+@pytest.mark.slow  # ~15-25 s on 2 shared cores: 9 fine-tuning trials, a CLI run
+def test_tune_early_stopping_on_two_workers_and_resumed(cluster, tmp_path, caplog):
+    import logging
+
+    import repurpose
+    from repurpose.jobs import load_tune_config
+
+    out = tmp_path / "out"
+    _write(tmp_path, _finetune_config(out, n_trials=5))
+    cfg = load_tune_config(tmp_path / "tune.yaml")
+    caplog.set_level(logging.INFO, logger="repurpose")
+    with distributed.Client(cluster, set_as_default=False) as watcher:
+        with distributed.get_task_stream(client=watcher) as tasks:
+            result = run_tuning(cfg, scheduler=cluster.scheduler_address, n_workers=2)
+    assert "Running Hyperband trials, 2 at once" in caplog.text
+    trial_tasks = [t for t in tasks.data if str(t["key"]).startswith("run_trial")]
+    assert len(trial_tasks) == 5 and len({t["worker"] for t in trial_tasks}) == 2
+    assert len(result.history) == 5 and result.report["n_trials"] == 5
+    assert any(t.status == "stopped" for t in result.history)
+    assert result.report["epochs_used"] < 5 * 9
+    # The whole output of a serial study: the journal, trials.jsonl, best.json, the model
+    # refitted on all training data, and the plots of a Hyperband study.
+    header, *told = _jsonl(out / "journal.jsonl")
+    assert header["format"] == "repurpose.bo.hyperband" and len(told) == 5
+    trials = _jsonl(out / "trials.jsonl")
+    assert [t["trial"] for t in trials] == [1, 2, 3, 4, 5]
+    assert [t["value"] for t in trials] == [t.values[-1] for t in result.history]
+    best = json.loads((out / "best.json").read_text())
+    assert best == result.report and best["best_value"] == result.best_value
+    assert repurpose.load(result.model_dir).learning_rate == result.best_params["learning_rate"]
+    assert [p.rsplit("/", 1)[-1] for p in result.plots] == [
+        "convergence.png", "parameters.png", "learning_curves.png"]
+
+    # --resume, on the workers, extended to 8 trials: the 5 finished ones are read from the
+    # journal, not run again.
+    before = (out / "journal.jsonl").read_text().splitlines()
+    resumed = _run("tune", "--config", "tune.yaml", "--no-progress", "--resume", "--set",
+                   "tune.n_trials=8", "--scheduler", cluster.scheduler_address, "--workers",
+                   "2", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "Best val_accuracy of 8 trials" in resumed.stdout
+    after = (out / "journal.jsonl").read_text().splitlines()
+    assert len(after) == 1 + 8 and after[:6] == before
+    trials = _jsonl(out / "trials.jsonl")
+    assert [t["trial"] for t in trials] == list(range(1, 9))
+    best = json.loads((out / "best.json").read_text())
+    assert best["n_trials"] == 8 and best["epochs_used"] < 8 * 9
+    assert best["best_value"] == max(t["value"] for t in trials if t["status"] == "completed")
+    assert best["model"] == str(out / "model") and (out / "learning_curves.png").exists()
 
 
 def test_bayes_search_cv_on_joblib_dask_backend_matches_n_jobs_1(cluster):
