@@ -1,15 +1,18 @@
 """Benchmark of early stopping (Hyperband + learning curves + BO) against full-budget BO when
 tuning a fine-tuning job.
 
-    python benchmarks/bo_early_stopping.py [--quick] [--seeds N] [--json PATH]
+    python benchmarks/bo_early_stopping.py [--quick] [--seeds N] [--first-seed S]
+        [--schedule {constant,cosine,step,warmup-cosine}] [--variant {both,plain,aware}]
+        [--min-budgets M ...] [--no-same-configs] [--json PATH]
 
 The job: ``FineTuneRepurposer`` on ``digits_cnn`` for the demo task (shifted digits 5-9,
 ``repurpose.demo.make_demo_task``), ``--n-train`` labelled images per class for training and
 ``--n-val`` per class as a fixed validation set passed as ``X_val, y_val`` (no hold-out and no
 early stopping inside the repurposer); the remaining images are the test set. Every trial
-trains for the full schedule of ``--epochs`` E epochs (cosine by default, so the learning rate
-of epoch k is the same whether the trial is later stopped or not) with shift augmentation and
-reports its validation loss after every epoch. Searched: log learning rate, log
+trains for the full schedule of ``--epochs`` E epochs (so the learning rate of epoch k is the
+same whether the trial is later stopped or not) with shift augmentation and reports its
+validation loss after every epoch. ``--schedule``: cosine (default), constant, step (x0.1 at
+epochs 14 and 21 of 27) or warmup-cosine (3 linear warm-up epochs, then cosine). Searched: log learning rate, log
 ``transferred_lr_mult``, log ``weight_decay`` and ``fixed_below`` (nothing, or the first one
 or two conv blocks frozen). The training seed is the benchmark seed, so within a seed the
 objective is a deterministic function of the parameters, the same for every method.
@@ -24,7 +27,10 @@ Methods, per seed (the BO seed is the benchmark seed for all of them):
   ``minimize_with_early_stopping`` (eta=3, default kappa, Hyperband brackets with rungs from
   m epochs up) with as many configurations as fit in half of full BO's epochs.
   ``total_budget`` is ``N * E / 2 - E + 1`` so that the last trial it starts cannot take the
-  total past N * E / 2: the ratio of epochs is at most 0.5 by construction;
+  total past N * E / 2: the ratio of epochs is at most 0.5 by construction. Under a schedule
+  other than constant, each runs twice (``--variant both``): as before, and told the
+  schedule (``schedule=``, "schedule-aware": rank-guarded rungs on best values so far, see
+  ``repurpose/bo/scheduler.py``);
 * ``early stopping, N configs``: the first of those schedulers with the same number N of
   configurations as full BO and no budget cap: how many epochs for as many configurations?
 
@@ -35,7 +41,10 @@ so a refit gives the same network). "The same quality" means: mean test accuracy
 no more than 0.5 points (``--tolerance``) below full BO's; the table also gives the paired
 difference of the validation loss, the objective all methods minimise. Epochs are counted
 over all trials (a stopped trial counts the epochs it ran); wall seconds cover the whole
-search (training, BO suggestions, scheduler), not the test scoring.
+search (training, BO suggestions, scheduler), not the test scoring. The run also prints the
+Spearman correlation, over the completed full-BO trials, of the final value with the value
+after epoch k and with the best value up to epoch k (what the rungs compare without and with
+the schedule).
 """
 import argparse
 import json
@@ -55,6 +64,34 @@ from repurpose import FineTuneRepurposer, SourceModel  # noqa: E402
 from repurpose.bo import (Categorical, Real, SearchSpace, minimize,  # noqa: E402
                           minimize_with_early_stopping)
 from repurpose.demo import make_demo_task  # noqa: E402
+
+#: FineTuneRepurposer settings of each --schedule (E = 27 epochs: steps at 50 % and 75 %).
+SCHEDULES = {
+    "constant": {"lr_schedule": "constant"},
+    "cosine": {"lr_schedule": "cosine"},
+    "step": {"lr_schedule": "step", "step_epochs": (14, 21), "step_factor": 0.1},
+    "warmup-cosine": {"lr_schedule": "cosine", "warmup_epochs": 3},
+}
+
+
+def relative_lr(schedule, n_epochs):
+    """``budget -> learning rate`` (base rate 1) of a --schedule: the rate of the epoch that
+    ends at that budget, as the repurposer computes it (repurposers/_schedules.py)."""
+    kw = SCHEDULES[schedule]
+    warmup, steps = kw.get("warmup_epochs", 0), kw.get("step_epochs", ())
+
+    def rate(budget):
+        epoch = math.ceil(budget) - 1  # 0-based epoch that ends at `budget`
+        if epoch < warmup:
+            return (epoch + 1) / (warmup + 1)
+        if kw["lr_schedule"] == "step":
+            return kw["step_factor"] ** sum(1 for s in steps if epoch + 1 >= s)
+        if kw["lr_schedule"] == "cosine":
+            t = (epoch - warmup) / max(n_epochs - warmup, 1)
+            return 0.5 * (1.0 + math.cos(math.pi * t))
+        return 1.0
+    return rate
+
 
 SPACE = SearchSpace({
     "learning_rate": Real(1e-4, 0.3, log=True),
@@ -98,7 +135,7 @@ class FineTuneJob:
         model = FineTuneRepurposer(
             self.source, fixed_below=fixed, learning_rate=params["learning_rate"],
             transferred_lr_mult=params["transferred_lr_mult"],
-            weight_decay=params["weight_decay"], lr_schedule=self.schedule,
+            weight_decay=params["weight_decay"], **SCHEDULES[self.schedule],
             n_epochs=self.n_epochs, augment=True, validation_fraction=0.0,
             early_stopping=False, random_state=self.seed)
         record = {"params": dict(params), "curve": [], "epochs": 0, "val_accuracy": None,
@@ -143,12 +180,12 @@ def run_full_bo(job, n_trials, seed):
 
 
 def run_early_stopping(job, seed, max_budget, n_trials=None, total_budget=None, eta=3,
-                       min_budget=1):
+                       min_budget=1, schedule=None):
     started = time.perf_counter()
     res = minimize_with_early_stopping(lambda p, report: job.train(p, report), SPACE,
                                        max_budget=max_budget, n_trials=n_trials,
                                        total_budget=total_budget, eta=eta,
-                                       min_budget=min_budget, seed=seed)
+                                       min_budget=min_budget, seed=seed, schedule=schedule)
     seconds = time.perf_counter() - started - job.score_seconds
     if len(res.history) != len(job.records):
         raise RuntimeError(f"{len(res.history)} trials but {len(job.records)} fits recorded.")
@@ -175,10 +212,18 @@ def run_seed(source, data, seed, args):
     E, N = args.epochs, args.trials
     out = run_full_bo(FineTuneJob(source, data, E, seed, args.metric, args.schedule), N, seed)
     cap = N * E // 2
+    aware = None if args.schedule == "constant" else relative_lr(args.schedule, E)
     for min_budget in args.min_budgets:
-        out[f"early stopping (min_budget={min_budget:g})"] = run_early_stopping(
-            FineTuneJob(source, data, E, seed, args.metric, args.schedule), seed, E,
-            total_budget=cap - E + 1, eta=args.eta, min_budget=min_budget)
+        variants = []
+        if args.variant != "aware" or aware is None:
+            variants.append(("", None))
+        if args.variant != "plain" and aware is not None:
+            variants.append((", schedule-aware", aware))
+        for label, schedule in variants:
+            out[f"early stopping{label} (min_budget={min_budget:g})"] = run_early_stopping(
+                FineTuneJob(source, data, E, seed, args.metric, args.schedule), seed, E,
+                total_budget=cap - E + 1, eta=args.eta, min_budget=min_budget,
+                schedule=schedule)
     if not args.no_same_configs:
         out[f"early stopping, N configs (min_budget={args.min_budgets[0]:g})"] = \
             run_early_stopping(FineTuneJob(source, data, E, seed, args.metric, args.schedule),
@@ -218,25 +263,29 @@ def summarise(per_seed, tolerance):
 
 def rank_correlations(per_seed, n_epochs):
     """Spearman correlation, over every completed full-BO trial of every seed, between the
-    value after epoch k and the final value: how much a rung at k can know."""
+    final value and, after epoch k, the value then ('last': what the rungs compare without a
+    schedule) or the best value so far ('best': what they compare under a schedule that still
+    decays): how much a rung at k can know."""
     from scipy.stats import spearmanr
 
     curves = np.array([c for s in per_seed for c in s["full BO"]["curves"]
                        if len(c) == n_epochs])
-    epochs = sorted({k for k in (1, 2, 3, 5, 9, 18, n_epochs - 1) if 1 <= k < n_epochs})
-    return {k: float(spearmanr(curves[:, k - 1], curves[:, -1]).correlation) for k in epochs}
+    best = np.minimum.accumulate(curves, axis=1)
+    epochs = sorted({k for k in (1, 2, 3, 5, 9, 14, 18, n_epochs - 1) if 1 <= k < n_epochs})
+    return {stat: {k: float(spearmanr(c[:, k - 1], curves[:, -1]).correlation)
+                   for k in epochs} for stat, c in (("last", curves), ("best", best))}
 
 
 def print_table(rows, n_seeds, metric):
     print(f"\nMeans over {n_seeds} seeds (+- std over seeds); diff = paired difference from "
           f"full BO (test accuracy in points)")
-    head = (f"{'method':<42} {metric:>14} {'diff':>14} {'val acc':>7} {'test acc':>14} "
+    head = (f"{'method':<48} {metric:>14} {'diff':>14} {'val acc':>7} {'test acc':>14} "
             f"{'test diff':>13} "
             f"{'epochs':>7} {'ratio':>5} {'configs':>7} {'complete':>8} {'wall s':>7} same?")
     print(head)
     print("-" * len(head))
     for r in rows:
-        print(f"{r['method']:<42} {r['val_value_mean']:>7.3f} +-{r['val_value_std']:.3f} "
+        print(f"{r['method']:<48} {r['val_value_mean']:>7.3f} +-{r['val_value_std']:.3f} "
               f"{r['val_diff_mean']:>+7.3f} +-{r['val_diff_std']:.3f} "
               f"{r['val_accuracy_mean']:>7.3f} {r['test_accuracy_mean']:>7.3f} +-"
               f"{r['test_accuracy_std']:.3f} {100 * r['test_diff_mean']:>+6.2f} +-"
@@ -251,6 +300,8 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true",
                         help="2 seeds, 16 trials, min budgets 1 and 3 (about 2 minutes)")
     parser.add_argument("--seeds", type=int, default=None, help="seeds 0..N-1 (8; 2 quick)")
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="start the seeds here (to add seeds to an earlier run)")
     parser.add_argument("--trials", type=int, default=None,
                         help="full-BO trials N (30; 16 quick)")
     parser.add_argument("--epochs", type=int, default=None, help="max epochs E (27)")
@@ -261,7 +312,12 @@ def main(argv=None):
                         help="smallest rung in epochs, one early-stopping run each (1 3 9; "
                              "1 3 quick)")
     parser.add_argument("--metric", choices=("val_loss", "val_error"), default="val_loss")
-    parser.add_argument("--schedule", choices=("cosine", "constant"), default="cosine")
+    parser.add_argument("--schedule", choices=tuple(SCHEDULES), default="cosine",
+                        help="learning-rate schedule of every trial (cosine; step: x0.1 at "
+                             "epochs 14 and 21; warmup-cosine: 3 warm-up epochs)")
+    parser.add_argument("--variant", choices=("both", "plain", "aware"), default="both",
+                        help="early stopping without the schedule (plain), told the schedule "
+                             "(aware, schedule=), or both (not constant: no schedule to tell)")
     parser.add_argument("--tolerance", type=float, default=0.005,
                         help="test accuracy below full BO's still counted as the same (0.005)")
     parser.add_argument("--no-same-configs", action="store_true",
@@ -275,14 +331,14 @@ def main(argv=None):
     data = make_task(args.n_train, args.n_val)
     print(f"python {platform.python_version()}, numpy {np.__version__}, mxnet {mx.__version__}, "
           f"{platform.processor() or platform.machine()} {platform.system()}, "
-          f"{os.cpu_count()} CPUs; seeds 0..{n_seeds - 1}")
+          f"{os.cpu_count()} CPUs; seeds {args.first_seed}..{args.first_seed + n_seeds - 1}")
     print(f"task: digits_cnn fine-tuned on shifted digits 5-9, {len(data[1])} train, "
           f"{len(data[3])} validation, {len(data[5])} test images; {args.schedule} schedule, "
           f"E={args.epochs} epochs, full BO N={args.trials} trials, objective {args.metric}")
     source = SourceModel.from_zoo("digits_cnn")
     started = time.perf_counter()
     per_seed = []
-    for seed in range(n_seeds):
+    for seed in range(args.first_seed, args.first_seed + n_seeds):
         result = run_seed(source, data, seed, args)
         per_seed.append(result)
         print(f"seed {seed}: " + "; ".join(
@@ -291,8 +347,9 @@ def main(argv=None):
     rows = summarise(per_seed, args.tolerance)
     print_table(rows, n_seeds, args.metric)
     rho = rank_correlations(per_seed, args.epochs)
-    print("Spearman correlation of the value after epoch k with the final value (full-BO "
-          "trials): " + ", ".join(f"k={k}: {r:.2f}" for k, r in rho.items()))
+    for stat, label in (("last", "value after epoch k"), ("best", "best value up to epoch k")):
+        print(f"Spearman correlation of the {label} with the final value (full-BO trials): "
+              + ", ".join(f"k={k}: {r:.2f}" for k, r in rho[stat].items()))
     total = time.perf_counter() - started
     print(f"total {total:.0f} s")
     if args.json:

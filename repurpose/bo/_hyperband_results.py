@@ -32,7 +32,9 @@ class ScheduledTrial:
         The value the optimiser was told (the last value, or the predicted final value of a
         stopped trial); None if it was not told one.
     predicted_final, predicted_std : float, default=None
-        The extrapolated final value of a stopped trial and its standard deviation.
+        The extrapolated final value of a stopped trial and its standard deviation; under a
+        decaying ``schedule``, the final value matched with the completed trials at its last
+        budget (``predicted_std`` None).
     error : str, default=None
         What went wrong in a failed trial.
     seconds : float, default=None

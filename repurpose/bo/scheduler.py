@@ -37,6 +37,19 @@ trials made from that budget to ``max_budget``, or the last value itself), but n
 better than the best completed trial's (the trial was stopped for looking worse), so the
 surrogate keeps learning about the final quality.
 
+Decaying learning-rate schedules (``schedule=``). Both rules assume that a value at budget
+``b`` already says how good a configuration is, as under a constant rate. At the peak of a
+cosine, step or warm-up schedule it often does not. Told the schedule (a callable ``budget ->
+learning rate`` that every trial follows over ``max_budget``), the scheduler changes three
+things at budgets after which the rate still falls, and nothing elsewhere (a constant rate or
+``schedule=None`` keeps the rules above exactly): a rung compares each trial's best value so
+far, not its last one (as Optuna's percentile pruner does); it stops a trial only once at least
+4 completed trials have shown that values at that budget rank final values (Spearman
+correlation above ``1.645 / sqrt(n - 1)``), else the trial goes on to its next rung; and the
+curve rule waits for the annealing, a stopped trial being told the final value of the
+completed trials it matches at its last budget. Why: :mod:`repurpose.bo._lr_schedule`;
+measured: ``docs/benchmarks/bo_early_stopping.md``.
+
 Resume. With ``state_path``, every finished trial (parameters, bracket, budgets, values,
 status, stop reason, told value, and the values it left at the rungs) is appended to a
 JSON-lines journal (:mod:`repurpose.bo.state`); a scheduler built with the same settings and
@@ -57,6 +70,7 @@ from ..exceptions import InvalidParameterError
 from ._hyperband_pool import check_real as _check_real
 from ._hyperband_pool import run_schedule
 from ._hyperband_results import EarlyStoppingResult, ScheduledTrial
+from ._lr_schedule import ScheduleProfile, matched_final, ranks_finals, resume_profile
 from .curves import LearningCurveModel
 from .driver import check_objective
 from .loop import BayesianOptimizer
@@ -100,6 +114,13 @@ class HyperbandScheduler:
         file exists, the scheduler resumes it: the space and settings must equal the stored
         ones (``seed=None`` and options not given take the stored values), and its trials are
         replayed, so ``run`` continues as the interrupted run would have.
+    schedule : callable, default=None
+        ``schedule(budget)``: the learning rate (any scale; only its shape matters) with which
+        every trial reaches ``budget``, when the objective trains on a decaying schedule set
+        up for ``max_budget`` (cosine, step, warm-up). Called at budgets ``1..max_budget``
+        (an integer up to 1000; else 100 evenly spaced ones) and journalled: resuming with
+        None takes the stored samples. Changes the rules where the rate still falls
+        (module docstring); None, or a rate that never falls: the constant-rate rules.
 
     Examples
     --------
@@ -115,7 +136,8 @@ class HyperbandScheduler:
     """
 
     def __init__(self, space, max_budget, eta=3, min_budget=1, seed=None, maximize=False,
-                 kappa=1.645, curve_model=None, optimizer_options=None, state_path=None):
+                 kappa=1.645, curve_model=None, optimizer_options=None, state_path=None,
+                 schedule=None):
         if not isinstance(space, SearchSpace):
             raise InvalidParameterError(
                 f"space must be a repurpose.bo.SearchSpace, got {type(space).__name__}.")
@@ -135,6 +157,9 @@ class HyperbandScheduler:
             raise InvalidParameterError(
                 f"curve_model must be a LearningCurveModel, got {type(curve_model).__name__}.")
         self.curve_model = curve_model
+        self.schedule = schedule
+        self._profile = (None if schedule is None
+                         else ScheduleProfile.from_callable(schedule, self.max_budget))
         options = dict(optimizer_options or {})
         journal = self._open_journal(state_path, space, maximize)
         if journal is not None:
@@ -163,9 +188,12 @@ class HyperbandScheduler:
     # --------------------------------------------------------------------------- journal
     def _settings(self, maximize=None):
         maximize = self.maximize if maximize is None else bool(maximize)
-        return {"max_budget": self.max_budget, "eta": self.eta, "min_budget": self.min_budget,
-                "kappa": encode_float(self.kappa), "maximize": maximize,
-                "curve_families": list(self.curve_model.families)}
+        settings = {"max_budget": self.max_budget, "eta": self.eta,
+                    "min_budget": self.min_budget, "kappa": encode_float(self.kappa),
+                    "maximize": maximize, "curve_families": list(self.curve_model.families)}
+        if self._profile is not None:  # absent, as in journals written before schedules
+            settings["schedule"] = self._profile.to_dict()
+        return settings
 
     def _open_journal(self, state_path, space, maximize):
         self.state_path = None if state_path is None else os.fspath(state_path)
@@ -183,8 +211,10 @@ class HyperbandScheduler:
                 f"Pass the same space to resume, or another state_path.")
         check_same_settings(self.state_path, [
             (key, self.kappa, decode_float(stored.get(key))) if key == "kappa" else
-            (key, value, stored.get(key)) for key, value in self._settings(maximize).items()],
-            "run")
+            (key, value, stored.get(key)) for key, value in self._settings(maximize).items()
+            if key != "schedule"], "run")
+        self._profile = resume_profile(self._profile, stored.get("schedule"),
+                                       self.state_path)
         return journal
 
     def _resume_settings(self, journal, space, seed, options):
@@ -270,6 +300,9 @@ class HyperbandScheduler:
         if budget >= self.max_budget:
             return None
         internal = self._sign * value
+        annealing = self._annealing_ahead(budget)
+        if annealing:  # the rate still falls: compare the best value so far (see module doc)
+            internal = min(self._sign * v for v in trial.values)
         # Rung rule (successive halving).
         rungs = self.rungs(trial.bracket)
         while run.next_rung < len(rungs) and budget >= rungs[run.next_rung]:
@@ -279,12 +312,13 @@ class HyperbandScheduler:
             run.entries.append([trial.bracket, run.next_rung, internal])
             run.next_rung += 1
             keep = max(1, len(seen) // self.eta)
-            if internal > sorted(seen)[keep - 1]:
+            if internal > sorted(seen)[keep - 1] and (
+                    not annealing or ranks_finals(budget, self._completed_curves())):
                 return self._stopped(trial, "rung")
         # Curve rule, refitted when the number of points has grown by half.
         incumbent = self._incumbent()
         n = len(trial.values)
-        if (incumbent is not None and math.isfinite(self.kappa)
+        if (incumbent is not None and math.isfinite(self.kappa) and not annealing
                 and n >= self.curve_model.min_points and n >= 1.5 * run.checked_n):
             run.checked_n = n
             pred = self.curve_model.predict(trial.budgets, self._sign * np.asarray(trial.values),
@@ -295,17 +329,38 @@ class HyperbandScheduler:
                 return self._stopped(trial, "curve")
         return None
 
+    def _annealing_ahead(self, budget):
+        """Whether the schedule still decays after ``budget`` (False without one)."""
+        return self._profile is not None and self._profile.annealed(budget) < 1 - 1e-9
+
     @staticmethod
     def _stopped(trial, reason):
         trial.status, trial.stop_reason = "stopped", reason
         return reason
+
+    def _matched_prediction(self, trial):
+        """Under a schedule that still decays after the trial's last budget: its final
+        (internal) value matched with the completed trials at that budget
+        (:func:`~repurpose.bo._lr_schedule.matched_final`); else None."""
+        if not self._annealing_ahead(trial.budgets[-1]):
+            return None
+        return matched_final(trial.budgets[-1], min(self._sign * v for v in trial.values),
+                             self._completed_curves())
+
+    def _completed_curves(self):
+        """``(budgets, internal values)`` of the trials that completed ``max_budget``."""
+        return [(t.budgets, self._sign * np.asarray(t.values)) for t in self.history
+                if t.status == "completed" and t.values and t.budgets[-1] >= self.max_budget]
 
     def _told_value(self, trial):
         if trial.status == "failed":
             return None
         if trial.status == "completed":
             return trial.values[-1]
-        if trial.predicted_final is not None and math.isfinite(trial.predicted_std or math.inf):
+        internal = self._matched_prediction(trial)
+        if internal is not None:
+            trial.predicted_final = self._sign * internal
+        elif trial.predicted_final is not None and math.isfinite(trial.predicted_std or math.inf):
             internal = self._sign * trial.predicted_final
         else:
             internal = self._offset_prediction(trial.budgets[-1], self._sign * trial.values[-1])
@@ -432,7 +487,8 @@ def minimize_with_early_stopping(objective: Callable, space: SearchSpace, max_bu
                                  min_budget: float = 1, kappa: float = 1.645,
                                  optimizer_options: Optional[dict] = None, state_path=None,
                                  callback: Optional[Callable[[ScheduledTrial], None]] = None,
-                                 n_workers: Optional[int] = None, client=None
+                                 n_workers: Optional[int] = None, client=None,
+                                 schedule: Optional[Callable[[float], float]] = None
                                  ) -> EarlyStoppingResult:
     """Minimise (or maximise) the final value of ``objective(params, report)`` with
     Hyperband-style early stopping; see :class:`HyperbandScheduler` and the module docstring
@@ -485,6 +541,11 @@ def minimize_with_early_stopping(objective: Callable, space: SearchSpace, max_bu
         (then ``n_workers`` is required). Dask is imported only when it is used. Run in
         parallel, the objective is sent to the workers, so it must pickle (a process pool
         needs a module-level function).
+    schedule : callable, default=None
+        ``schedule(budget)``: the learning rate (any scale) that every trial trains with to
+        reach ``budget``, when it follows a decaying schedule set up for ``max_budget``
+        (cosine, step, warm-up); see :class:`HyperbandScheduler`. None: values are compared
+        as they come, as for a constant rate.
 
     Returns
     -------
@@ -535,6 +596,7 @@ def minimize_with_early_stopping(objective: Callable, space: SearchSpace, max_bu
     # Long for its docstring; the code builds a scheduler and runs it.
     with journal_lock(None if state_path is None else os.fspath(state_path)):  # before a read
         scheduler = HyperbandScheduler(space, max_budget, eta, min_budget, seed, maximize, kappa,
-                                       optimizer_options=optimizer_options, state_path=state_path)
+                                       optimizer_options=optimizer_options, state_path=state_path,
+                                       schedule=schedule)
         return scheduler.run(objective, n_trials=n_trials, total_budget=total_budget,
                              callback=callback, n_workers=n_workers, client=client)
