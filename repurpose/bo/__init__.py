@@ -13,13 +13,14 @@ from .loop import BayesianOptimizer, OptimizeResult, Trial, minimize
 from .optimizer import AcquisitionOptimizer
 from ._search_cv import BayesSearchCV
 from .space import Categorical, Integer, Real, SearchSpace
-from .surrogate import GPSurrogate
+from .surrogate import GPSurrogate, warp_outputs
 from .curves import CurvePrediction, LearningCurveModel
 from .scheduler import (EarlyStoppingResult, HyperbandScheduler, ScheduledTrial,
                         minimize_with_early_stopping)
 
 __all__ = ["Real", "Integer", "Categorical", "SearchSpace", "BayesianOptimizer", "minimize",
-           "OptimizeResult", "Trial", "GPSurrogate", "Acquisition", "ExpectedImprovement",
+           "OptimizeResult", "Trial", "GPSurrogate", "warp_outputs", "Acquisition",
+           "ExpectedImprovement",
            "LogExpectedImprovement", "ProbabilityOfImprovement", "UpperConfidenceBound",
            "AcquisitionOptimizer", "BayesSearchCV",
            "LearningCurveModel", "CurvePrediction", "HyperbandScheduler",

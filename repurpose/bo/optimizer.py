@@ -16,6 +16,15 @@ __all__ = ["AcquisitionOptimizer", "sobol_points"]
 LBFGS_MAXITER = 50  # iterations per local search of the acquisition
 
 
+def _has_gradient(acquisition, x):
+    """Whether the acquisition (and its model) give analytic gradients at row ``x``."""
+    try:
+        acquisition.evaluate_with_gradient(x[None])
+    except NotImplementedError:
+        return False
+    return True
+
+
 def sobol_points(n, d, rng):
     """``n`` scrambled Sobol points in ``[0, 1)^d`` (drawn as a power of 2, first ``n`` kept)."""
     m = max(int(np.ceil(np.log2(max(n, 1)))), 0)
@@ -32,6 +41,10 @@ class AcquisitionOptimizer:
         Sobol candidates scored before the local search.
     n_local : int, default=4
         Best candidates refined by L-BFGS-B and discrete moves.
+    max_rounds : int, default=3
+        Rounds of (L-BFGS-B on the real columns, then discrete moves) per local search; a
+        round after the first runs only if the discrete moves changed the row; 1 is a single
+        pass.
 
     Examples
     --------
@@ -46,48 +59,61 @@ class AcquisitionOptimizer:
     3.0
     """
 
-    def __init__(self, space, n_candidates=1024, n_local=4):
+    def __init__(self, space, n_candidates=1024, n_local=4, max_rounds=3):
         self.space = space
         self.n_candidates = n_candidates
         self.n_local = n_local
+        self.max_rounds = max_rounds
 
     def candidates(self, rng):
         U = sobol_points(self.n_candidates, self.space.n_dims, rng)
         return np.array([self.space.encode(self.space.from_uniform(u)) for u in U])
 
     def _refine(self, acquisition, x, score):
+        """Local search from ``x``: L-BFGS-B on the real columns, then one sweep of discrete
+        moves; while a discrete move improves the score, the real columns are optimised again
+        for the new integer/category (a category's best learning rate is rarely the previous
+        one's), for ``MAX_ROUNDS`` rounds at most."""
+        cols = np.asarray(self.space.real_columns, dtype=int)
+        analytic = None
+        for _ in range(self.max_rounds):
+            if len(cols):
+                if analytic is None:
+                    analytic = _has_gradient(acquisition, x)
+                x, score = self._gradient_step(acquisition, x, score, cols, analytic)
+            x, score, moved = self._discrete_step(acquisition, x, score)
+            if not moved or not len(cols):
+                break
+        return x, score
+
+    def _gradient_step(self, acquisition, x, score, cols, analytic):
+        def row_at(z):
+            row = x.copy()
+            row[cols] = z
+            return row[None]
+
+        def negative(z):
+            if not analytic:  # scipy's finite differences (a custom acquisition)
+                return -float(acquisition.evaluate(row_at(z))[0])
+            value, grad = acquisition.evaluate_with_gradient(row_at(z))
+            return -float(value[0]), -np.asarray(grad[0], dtype=float)[cols]
+
+        with np.errstate(all="ignore"):
+            res = scipy_minimize(negative, x[cols], method="L-BFGS-B", jac=analytic,
+                                 bounds=[(0.0, 1.0)] * len(cols),
+                                 options={"maxiter": LBFGS_MAXITER})
+        if np.all(np.isfinite(res.x)):
+            trial = row_at(np.clip(res.x, 0.0, 1.0))[0]
+            # Re-scored by evaluate(), the way every candidate is scored.
+            trial_score = float(np.asarray(acquisition.evaluate(trial[None]))[0])
+            if np.isfinite(trial_score) and trial_score > score:
+                return trial, trial_score
+        return x, score
+
+    def _discrete_step(self, acquisition, x, score):
+        """One sweep of moves over integer (+-1) and categorical (every other category)
+        dimensions; the best move is taken if it improves the score."""
         space = self.space
-        cols = np.asarray(space.real_columns, dtype=int)
-        if len(cols):
-            def row_at(z):
-                row = x.copy()
-                row[cols] = z
-                return row[None]
-
-            try:  # analytic gradients where the acquisition and its model give them
-                acquisition.evaluate_with_gradient(x[None])
-            except NotImplementedError:
-                analytic = False
-            else:
-                analytic = True
-
-            def negative(z):
-                if not analytic:  # scipy's finite differences (a custom acquisition)
-                    return -float(acquisition.evaluate(row_at(z))[0])
-                value, grad = acquisition.evaluate_with_gradient(row_at(z))
-                return -float(value[0]), -np.asarray(grad[0], dtype=float)[cols]
-
-            with np.errstate(all="ignore"):
-                res = scipy_minimize(negative, x[cols], method="L-BFGS-B", jac=analytic,
-                                     bounds=[(0.0, 1.0)] * len(cols),
-                                     options={"maxiter": LBFGS_MAXITER})
-            if np.all(np.isfinite(res.x)):
-                trial = row_at(np.clip(res.x, 0.0, 1.0))[0]
-                # Re-scored by evaluate(), the way every candidate is scored.
-                trial_score = float(np.asarray(acquisition.evaluate(trial[None]))[0])
-                if np.isfinite(trial_score) and trial_score > score:
-                    x, score = trial, trial_score
-        # One sweep of discrete moves over integer and categorical dimensions.
         moves = []
         params = space.decode(x)
         for name, dim in space.dimensions.items():
@@ -100,11 +126,13 @@ class AcquisitionOptimizer:
                 moves.extend({**params, name: c} for c in dim.choices if c != params[name])
         if moves:
             rows = np.array([space.encode(p) for p in moves])
+            # Moves keep the real columns as they are (decode/encode rounds them).
+            rows[:, space.real_columns] = x[space.real_columns]
             scores = acquisition.evaluate(rows)
             i = int(np.nanargmax(scores)) if np.any(np.isfinite(scores)) else -1
             if i >= 0 and scores[i] > score:
-                x, score = rows[i], float(scores[i])
-        return x, score
+                return rows[i], float(scores[i]), True
+        return x, score, False
 
     def local_candidates(self, incumbents, rng, n_per=32, scale=0.05):
         """Gaussian perturbations (sd ``scale`` in the unit cube) of the real columns of each

@@ -163,14 +163,17 @@ def test_killed_study_resumes_without_rerunning_finished_trials(tmp_path):
     trials = _jsonl(tmp_path / "out" / "trials.jsonl")
     assert [t["trial"] for t in trials] == list(range(1, n_trials + 1))
 
-    # The same study without the kill suggests the same configurations.
+    # The same study without the kill suggests the same configurations. To round-off only:
+    # the objective (a head trained with multi-threaded BLAS in another process) may differ
+    # in its last bits, and the optimiser is told what it measured.
     straight = tmp_path / "straight"
     straight.mkdir()
     config["run"]["output_dir"] = str(straight / "out")
     uninterrupted = run_tuning(load_tune_config(_write(straight, config)))
-    assert [t["params"] for t in trials] == [t.params for t in uninterrupted.history]
+    assert [t["params"] for t in trials] == [pytest.approx(t.params, rel=1e-6)
+                                             for t in uninterrupted.history]
     best = json.loads((tmp_path / "out" / "best.json").read_text())
-    assert best["best_params"] == uninterrupted.best_params
+    assert best["best_params"] == pytest.approx(uninterrupted.best_params, rel=1e-6)
 
 
 def _config(tmp_path, raw=HEAD):
