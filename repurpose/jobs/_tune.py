@@ -41,7 +41,9 @@ from .. import metrics
 from .._validation import check_positive_int
 from ..bo import Categorical, minimize
 from ..bo.scheduler import minimize_with_early_stopping
+from ..bo.state import SCHEDULE, read_journal
 from ..exceptions import DataError, InvalidParameterError
+from ..repurposers import learning_rate_at
 from ._config import check_layers
 from ._data import load_job_data
 from ._schema import problems_message
@@ -164,6 +166,41 @@ def _fixed_params(cfg):
     if cfg.tune.early_stopping is not None:
         fixed["n_epochs"] = cfg.tune.early_stopping["max_budget"]
     return fixed
+
+
+_SCHEDULE_SETTINGS = ("lr_schedule", "warmup_epochs", "step_epochs", "step_factor")
+
+
+def _training_schedule(cfg, journal):
+    """The learning rate every fine-tuning trial follows over its epochs, as the early-
+    stopping scheduler takes it (``schedule=``: budget -> rate, any scale), or None: for a
+    constant rate without warm-up (the scheduler's default rules), when a schedule setting is
+    searched (trials follow different schedules), or when ``journal`` holds a run written
+    without a schedule (it resumes as it ran)."""
+    searched = [name for name in _SCHEDULE_SETTINGS if name in cfg.space.names]
+    if searched:
+        logger.info("The early-stopping scheduler is not told the learning-rate schedule: "
+                    "%s is searched, so trials follow different schedules.",
+                    ", ".join(searched))
+        return None
+    fixed = _fixed_params(cfg)
+    lr_schedule = fixed.get("lr_schedule", "constant")
+    warmup = int(fixed.get("warmup_epochs") or 0)
+    if lr_schedule == "constant" and warmup == 0:
+        return None
+    if os.path.exists(journal) and "schedule" not in read_journal(
+            journal, SCHEDULE).header["settings"]:
+        logger.info("%s was written without the learning-rate schedule; it resumes without.",
+                    journal)
+        return None
+    n_epochs = int(fixed["n_epochs"])
+    step_epochs = tuple(fixed.get("step_epochs") or ())
+    step_factor = float(fixed.get("step_factor", 0.1))
+
+    def schedule(budget):  # the rate of the epoch that ends at `budget`
+        return learning_rate_at(max(math.ceil(budget) - 1, 0), 1.0, lr_schedule, n_epochs,
+                                warmup, step_epochs, step_factor)
+    return schedule
 
 
 def _param_key(cfg, name):
@@ -469,7 +506,8 @@ def _run_study(cfg, source, data, progress, client, n_workers):
                     reported, cfg.space, es["max_budget"], n_trials=t.n_trials, eta=es["eta"],
                     min_budget=es["min_budget"], seed=t.seed, maximize=cfg.maximize,
                     optimizer_options=options, state_path=journal, callback=trial_log,
-                    n_workers=n_workers, client=client)
+                    n_workers=n_workers, client=client,
+                    schedule=_training_schedule(cfg, journal))
             if cfg.is_finetune:
                 objective, _ = _finetune_objectives(cfg, source, data)
             else:

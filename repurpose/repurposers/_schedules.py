@@ -15,13 +15,37 @@ __all__ = ["learning_rate_at", "server_schedule", "epoch_seeds", "augment_images
 
 def learning_rate_at(epoch, base_lr, schedule="constant", n_epochs=1, warmup_epochs=0,
                      step_epochs=(), step_factor=0.1):
-    """The learning rate of (0-based) ``epoch``.
+    """The learning rate of (0-based) ``epoch`` under a fine-tuning repurposer's schedule.
 
     Warm-up rises linearly from ``base_lr / (warmup_epochs + 1)`` to ``base_lr`` over the first
     ``warmup_epochs`` epochs; afterwards 'constant' keeps ``base_lr``, 'step' multiplies it by
     ``step_factor`` at every epoch listed in ``step_epochs`` (1-based epochs at which the new
     rate starts), and 'cosine' decays it as ``0.5 * (1 + cos(pi * t))`` with ``t`` going from 0
-    (after warm-up) towards 1 (the last epoch).
+    (after warm-up) towards 1 (the last epoch). This is the rate
+    :class:`FineTuneRepurposer` trains with in each epoch (its per-update scheduler follows
+    it), e.g. to give :func:`repurpose.bo.minimize_with_early_stopping` its ``schedule``.
+
+    Parameters
+    ----------
+    epoch : int
+        The epoch, counted from 0.
+    base_lr : float
+        The ``learning_rate`` setting.
+    schedule : {'constant', 'step', 'cosine'}, default='constant'
+        The ``lr_schedule`` setting.
+    n_epochs : int, default=1
+        The ``n_epochs`` setting (the length of the cosine).
+    warmup_epochs : int, default=0
+        The ``warmup_epochs`` setting.
+    step_epochs : sequence of int, default=()
+        The ``step_epochs`` setting.
+    step_factor : float, default=0.1
+        The ``step_factor`` setting.
+
+    Returns
+    -------
+    float
+        The learning rate of that epoch.
 
     Examples
     --------

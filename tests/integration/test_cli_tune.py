@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 import repurpose
+from repurpose.repurposers import learning_rate_at
 from repurpose.demo import make_demo_task
 from repurpose.exceptions import InvalidParameterError
 from repurpose.jobs import (check_tune_output_dir, load_tune_config, run_tuning,
@@ -176,6 +177,37 @@ def test_killed_study_resumes_without_rerunning_finished_trials(tmp_path):
     assert best["best_params"] == pytest.approx(uninterrupted.best_params, rel=1e-6)
 
 
+@pytest.mark.parametrize("train, searched, told", [
+    ({}, {}, True),  # FineTuneRepurposer's default: cosine
+    ({"lr_schedule": "step", "step_epochs": [3]}, {}, True),
+    ({"warmup_epochs": 2}, {"lr_schedule": {"type": "categorical",
+                                            "choices": ["cosine", "constant"]}}, False),
+])
+def test_tune_tells_the_early_stopping_scheduler_the_training_schedule(tmp_path, train,
+                                                                        searched, told):
+    raw = {"source": {"model": "digits_cnn"},
+           "data": {"train": "demo", "n_per_class": 4},
+           "model": {"transfer_layer": "fc1_relu_fwd"},
+           "train": {"batch_size": 16, "validation_fraction": 0.3, "early_stopping": False,
+                     **train},
+           "run": {"output_dir": str(tmp_path / "out")},
+           "tune": {"estimator": "finetune", "n_trials": 2, "seed": 0,
+                    "early_stopping": {"max_budget": 4, "eta": 2},
+                    "search_space": {"learning_rate": {"type": "real", "low": 0.01,
+                                                       "high": 0.3, "log": True},
+                                     **searched}}}
+    run_tuning(tune_config_from_dict(raw, base_dir=str(tmp_path)))
+    settings = _jsonl(tmp_path / "out" / "journal.jsonl")[0]["settings"]
+    if not told:  # a searched schedule setting: trials follow different schedules
+        assert "schedule" not in settings
+        return
+    expected = [learning_rate_at(e, 1.0, train.get("lr_schedule", "cosine"), 4,
+                                 step_epochs=tuple(train.get("step_epochs", ())))
+                for e in range(4)]
+    assert settings["schedule"]["budgets"] == [1.0, 2.0, 3.0, 4.0]
+    assert settings["schedule"]["rates"] == pytest.approx(expected, rel=1e-9)
+
+
 def _config(tmp_path, raw=HEAD):
     raw = json.loads(json.dumps(raw))
     raw["run"]["output_dir"] = str(tmp_path / "out")
@@ -209,10 +241,13 @@ def test_output_folder_rules(tmp_path):
 
 
 def test_tune_finetune_with_early_stopping(tmp_path, caplog):
+    # A constant learning rate: the scheduler's rungs stop trials from the first ones on
+    # (under a decaying schedule they wait for completed trials to show a rung ranks them).
     raw = {"source": {"model": "digits_cnn"},
            "data": {"train": "demo", "n_per_class": 6},
            "model": {"transfer_layer": "fc1_relu_fwd"},
-           "train": {"batch_size": 16, "validation_fraction": 0.3, "early_stopping": False},
+           "train": {"batch_size": 16, "validation_fraction": 0.3, "early_stopping": False,
+                     "lr_schedule": "constant"},
            "run": {"output_dir": str(tmp_path / "out")},
            "tune": {"estimator": "finetune", "n_trials": 4, "seed": 0,
                     "early_stopping": {"max_budget": 9, "eta": 3},
@@ -232,6 +267,7 @@ def test_tune_finetune_with_early_stopping(tmp_path, caplog):
     assert snippet["train"]["n_epochs"] == 9
     header = _jsonl(tmp_path / "out" / "journal.jsonl")[0]
     assert header["format"] == "repurpose.bo.hyperband"
+    assert "schedule" not in header["settings"]  # constant: the scheduler's default rules
     # One line per trial with the accuracy it measured: a stopped trial is told an estimate
     # of its final value (here a shifted, capped extrapolation, e.g. -0.1 for a trial that
     # measured 0.2), which the line names as such, never as the trial's value.
