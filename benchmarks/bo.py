@@ -1,288 +1,356 @@
-"""Benchmark of repurpose.bo against random search (and optional peers) on standard test
-functions, plus BayesSearchCV on the demo task.
+"""Benchmark of repurpose.bo: a suite of 24 problems, side by side with its peers.
 
-    python benchmarks/bo.py [--quick] [--seeds N] [--peer-seeds N] [--problems a,b]
-                            [--json PATH] [--no-demo]
+    python benchmarks/bo.py suite  [--methods M,..] [--variants V,..] [--problems P,..]
+                                   [--seeds N] [--jobs J] [--results FILE] [--markdown FILE]
+    python benchmarks/bo.py report --results FILE[,FILE..] [--markdown FILE] [--focus V]
+    python benchmarks/bo.py timing                    # one suggestion at 100 observations
+    python benchmarks/bo.py demo [--seeds N]          # BayesSearchCV on the demo task
 
-Part 1 runs, in one process, this package's BayesianOptimizer (default settings: log-EI,
-Sobol initial design of max(2d+1, 5) points) and uniform random search on Branin (2-d, 30
-evaluations), Hartmann-6 (50), Ackley-5 (50) and a mixed space (log-scale real, integer and
-categorical parameters, 30 evaluations; a smooth function whose minimum, 0, is known), for
-``--seeds`` seeds each (10; 3 with ``--quick``, which also drops Ackley-5 and Hartmann-6).
-It prints the median and inter-quartile range of the simple regret (best value found minus
-the known minimum) and the mean seconds per suggestion (``ask``). Optuna (TPE, GP),
-scikit-optimize and emukit run on the same problems only if they can be imported (each
-with 10 uniform random initial points, its default), on the first ``--peer-seeds`` seeds.
-Part 2 times one suggestion with 100 observations told (Hartmann-6 and the mixed space).
-Part 3 tunes LogisticRepurposer (feature layer, pooling, C) with BayesSearchCV (20 trials,
-5-fold CV) on the demo task with 30 labels per class and compares held-out accuracy with
-the repurposer's defaults.
+``suite`` runs every method on every problem of ``benchmarks/bo_problems.py`` for seeds
+0..N-1 (10 by default), ``--jobs`` runs at a time (one thread each), appending one JSON line
+per run to ``--results`` (runs already in that file with the same method, options, problem
+and seed are not run again, so an interrupted suite continues and a new variant adds to an
+old file). Methods are those of ``benchmarks/bo_methods.py`` that import here: repurpose.bo,
+random search, Optuna TPE and GPSampler, scikit-optimize, emukit and HEBO (build their
+environment with ``benchmarks/make_bo_peers.sh``). ``--variants`` adds repurpose.bo with
+other settings (:data:`VARIANTS`), for the ablation table.
+
+The report gives, per problem, the median simple regret and its inter-quartile range over
+the seeds; simple regret is the noise-free value of the point with the best observed value
+(what the method would recommend) minus the known minimum, or, on the real tuning tasks,
+minus the best value any run found. From those medians: each method's rank per problem
+(1 = lowest median regret, ties share), the average rank over the suite, a normalised score
+``1 - median / median of random search`` (1: optimum found; 0: no better than random), and
+for repurpose.bo (or ``--focus``) the ratio of its median to the best peer's, its seeds more
+than 10 times its median (stalled runs), and whether it is 3 times better than random.
+Regrets below ``1e-6`` times random search's median count as equal to that floor.
 """
 import argparse
+import concurrent.futures
+import contextlib
 import json
 import math
 import os
 import platform
+import subprocess
 import sys
 import time
 
-import numpy as np
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")  # --jobs runs share the CPUs; one thread per run
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
+import numpy as np  # noqa: E402
 
-from repurpose.bo import BayesianOptimizer, Categorical, Integer, Real, SearchSpace  # noqa
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, _HERE)
+sys.path.insert(1, os.path.join(_HERE, os.pardir))
 
+from bo_methods import INITIAL_DESIGN, METHODS, available, run_method  # noqa: E402
+from bo_problems import PROBLEMS, make  # noqa: E402
+from repurpose.bo import BayesianOptimizer, Categorical, Real  # noqa: E402
 
-# ----------------------------------------------------------------------------- problems
-def branin(p):
-    x, y = p["x"], p["y"]
-    return ((y - 5.1 / (4 * math.pi ** 2) * x ** 2 + 5 / math.pi * x - 6) ** 2
-            + 10 * (1 - 1 / (8 * math.pi)) * math.cos(x) + 10)
-
-
-_H_A = np.array([[10, 3, 17, 3.5, 1.7, 8], [0.05, 10, 17, 0.1, 8, 14],
-                 [3, 3.5, 1.7, 10, 17, 8], [17, 8, 0.05, 10, 0.1, 14]])
-_H_P = 1e-4 * np.array([[1312, 1696, 5569, 124, 8283, 5886], [2329, 4135, 8307, 3736, 1004, 9991],
-                        [2348, 1451, 3522, 2883, 3047, 6650], [4047, 8828, 8732, 5743, 1091, 381]])
-_H_ALPHA = np.array([1.0, 1.2, 3.0, 3.2])
-
-
-def hartmann6(p):
-    x = np.array([p[f"x{i}"] for i in range(6)])
-    return float(-np.sum(_H_ALPHA * np.exp(-np.sum(_H_A * (x - _H_P) ** 2, axis=1))))
-
-
-def ackley5(p):
-    x = np.array([p[f"x{i}"] for i in range(5)])
-    return float(-20 * np.exp(-0.2 * np.sqrt(np.mean(x ** 2)))
-                 - np.exp(np.mean(np.cos(2 * np.pi * x))) + 20 + math.e)
-
-
-_MIXED_COST = {"sgd": 0.6, "adam": 0.0, "rmsprop": 0.3}
-
-
-def mixed(p):
-    """Minimum 0 at lr = 10**-2.5, layers = 7, optimizer = 'adam'."""
-    return ((math.log10(p["lr"]) + 2.5) ** 2 + 0.05 * (p["layers"] - 7) ** 2
-            + _MIXED_COST[p["optimizer"]])
-
-
-PROBLEMS = {  # name -> (function, space, known minimum, evaluations)
-    "branin": (branin, SearchSpace({"x": Real(-5.0, 10.0), "y": Real(0.0, 15.0)}),
-               0.397887357729739, 30),
-    "hartmann6": (hartmann6, SearchSpace({f"x{i}": Real(0.0, 1.0) for i in range(6)}),
-                  -3.322368011391339, 50),
-    "ackley5": (ackley5, SearchSpace({f"x{i}": Real(-32.768, 32.768) for i in range(5)}),
-                0.0, 50),
-    "mixed": (mixed, SearchSpace({"lr": Real(1e-5, 1.0, log=True), "layers": Integer(1, 20),
-                                  "optimizer": Categorical(["sgd", "adam", "rmsprop"])}),
-              0.0, 30),
+DEFAULT = "repurpose.bo"
+#: repurpose.bo settings compared in the ablation table: name -> BayesianOptimizer keywords.
+VARIANTS = {
+    "default": {},
+    "one-round": {"max_rounds": 1},
+    "no-warp-y": {"output_warping": False},
+    "before-14": {"output_warping": False, "max_rounds": 1},  # the optimiser before issue 14
 }
-TARGETS = {"branin": 2.9e-4, "hartmann6": 0.004, "ackley5": 2.6}
+PEERS = [m for m in METHODS if m not in (DEFAULT, "random")]
 
 
-# ----------------------------------------------------------------------------- methods
-def run_bo(f, space, n, seed):
-    opt = BayesianOptimizer(space, seed=seed)
-    ask_s = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        params = opt.ask()
-        ask_s.append(time.perf_counter() - t0)
-        opt.tell(params, f(params))
-    return opt.result().best_value, float(np.mean(ask_s))
+# ----------------------------------------------------------------------------- running
+def _label(method, variant):
+    return method if method != DEFAULT or variant == "default" else f"{DEFAULT}[{variant}]"
 
 
-def run_random(f, space, n, seed):
-    rng = np.random.default_rng(seed)
-    t0 = time.perf_counter()
-    best = min(f(space.from_uniform(rng.random(space.n_dims))) for _ in range(n))
-    return best, (time.perf_counter() - t0) / n
+def _key(record):
+    return (record["method"], json.dumps(record["options"], sort_keys=True),
+            record["problem"], record["seed"])
 
 
-def _optuna_distributions(space):
-    import optuna
-
-    out = {}
-    for name, dim in space.dimensions.items():
-        if isinstance(dim, Categorical):
-            out[name] = optuna.distributions.CategoricalDistribution(list(dim.choices))
-        elif isinstance(dim, Integer):
-            out[name] = optuna.distributions.IntDistribution(int(dim.low), int(dim.high),
-                                                             log=dim.log)
-        else:
-            out[name] = optuna.distributions.FloatDistribution(dim.low, dim.high, log=dim.log)
-    return out
-
-
-def _make_optuna(sampler_name):
-    def run(f, space, n, seed):
-        import optuna
-
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        sampler = (optuna.samplers.TPESampler(seed=seed) if sampler_name == "tpe"
-                   else optuna.samplers.GPSampler(seed=seed))
-        study = optuna.create_study(sampler=sampler)
-        dists = _optuna_distributions(space)
-        ask_s = []
-        for _ in range(n):
-            t0 = time.perf_counter()
-            trial = study.ask(dists)
-            ask_s.append(time.perf_counter() - t0)
-            study.tell(trial, f(trial.params))
-        return study.best_value, float(np.mean(ask_s))
-    return run
-
-
-def _run_skopt(f, space, n, seed):
-    import skopt
-
-    dims, names = [], space.names
-    for dim in space.dimensions.values():
-        if isinstance(dim, Categorical):
-            dims.append(skopt.space.Categorical(list(dim.choices)))
-        elif isinstance(dim, Integer):
-            dims.append(skopt.space.Integer(int(dim.low), int(dim.high)))
-        else:
-            dims.append(skopt.space.Real(dim.low, dim.high,
-                                         prior="log-uniform" if dim.log else "uniform"))
-    opt = skopt.Optimizer(dims, random_state=seed)
-    ask_s, best = [], np.inf
-    for _ in range(n):
-        t0 = time.perf_counter()
-        x = opt.ask()
-        ask_s.append(time.perf_counter() - t0)
-        value = f(dict(zip(names, x)))
-        best = min(best, value)
-        t0 = time.perf_counter()
-        opt.tell(x, value)  # scikit-optimize refits its GP here, not in ask: count both
-        ask_s[-1] += time.perf_counter() - t0
-    return best, float(np.mean(ask_s))
-
-
-def _run_emukit(f, space, n, seed, n_initial=10):
-    """emukit's BO loop: GPy GP (Matern-5/2 ARD on the unit cube, as ours), expected
-    improvement, its gradient acquisition optimiser; ``n_initial`` uniform random points.
-    Integers are DiscreteParameters, categoricals one-hot CategoricalParameters."""
-    import GPy
-    from emukit.bayesian_optimization.acquisitions import ExpectedImprovement
-    from emukit.bayesian_optimization.loops import BayesianOptimizationLoop
-    from emukit.core import (CategoricalParameter, ContinuousParameter, DiscreteParameter,
-                             OneHotEncoding, ParameterSpace)
-    from emukit.model_wrappers import GPyModelWrapper
-
-    params, decoders = [], []
-    for name, dim in space.dimensions.items():
-        if isinstance(dim, Categorical):
-            params.append(CategoricalParameter(name, OneHotEncoding(list(dim.choices))))
-            decoders.append(("cat", dim, len(dim.choices)))
-        elif isinstance(dim, Integer):
-            params.append(DiscreteParameter(name, list(range(int(dim.low), int(dim.high) + 1))))
-            decoders.append(("int", dim, 1))
-        else:  # the unit interval (log10 scale for log dimensions), mapped back in decode
-            params.append(ContinuousParameter(name, 0.0, 1.0))
-            decoders.append(("real", dim, 1))
-    emu_space = ParameterSpace(params)
-
-    def decode(row):
-        out, i = {}, 0
-        for name, (kind, dim, width) in zip(space.names, decoders):
-            if kind == "cat":
-                out[name] = dim.choices[int(np.argmax(row[i:i + width]))]
-            elif kind == "int":
-                out[name] = int(round(row[i]))
-            else:
-                u = float(row[i])
-                out[name] = (dim.low * (dim.high / dim.low) ** u if dim.log
-                             else dim.low + u * (dim.high - dim.low))
-            i += width
-        return out
-
-    def evaluate(X):
-        return np.array([[f(decode(row))] for row in X])
-
-    np.random.seed(seed)  # emukit's optimiser draws anchor points from the global state
-    X0 = emu_space.sample_uniform(n_initial)
-    Y0 = evaluate(X0)
-    kernel = GPy.kern.Matern52(X0.shape[1], ARD=True)
-    gp = GPy.models.GPRegression(X0, Y0, kernel, normalizer=True)
-    gp.likelihood.variance.constrain_bounded(1e-6, 1.0, warning=False)
-    model = GPyModelWrapper(gp, n_restarts=2)
-    loop = BayesianOptimizationLoop(emu_space, model, ExpectedImprovement(model))
-    from emukit.core.loop import UserFunctionResult
-
-    ask_s, results = [], None
-    for _ in range(n - n_initial):
-        t0 = time.perf_counter()
-        # Adds the previous results, refits the model (not on an empty list), suggests.
-        x = loop.get_next_points(results)
-        ask_s.append(time.perf_counter() - t0)
-        results = [UserFunctionResult(row, evaluate(row[None])[0]) for row in x]
-    loop.loop_state.update(results)
-    return float(np.min(loop.loop_state.Y)), float(np.mean(ask_s))
-
-
-PEERS = {"optuna-tpe": ("optuna", _make_optuna("tpe")),
-         "optuna-gp": ("optuna", _make_optuna("gp")),
-         "scikit-optimize": ("skopt", _run_skopt),
-         "emukit": ("emukit", _run_emukit)}
-
-
-def _importable(module):
+def _one_run(method, variant, options, problem_name, seed):
     try:
-        __import__(module)
-        return True
+        import torch  # noqa: F401  (peers on torch: one thread per run, like numpy)
+        torch.set_num_threads(1)
     except ImportError:
-        return False
+        pass
+    problem = make(problem_name, seed)
+    t0 = time.perf_counter()
+    with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
+        history = run_method(method, problem, seed, **dict(options))  # HEBO prints its jitter
+    wall = time.perf_counter() - t0
+    incumbent, best = [], math.inf  # noise-free value of the best observed point so far
+    best_clean = math.inf
+    for params, value in zip(history.params, history.values):
+        if value < best:
+            best = value
+            best_clean = value if problem.noise == 0 else float(problem.clean(params))
+        incumbent.append(best_clean)
+    return {"method": method, "variant": variant, "options": options,
+            "problem": problem_name, "seed": seed, "n_evals": len(history.values),
+            "incumbent": incumbent, "values": history.values,
+            "best_params": history.params[int(np.argmin(history.values))],
+            "ask_s_mean": float(np.mean(history.ask_s)), "wall_s": wall,
+            "crashed": history.crashed}
 
 
-# ----------------------------------------------------------------------------- parts
-def test_functions(problems, seeds, peer_seeds=None):
-    methods = {"repurpose.bo": run_bo, "random search": run_random}
-    for name, (module, fn) in PEERS.items():
-        if not _importable(module):
-            print(f"  {name}: not installed")
-        elif fn is None:
-            print(f"  {name}: installed, but no adapter in this script")
-        else:
-            methods[name] = fn
-    summary = {}
-    print(f"{'problem':10s} {'method (seeds)':20s} {'median regret':>10s} {'IQR':>23s} "
-          f"{'s/suggestion':>13s} {'target':>8s}")
-    for pname in problems:
-        f, space, fmin, n = PROBLEMS[pname]
-        for mname, method in methods.items():
-            regrets, secs = [], []
-            run_seeds = seeds if mname in ("repurpose.bo", "random search") or not peer_seeds \
-                else seeds[:peer_seeds]
-            for seed in run_seeds:
-                best, sec = method(f, space, n, seed)
-                regrets.append(best - fmin)
-                secs.append(sec)
-            q1, med, q3 = np.percentile(regrets, [25, 50, 75])
-            target = TARGETS.get(pname) if mname == "repurpose.bo" else None
-            summary.setdefault(pname, {})[mname] = {
-                "n_evaluations": n, "n_seeds": len(run_seeds),
-                "regrets": [float(r) for r in regrets],
-                "median": float(med), "q1": float(q1), "q3": float(q3),
-                "seconds_per_suggestion": float(np.mean(secs)), "target": target}
-            print(f"{pname:10s} {mname + f' ({len(run_seeds)})':20s} {med:10.3g} "
-                  f"[{q1:9.3g}, {q3:9.3g}] "
-                  f"{np.mean(secs):13.4f} {'' if target is None else format(target, '8.2g')}"
-                  + ("" if target is None else ("  met" if med <= target else "  missed")),
-                  flush=True)
-    return summary
+def _commit():
+    try:
+        out = subprocess.run(["git", "-C", _HERE, "describe", "--always", "--dirty"],
+                             capture_output=True, text=True, timeout=10)
+        return out.stdout.strip() or None
+    except OSError:
+        return None
 
 
+def read_results(path):
+    records = []
+    if path and os.path.exists(path):
+        with open(path) as fh:
+            for line in fh:
+                if line.strip():
+                    try:
+                        records.append(json.loads(line))
+                    except json.JSONDecodeError:  # a torn last line from a killed run
+                        pass
+    return records
+
+
+def suite(methods, variants, problems, seeds, jobs, results_path):
+    """Run what ``results_path`` does not hold yet; return all its records."""
+    done = {_key(r) for r in read_results(results_path)}
+    tasks = []
+    for method in methods:
+        for variant in (variants if method == DEFAULT else ["default"]):
+            options = VARIANTS[variant] if method == DEFAULT else {}
+            for problem in problems:
+                for seed in seeds:
+                    rec = {"method": method, "options": options, "problem": problem,
+                           "seed": seed}
+                    if _key(rec) not in done:
+                        tasks.append((method, variant, options, problem, seed))
+    # Slowest first, so the pool does not end on one long run.
+    cost = {"hebo": 8, "scikit-optimize": 3, "emukit": 2, "optuna-gp": 2, DEFAULT: 2}
+    tasks.sort(key=lambda t: -(cost.get(t[0], 0.2) * make(t[3]).n_evals
+                               * (5 if make(t[3]).optimum is None else 1)))
+    print(f"{len(tasks)} runs to do ({len(done)} already in {results_path}), {jobs} at a time",
+          flush=True)
+    commit = _commit()
+    if os.path.exists(results_path) and os.path.getsize(results_path):
+        with open(results_path, "rb+") as fh:  # end a torn last line before adding to it
+            fh.seek(-1, os.SEEK_END)
+            if fh.read(1) != b"\n":
+                fh.write(b"\n")
+    started = time.perf_counter()
+    with concurrent.futures.ProcessPoolExecutor(max_workers=jobs) as pool, \
+            open(results_path, "a") as out:
+        futures = {pool.submit(_one_run, *t): t for t in tasks}
+        for i, fut in enumerate(concurrent.futures.as_completed(futures), 1):
+            method, variant, _, problem, seed = futures[fut]
+            try:
+                record = fut.result()
+            except Exception as err:  # one failing peer run must not lose the others
+                print(f"  FAILED {_label(method, variant)} {problem} seed {seed}: "
+                      f"{type(err).__name__}: {err}", flush=True)
+                continue
+            record["commit"] = commit
+            out.write(json.dumps(record) + "\n")
+            out.flush()
+            if i % 20 == 0 or i == len(tasks):
+                print(f"  {i}/{len(tasks)} runs, {time.perf_counter() - started:.0f} s",
+                      flush=True)
+    return read_results(results_path)
+
+
+# ----------------------------------------------------------------------------- scoring
+def regrets(records):
+    """{problem: {label: [final regret per seed]}} and {problem: optimum used}."""
+    optimum = {}
+    for name in {r["problem"] for r in records}:
+        known = make(name).optimum
+        if known is None:  # a real task: the best value any run found
+            known = min(r["incumbent"][-1] for r in records if r["problem"] == name)
+        optimum[name] = known
+    out = {}
+    for r in records:
+        label = _label(r["method"], r["variant"])
+        out.setdefault(r["problem"], {}).setdefault(label, {})[r["seed"]] = \
+            max(r["incumbent"][-1] - optimum[r["problem"]], 0.0)
+    return ({p: {m: [v[s] for s in sorted(v)] for m, v in by.items()}
+             for p, by in out.items()}, optimum)
+
+
+def _floor(by_method):
+    rand = by_method.get("random")
+    return 1e-6 * float(np.median(rand)) if rand else 1e-12
+
+
+def summarise(records, labels, focus):
+    """Per problem: median, IQR, rank, normalised score of each label; and for ``focus``
+    the ratio to the best peer, stalled seeds and the ratio of random to it."""
+    reg, optimum = regrets(records)
+    rows, ranks = {}, {m: [] for m in labels}
+    for problem in sorted(reg, key=list(PROBLEMS).index):
+        by = reg[problem]
+        present = [m for m in labels if m in by]
+        if len(present) < len(labels):
+            continue  # a problem not every compared method ran on is left out of the ranks
+        floor = _floor(by)
+        med = {m: max(float(np.median(by[m])), floor) for m in present}
+        order = sorted(present, key=lambda m: med[m])
+        rank = {}
+        for m in present:  # ties (equal medians, e.g. at the floor) share their mean rank
+            same = [i + 1 for i, o in enumerate(order) if math.isclose(med[o], med[m],
+                                                                       rel_tol=1e-9)]
+            rank[m] = float(np.mean(same))
+            ranks[m].append(rank[m])
+        rand = med.get("random")
+        row = {"optimum": optimum[problem], "n_seeds": {m: len(by[m]) for m in present},
+               "median": med, "rank": rank,
+               "q1": {m: float(np.percentile(by[m], 25)) for m in present},
+               "q3": {m: float(np.percentile(by[m], 75)) for m in present},
+               "score": {m: (1.0 - med[m] / rand) if rand else None for m in present},
+               "stalled": {m: int(sum(r > 10 * med[m] for r in by[m])) for m in present}}
+        peers = [m for m in present if m in PEERS]
+        if focus in present and peers:
+            best_peer = min(peers, key=lambda m: med[m])
+            row["best_peer"] = best_peer
+            row["ratio_to_best_peer"] = med[focus] / med[best_peer]
+            row["peer_without_stalls"] = any(row["stalled"][m] == 0 for m in peers)
+            row["random_ratio"] = rand / med[focus] if rand else None
+            row["peer_3x_random"] = bool(rand) and any(rand / med[m] >= 3 for m in peers)
+        rows[problem] = row
+    avg = {m: float(np.mean(r)) for m, r in ranks.items() if r}
+    return rows, avg
+
+
+def _fmt(x):
+    if x is None:
+        return "-"
+    if x == 0:
+        return "0"
+    return f"{x:.2g}" if abs(x) < 1e-2 or abs(x) >= 1e3 else f"{x:.3g}"
+
+
+def report(records, focus=DEFAULT, markdown=None, methods=None):
+    """Print (and with ``markdown`` write) the tables; ``methods``: compare only these
+    labels (e.g. the peers that have run on every problem so far)."""
+    if methods:
+        records = [r for r in records if _label(r["method"], r["variant"]) in methods
+                   or r["method"] == DEFAULT]
+    labels_all = sorted({_label(r["method"], r["variant"]) for r in records})
+    main_labels = [m for m in [DEFAULT, "random"] + PEERS if m in labels_all]
+    if focus not in main_labels:
+        main_labels = [focus] + [m for m in main_labels if m != DEFAULT]
+    rows, avg = summarise(records, main_labels, focus)
+    lines = []
+    lines.append("| problem (evals) | " + " | ".join(main_labels) + " |")
+    lines.append("|---" * (len(main_labels) + 1) + "|")
+    for problem, row in rows.items():
+        best = min(row["median"].values())
+        cells = []
+        for m in main_labels:
+            text = f"{_fmt(row['median'][m])} [{_fmt(row['q1'][m])}, {_fmt(row['q3'][m])}]"
+            if math.isclose(row["median"][m], best, rel_tol=1e-9):
+                text = f"**{text}**"
+            if row["stalled"][m]:
+                text += f" ({row['stalled'][m]} stalled)"
+            cells.append(text)
+        lines.append(f"| {problem} ({make(problem).n_evals}) | " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append("| | " + " | ".join(main_labels) + " |")
+    lines.append("|---" * (len(main_labels) + 1) + "|")
+    lines.append("| average rank | " + " | ".join(f"{avg.get(m, float('nan')):.2f}"
+                                                 for m in main_labels) + " |")
+    def mean_score(m):
+        scores = [r["score"][m] for r in rows.values() if r["score"][m] is not None]
+        return f"{np.mean(scores):.3f}" if scores else "-"
+
+    lines.append("| mean normalised score | " + " | ".join(mean_score(m) for m in main_labels)
+                 + " |")
+    lines.append("| problems ranked first | " + " | ".join(
+        str(sum(r["rank"][m] == min(r["rank"].values()) for r in rows.values()))
+        for m in main_labels) + " |")
+    secs = {m: [r["ask_s_mean"] for r in records if _label(r["method"], r["variant"]) == m]
+            for m in main_labels}
+    lines.append("| seconds per suggestion (mean) | " + " | ".join(
+        f"{np.mean(secs[m]):.3f}" if secs[m] else "-" for m in main_labels) + " |")
+    lines.append("| runs that crashed (ended before the budget) | " + " | ".join(
+        str(sum(1 for r in records if _label(r["method"], r["variant"]) == m
+                and r.get("crashed"))) for m in main_labels) + " |")
+    lines.append("| initial design | " + " | ".join(
+        INITIAL_DESIGN.get(m.split("[")[0], "") for m in main_labels) + " |")
+    lines.append("")
+    with_peer = {p: r for p, r in rows.items() if "ratio_to_best_peer" in r}
+    if with_peer:
+        worst = max(with_peer, key=lambda p: with_peer[p]["ratio_to_best_peer"])
+        w = with_peer[worst]
+        lines.append(f"{focus}: worst ratio to the best peer {w['ratio_to_best_peer']:.2f} "
+                     f"on {worst} ({w['best_peer']}); above 2 on "
+                     f"{sum(r['ratio_to_best_peer'] > 2 for r in with_peer.values())} of "
+                     f"{len(with_peer)} problems: " + ", ".join(
+                         f"{p} {r['ratio_to_best_peer']:.1f}x ({r['best_peer']})"
+                         for p, r in with_peer.items() if r["ratio_to_best_peer"] > 2) + ".")
+        stalls = [f"{p} ({r['stalled'][focus]})" for p, r in with_peer.items()
+                  if r["stalled"][focus] and r["peer_without_stalls"]]
+        lines.append(f"Seeds more than 10x its median where a peer has none: "
+                     f"{', '.join(stalls) or 'none'}.")
+        weak = [f"{p} ({r['random_ratio']:.1f}x)" for p, r in with_peer.items()
+                if r["random_ratio"] is not None and r["random_ratio"] < 3
+                and r["peer_3x_random"]]
+        lines.append(f"Less than 3x better than random search where a peer is: "
+                     f"{', '.join(weak) or 'none'}.")
+        lines.append("")
+    variants = sorted(m for m in labels_all if m.startswith(DEFAULT))
+    if len(variants) > 1:
+        lines.extend(ablation(records, variants))
+    text = "\n".join(lines)
+    print(text)
+    if markdown:
+        with open(markdown, "w") as fh:
+            fh.write(text + "\n")
+    return rows, avg
+
+
+def ablation(records, variants):
+    """One row per repurpose.bo variant, each ranked alone among the peers and random."""
+    peers = sorted({_label(r["method"], r["variant"]) for r in records} - set(variants))
+    reg, _ = regrets(records)
+    lines = ["| variant | average rank among peers | worst ratio to best peer | "
+             "problems > 2x best peer | geometric mean of median / default's | "
+             "better / worse than default (of problems) |", "|---|---|---|---|---|---|"]
+    for v in variants:
+        rows, avg = summarise(records, [v] + peers, v)
+        ratios = [r["ratio_to_best_peer"] for r in rows.values() if "ratio_to_best_peer" in r]
+        rel, better, worse = [], 0, 0
+        for p, by in reg.items():
+            if v in by and DEFAULT in by:
+                floor = _floor(by)
+                a = max(float(np.median(by[v])), floor)
+                b = max(float(np.median(by[DEFAULT])), floor)
+                rel.append(math.log(a / b))
+                better += a < b / 1.1
+                worse += a > b * 1.1
+        lines.append(f"| {v} | {avg.get(v, float('nan')):.2f} | "
+                     f"{max(ratios) if ratios else float('nan'):.2f} | "
+                     f"{sum(r > 2 for r in ratios)} | {math.exp(np.mean(rel)):.2f} | "
+                     f"{better} / {worse} ({len(rel)}) |")
+    lines.append("")
+    return lines
+
+
+# ----------------------------------------------------------------------------- timing, demo
 def suggestion_time(n_obs=100, repeats=3):
     out = {}
-    for pname in ("hartmann6", "mixed"):
-        f, space, _, _ = PROBLEMS[pname]
+    for pname in ("hartmann6", "mixed_nn", "zakharov10"):
+        problem = make(pname)
         rng = np.random.default_rng(0)
-        opt = BayesianOptimizer(space, seed=0)
+        opt = BayesianOptimizer(problem.space, seed=0)
         for _ in range(n_obs):
-            p = space.from_uniform(rng.random(space.n_dims))
-            opt.tell(p, f(p))
+            p = problem.space.from_uniform(rng.random(problem.space.n_dims))
+            opt.tell(p, problem.objective(p))
         times = []
         for _ in range(repeats):
             t0 = time.perf_counter()
@@ -290,7 +358,7 @@ def suggestion_time(n_obs=100, repeats=3):
             times.append(time.perf_counter() - t0)
             opt._pending.clear()  # same state each repeat
         out[pname] = float(np.median(times))
-        print(f"{pname:10s} one suggestion with {n_obs} observations: "
+        print(f"{pname:12s} one suggestion with {n_obs} observations: "
               f"{out[pname]:.3f} s (median of {repeats}; target < 0.5 s)", flush=True)
     return out
 
@@ -332,39 +400,73 @@ def demo_task(seeds, n_iter=20, n_per_class=30):
     return rows
 
 
+# ----------------------------------------------------------------------------- command line
+def _subset(parser, text, allowed, what):
+    if text is None:
+        return list(allowed)
+    chosen = [t for t in text.split(",") if t]
+    unknown = sorted(set(chosen) - set(allowed))
+    if unknown:
+        parser.error(f"unknown {what} {unknown}; choose from {list(allowed)}")
+    return chosen
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="3 seeds, Branin and the mixed space only, 1 demo seed")
-    parser.add_argument("--seeds", type=int, default=None, help="seeds per problem (10)")
-    parser.add_argument("--json", default=None, help="also write the figures here")
-    parser.add_argument("--no-demo", action="store_true", help="skip the demo-task part")
-    parser.add_argument("--peer-seeds", type=int, default=None,
-                        help="run the installed peers on only the first N seeds (all)")
-    parser.add_argument("--problems", default=None,
-                        help="comma-separated subset of " + ",".join(PROBLEMS))
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_suite = sub.add_parser("suite", help="run the suite (and report)")
+    p_suite.add_argument("--methods", help="comma-separated subset of " + ",".join(METHODS))
+    p_suite.add_argument("--variants", default="default",
+                         help="repurpose.bo settings to run: " + ",".join(VARIANTS))
+    p_suite.add_argument("--problems", help="comma-separated subset of " + ",".join(PROBLEMS))
+    p_suite.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1 (10)")
+    p_suite.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                         help="runs at a time (the number of CPUs)")
+    p_suite.add_argument("--results", default="bo_suite.jsonl",
+                         help="JSON-lines file the runs are added to (bo_suite.jsonl)")
+    for p in (p_suite, sub.add_parser("report", help="report the runs in --results")):
+        p.add_argument("--markdown", help="also write the report's tables here")
+        p.add_argument("--focus", default=DEFAULT,
+                       help="the method the ratios are computed for (repurpose.bo)")
+    sub.choices["report"].add_argument("--results", required=True,
+                                       help="results file(s), comma-separated")
+    sub.choices["report"].add_argument("--methods",
+                                       help="compare only these methods (comma-separated)")
+    sub.add_parser("timing", help="seconds per suggestion at 100 observations")
+    p_demo = sub.add_parser("demo", help="BayesSearchCV on the demo task")
+    p_demo.add_argument("--seeds", type=int, default=5)
     args = parser.parse_args(argv)
-    n_seeds = args.seeds or (3 if args.quick else 10)
-    problems = ["branin", "mixed"] if args.quick else list(PROBLEMS)
-    if args.problems:
-        problems = args.problems.split(",")
-        unknown = sorted(set(problems) - set(PROBLEMS))
-        if unknown:
-            parser.error(f"unknown problem(s) {unknown}; choose from {list(PROBLEMS)}")
     print(f"python {platform.python_version()}, numpy {np.__version__}, "
-          f"{platform.machine()} {platform.system()}, {os.cpu_count()} CPUs; "
-          f"seeds 0..{n_seeds - 1}")
-    started = time.perf_counter()
-    out = {"seeds": n_seeds,
-           "problems": test_functions(problems, list(range(n_seeds)), args.peer_seeds),
-           "suggestion_s_at_100": suggestion_time()}
-    if not args.no_demo:
-        out["demo_task"] = demo_task(range(1 if args.quick else 5))
-    out["total_s"] = time.perf_counter() - started
-    print(f"total {out['total_s']:.0f} s")
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(out, fh, indent=1)
+          f"{platform.machine()} {platform.system()}, {os.cpu_count()} CPUs")
+    if args.command == "timing":
+        suggestion_time()
+        return
+    if args.command == "demo":
+        demo_task(range(args.seeds))
+        return
+    if args.command == "suite":
+        methods = _subset(parser, args.methods, METHODS, "method(s)")
+        missing = [m for m in methods if not available(m)]
+        if missing and args.methods:
+            parser.error(f"{missing} cannot be imported here; build the peers' environment "
+                         f"with benchmarks/make_bo_peers.sh and run this script with its "
+                         f"python")
+        for m in missing:
+            print(f"  {m}: not installed, left out")
+        methods = [m for m in methods if m not in missing]
+        variants = _subset(parser, args.variants, VARIANTS, "variant(s)")
+        problems = _subset(parser, args.problems, PROBLEMS, "problem(s)")
+        records = suite(methods, variants, problems, list(range(args.seeds)),
+                        max(args.jobs, 1), args.results)
+        records = [r for r in records if r["problem"] in problems
+                   and r["seed"] < args.seeds]
+    else:
+        records = [r for path in args.results.split(",") for r in read_results(path)]
+        if not records:
+            parser.error(f"no runs in {args.results!r}")
+    report(records, args.focus, args.markdown,
+           getattr(args, "methods", None).split(",") if getattr(args, "methods", None)
+           else None)
 
 
 if __name__ == "__main__":

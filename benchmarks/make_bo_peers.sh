@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Builds the virtual environment in which benchmarks/bo_suite.py runs repurpose.bo side by
+# side with its peers: Optuna (TPE and GPSampler), scikit-optimize, emukit and HEBO 0.3.6.
+# The peers are not dependencies of the package; they live only in this environment.
+#
+#     benchmarks/make_bo_peers.sh [DIR]          # default DIR: .venv-bo-peers
+#     DIR/bin/python benchmarks/bo_suite.py ...
+#
+# torch is the CPU build (Optuna's GPSampler and HEBO need it), from PyTorch's CPU index;
+# set TORCH_INDEX= (empty) where pip finds a CPU wheel by itself (a local wheelhouse).
+# The toolkit's own pins
+# (constraints.txt: numpy 1.23.5, scipy 1.12.0, GPy, scikit-learn) hold here too, so every
+# method runs on the same numerical stack.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+dir="${1:-$root/.venv-bo-peers}"
+python3.11 -m venv "$dir"
+"$dir/bin/pip" install -q --upgrade pip
+"$dir/bin/pip" install -q -c "$root/constraints.txt" -e "$root"
+torch_index="${TORCH_INDEX-https://download.pytorch.org/whl/cpu}"
+"$dir/bin/pip" install -q -c "$root/constraints.txt" -c "$root/benchmarks/bo_peers.txt" \
+    ${torch_index:+--extra-index-url "$torch_index"} torch
+"$dir/bin/pip" install -q -c "$root/constraints.txt" -c "$root/benchmarks/bo_peers.txt" \
+    optuna scikit-optimize emukit HEBO
+"$dir/bin/python" - <<'PY'
+import importlib.metadata as md
+for name in ("torch", "optuna", "scikit-optimize", "emukit", "HEBO", "numpy", "scipy", "GPy"):
+    print(f"{name} {md.version(name)}")
+PY
