@@ -186,7 +186,10 @@ def _finetune_config(output_dir, n_trials):
     return {"source": {"model": "digits_cnn"},
             "data": {"train": "demo", "n_per_class": 6, "seed": 0},
             "model": {"transfer_layer": "fc1_relu_fwd"},
-            "train": {"batch_size": 16, "validation_fraction": 0.3, "early_stopping": False},
+            # A constant rate: rungs stop trials from the first ones on (under a decaying
+            # schedule they wait until completed trials show that a rung ranks them).
+            "train": {"batch_size": 16, "validation_fraction": 0.3, "early_stopping": False,
+                      "lr_schedule": "constant"},
             "run": {"output_dir": str(output_dir)},
             "tune": {"estimator": "finetune", "n_trials": n_trials, "seed": 0,
                      "early_stopping": {"max_budget": 9, "eta": 3},
