@@ -45,7 +45,8 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, _HERE)
 sys.path.insert(1, os.path.join(_HERE, os.pardir))
 
-from bo_methods import INITIAL_DESIGN, METHODS, available, run_method  # noqa: E402
+from bo_methods import (INITIAL_DESIGN, METHODS, available, incumbent_curve,  # noqa: E402
+                        run_method)
 from bo_problems import PROBLEMS, make  # noqa: E402
 from repurpose.bo import BayesianOptimizer, Categorical, Real  # noqa: E402
 
@@ -81,13 +82,7 @@ def _one_run(method, variant, options, problem_name, seed):
     with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
         history = run_method(method, problem, seed, **dict(options))  # HEBO prints its jitter
     wall = time.perf_counter() - t0
-    incumbent, best = [], math.inf  # noise-free value of the best observed point so far
-    best_clean = math.inf
-    for params, value in zip(history.params, history.values):
-        if value < best:
-            best = value
-            best_clean = value if problem.noise == 0 else float(problem.clean(params))
-        incumbent.append(best_clean)
+    incumbent = incumbent_curve(history, problem)
     return {"method": method, "variant": variant, "options": options,
             "problem": problem_name, "seed": seed, "n_evals": len(history.values),
             "incumbent": incumbent, "values": history.values,
@@ -133,8 +128,9 @@ def suite(methods, variants, problems, seeds, jobs, results_path):
                         tasks.append((method, variant, options, problem, seed))
     # Slowest first, so the pool does not end on one long run.
     cost = {"hebo": 8, "scikit-optimize": 3, "emukit": 2, "optuna-gp": 2, DEFAULT: 2}
-    tasks.sort(key=lambda t: -(cost.get(t[0], 0.2) * make(t[3]).n_evals
-                               * (5 if make(t[3]).optimum is None else 1)))
+    problem_cost = {p: make(p).n_evals * (5 if make(p).optimum is None else 1)
+                    for p in problems}  # real tasks: slow objectives
+    tasks.sort(key=lambda t: -cost.get(t[0], 0.2) * problem_cost[t[3]])
     print(f"{len(tasks)} runs to do ({len(done)} already in {results_path}), {jobs} at a time",
           flush=True)
     commit = _commit()

@@ -37,7 +37,8 @@ except ImportError:  # run from a checkout without the package installed
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
     from repurpose.bo import BayesianOptimizer, Categorical, Integer
 
-__all__ = ["History", "METHODS", "PEER_MODULES", "INITIAL_DESIGN", "available", "run_method"]
+__all__ = ["History", "METHODS", "PEER_MODULES", "INITIAL_DESIGN", "available", "run_method",
+           "incumbent_curve", "regret_curve"]
 
 
 @dataclasses.dataclass
@@ -70,6 +71,21 @@ def _plain(params, space):
     return out
 
 
+def _ask_tell(problem, ask, tell):
+    """Run the budget through ``ask() -> (handle, params)`` and ``tell(handle, value)``,
+    timing each suggestion as ask plus tell (some methods refit their model in ``tell``)."""
+    history = History()
+    for _ in range(problem.n_evals):
+        t0 = time.perf_counter()
+        handle, params = ask()
+        seconds = time.perf_counter() - t0
+        value = problem.objective(params)
+        t0 = time.perf_counter()
+        tell(handle, value)
+        history.add(params, value, seconds + time.perf_counter() - t0)
+    return history
+
+
 # ----------------------------------------------------------------------------- ours
 def run_repurpose(problem, seed, **options):
     """``options``: BayesianOptimizer keywords, and ``max_rounds`` of its acquisition
@@ -79,16 +95,11 @@ def run_repurpose(problem, seed, **options):
     opt = BayesianOptimizer(problem.space, seed=seed, **options)
     if max_rounds is not None:
         opt._optimizer.max_rounds = max_rounds
-    history = History()
-    for _ in range(problem.n_evals):
-        t0 = time.perf_counter()
+    def ask():
         params = opt.ask()
-        seconds = time.perf_counter() - t0
-        value = problem.objective(params)
-        t0 = time.perf_counter()
-        opt.tell(params, value)
-        history.add(params, value, seconds + time.perf_counter() - t0)
-    return history
+        return params, params
+
+    return _ask_tell(problem, ask, opt.tell)
 
 
 def run_random(problem, seed):
@@ -128,17 +139,12 @@ def _run_optuna(problem, seed, sampler_name):
                    else optuna.samplers.GPSampler(seed=seed))
     study = optuna.create_study(sampler=sampler)
     dists = _optuna_distributions(problem.space)
-    history = History()
-    for _ in range(problem.n_evals):
-        t0 = time.perf_counter()
+
+    def ask():
         trial = study.ask(dists)
-        seconds = time.perf_counter() - t0
-        params = _plain(trial.params, problem.space)
-        value = problem.objective(params)
-        t0 = time.perf_counter()
-        study.tell(trial, value)
-        history.add(params, value, seconds + time.perf_counter() - t0)
-    return history
+        return trial, _plain(trial.params, problem.space)
+
+    return _ask_tell(problem, ask, study.tell)
 
 
 def run_optuna_tpe(problem, seed):
@@ -165,17 +171,12 @@ def run_skopt(problem, seed):
             dims.append(skopt.space.Real(dim.low, dim.high,
                                          prior="log-uniform" if dim.log else "uniform"))
     opt = skopt.Optimizer(dims, random_state=seed)
-    history = History()
-    for _ in range(problem.n_evals):
-        t0 = time.perf_counter()
+
+    def ask():
         x = opt.ask()
-        seconds = time.perf_counter() - t0
-        params = _plain(dict(zip(space.names, x)), space)
-        value = problem.objective(params)
-        t0 = time.perf_counter()
-        opt.tell(x, value)  # scikit-optimize refits its GP here, not in ask: count both
-        history.add(params, value, seconds + time.perf_counter() - t0)
-    return history
+        return x, _plain(dict(zip(space.names, x)), space)
+
+    return _ask_tell(problem, ask, opt.tell)  # it refits its GP in tell: timed too
 
 
 # ----------------------------------------------------------------------------- emukit
@@ -278,19 +279,14 @@ def run_hebo(problem, seed):
     np.random.seed(seed)  # HEBO draws from numpy's and torch's global generators
     torch.manual_seed(seed)
     opt = HEBO(DesignSpace().parse(spec), scramble_seed=seed)
-    history = History()
-    for _ in range(problem.n_evals):
-        t0 = time.perf_counter()
+
+    def ask():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             rec = opt.suggest(n_suggestions=1)
-        seconds = time.perf_counter() - t0
-        params = _plain(rec.iloc[0].to_dict(), space)
-        value = problem.objective(params)
-        t0 = time.perf_counter()
-        opt.observe(rec, np.array([[value]]))
-        history.add(params, value, seconds + time.perf_counter() - t0)
-    return history
+        return rec, _plain(rec.iloc[0].to_dict(), space)
+
+    return _ask_tell(problem, ask, lambda rec, value: opt.observe(rec, np.array([[value]])))
 
 
 #: name -> (module it needs, function)
@@ -336,13 +332,18 @@ def run_method(name, problem, seed, **options):
         return fn(problem, seed, **options)
 
 
-def regret_curve(history, problem, optimum):
-    """Simple regret after each evaluation: the noise-free value of the point with the best
-    observed value so far (what a user would pick), minus ``optimum``."""
+def incumbent_curve(history, problem):
+    """After each evaluation, the noise-free value of the point with the best observed
+    value so far (what a user would pick)."""
     out, best, best_clean = [], math.inf, math.inf
     for params, value in zip(history.params, history.values):
         if value < best:
             best = value
             best_clean = value if problem.noise == 0 else float(problem.clean(params))
-        out.append(best_clean - optimum)
+        out.append(best_clean)
     return out
+
+
+def regret_curve(history, problem, optimum):
+    """Simple regret after each evaluation: :func:`incumbent_curve` minus ``optimum``."""
+    return [v - optimum for v in incumbent_curve(history, problem)]
