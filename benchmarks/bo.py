@@ -56,7 +56,9 @@ VARIANTS = {
     "default": {},
     "one-round": {"max_rounds": 1},
     "no-warp-y": {"output_warping": False},
-    "before-14": {"output_warping": False, "max_rounds": 1},  # the optimiser before issue 14
+    "no-mixed-kernel": {"mixed_kernel": False},
+    # the optimiser before issue 14
+    "before-14": {"output_warping": False, "mixed_kernel": False, "max_rounds": 1},
 }
 PEERS = [m for m in METHODS if m not in (DEFAULT, "random")]
 

@@ -123,6 +123,13 @@ class BayesianOptimizer:
         Fit the surrogate to the objective values after a Yeo-Johnson power transform
         (:func:`warp_outputs`), which keeps their order but makes skewed values (a few very
         bad trials) closer to Gaussian. See the ablation in ``docs/benchmarks/bo.md``.
+    mixed_kernel : bool, default=True
+        On a space with categorical and other parameters, the surrogate's kernel is the sum
+        of a kernel over the other parameters, one over the categorical ones and their
+        product (Ru et al. 2020), so that what the trials show about, say, the learning
+        rate on one optimiser informs the optimisers not yet tried there. False: one
+        Matern kernel over all columns (one-hot columns for categories). No effect on
+        spaces without categorical parameters.
     state_path : str or path-like, default=None
         If given, a JSON-lines journal: its header (space and settings) is written at the
         first ``tell``, and every ``tell`` appends one line and fsyncs it. The file must not
@@ -149,7 +156,7 @@ class BayesianOptimizer:
 
     def __init__(self, space, acquisition="ei", n_initial=None, seed=None, maximize=False,
                  n_candidates=1024, n_local=4, n_restarts=2, output_warping=True,
-                 state_path=None):
+                 mixed_kernel=True, state_path=None):
         if not isinstance(space, SearchSpace):
             raise InvalidParameterError(
                 f"space must be a repurpose.bo.SearchSpace, got {type(space).__name__}.")
@@ -174,6 +181,10 @@ class BayesianOptimizer:
             raise InvalidParameterError(
                 f"output_warping must be True or False, got {output_warping!r}.")
         self.output_warping = bool(output_warping)
+        if not isinstance(mixed_kernel, (bool, np.bool_)):
+            raise InvalidParameterError(
+                f"mixed_kernel must be True or False, got {mixed_kernel!r}.")
+        self.mixed_kernel = bool(mixed_kernel)
         self.state_path = None if state_path is None else os.fspath(state_path)
         if self.state_path is not None and os.path.exists(self.state_path):
             raise FileExistsError(
@@ -202,7 +213,8 @@ class BayesianOptimizer:
         return {"acquisition": self.acquisition, "n_initial": self.n_initial,
                 "seed": self.seed, "maximize": self.maximize,
                 "n_candidates": self.n_candidates, "n_local": self.n_local,
-                "n_restarts": self.n_restarts, "output_warping": self.output_warping}
+                "n_restarts": self.n_restarts, "output_warping": self.output_warping,
+                "mixed_kernel": self.mixed_kernel}
 
     def get_state(self):
         """The JSON-able state: space, settings (seed included) and trials."""
@@ -222,9 +234,10 @@ class BayesianOptimizer:
         """Rebuild an optimiser from :meth:`get_state` output; with ``state_path``, later
         ``tell`` calls append to that journal (which must hold this state)."""
         space = SearchSpace.from_dict(state["space"])
-        # A journal from before output warping was a setting (and on by default) resumes
-        # without it, as it was written.
-        opt = cls(space, **{"output_warping": False, **state["settings"]})
+        # A journal from before output warping or the mixed kernel was a setting (and on by
+        # default) resumes without it, as it was written.
+        opt = cls(space, **{"output_warping": False, "mixed_kernel": False,
+                            **state["settings"]})
         for t in state["trials"]:
             params = space.check_params(t["params"])
             opt.trials.append(Trial(params, t["value"], t["status"], t.get("seconds"),
@@ -298,7 +311,9 @@ class BayesianOptimizer:
                 x = self._design_row(k, taken)
             else:
                 if model is None:
-                    model = GPSurrogate(self.n_restarts, seed=self._rng(n_told, 0)).fit(X, y)
+                    categorical = self.space.categorical_columns if self.mixed_kernel else None
+                    model = GPSurrogate(self.n_restarts, seed=self._rng(n_told, 0),
+                                        categorical_columns=categorical).fit(X, y)
                 if self._pending:
                     P = np.array(self._pending)
                     mean, _ = model.predict(P)

@@ -322,6 +322,10 @@ class SearchSpace:
         self.real_columns = np.array(
             [self.slices[n].start for n, d in self.dimensions.items() if type(d) is Real],
             dtype=int)
+        # The one-hot columns of the Categorical dimensions (the surrogate's mixed kernel).
+        self.categorical_columns = np.array(
+            [i for n, d in self.dimensions.items() if isinstance(d, Categorical)
+             for i in range(self.slices[n].start, self.slices[n].stop)], dtype=int)
 
     def __repr__(self):
         return f"SearchSpace({self.dimensions!r})"
