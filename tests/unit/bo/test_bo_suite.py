@@ -47,6 +47,16 @@ def test_ablation_option_reaches_the_acquisition_optimiser():
     assert one.values[:5] == three.values[:5]  # same design; the options only act after it
 
 
+@pytest.mark.parametrize("variant", sorted(bo.VARIANTS))
+def test_every_ablation_variant_runs_on_a_mixed_space(variant):
+    # A variant naming a setting the optimiser no longer has fails here, not hours into a
+    # suite run.
+    problem = _small("mixed_nn", 7)
+    history = bo_methods.run_method("repurpose.bo", problem, 0, n_initial=5,
+                                    **bo.VARIANTS[variant])
+    assert len(history.values) == 7
+
+
 def test_noisy_runs_are_scored_on_the_clean_value_of_the_recommended_point():
     problem = make("branin_noisy", 0)
     argmin = problem.argmin
