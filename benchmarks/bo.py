@@ -195,6 +195,8 @@ def summarise(records, labels, focus):
         present = [m for m in labels if m in by]
         if len(present) < len(labels):
             continue  # a problem not every compared method ran on is left out of the ranks
+        if len({len(by[m]) for m in present}) > 1:
+            continue  # and one where some method has not run every seed yet
         floor = _floor(by)
         med = {m: max(float(np.median(by[m])), floor) for m in present}
         order = sorted(present, key=lambda m: med[m])

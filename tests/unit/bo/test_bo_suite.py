@@ -147,6 +147,15 @@ def test_problems_a_method_did_not_run_are_left_out_of_the_ranks():
     assert list(rows) == ["branin"] and avg == {"repurpose.bo": 1.0, "random": 2.0}
 
 
+def test_problems_a_method_has_not_run_every_seed_of_are_left_out_of_the_ranks():
+    # Medians of 2 seeds against medians of 10 would rank luck (a peer still running).
+    opt = make("branin").optimum
+    finals = {"repurpose.bo": {"branin": [opt + 0.1] * 3, "six_hump_camel": [0.0] * 3},
+              "random": {"branin": [opt + 1.0] * 3, "six_hump_camel": [5.0]}}
+    rows, avg = bo.summarise(_records(finals), ["repurpose.bo", "random"], "repurpose.bo")
+    assert list(rows) == ["branin"] and avg == {"repurpose.bo": 1.0, "random": 2.0}
+
+
 def test_report_and_ablation_tables(tmp_path):
     opt = make("branin").optimum
     finals = {"repurpose.bo": {"branin": [opt + r for r in (0.1, 0.2, 0.3)]},
