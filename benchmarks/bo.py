@@ -315,28 +315,35 @@ def report(records, focus=DEFAULT, markdown=None, methods=None):
 
 
 def ablation(records, variants):
-    """One row per repurpose.bo variant, each ranked alone among the peers and random."""
+    """One row per repurpose.bo variant, each ranked alone among the peers and random, next
+    to the default's rank on the same problems (a variant may have run on fewer)."""
     peers = sorted({_label(r["method"], r["variant"]) for r in records} - set(variants))
     reg, _ = regrets(records)
-    lines = ["| variant | average rank among peers | worst ratio to best peer | "
-             "problems > 2x best peer | geometric mean of median / default's | "
-             "better / worse than default (of problems) |", "|---|---|---|---|---|---|"]
+    lines = ["| variant | problems | average rank among peers | the default's rank there | "
+             "worst ratio to best peer | problems > 2x best peer | "
+             "geometric mean of median / default's | better / worse than default |",
+             "|---|---|---|---|---|---|---|---|"]
     for v in variants:
         rows, avg = summarise(records, [v] + peers, v)
+        same = [r for r in records if r["problem"] in rows]
+        _, avg_default = summarise(same, [DEFAULT] + peers, DEFAULT)
         ratios = [r["ratio_to_best_peer"] for r in rows.values() if "ratio_to_best_peer" in r]
         rel, better, worse = [], 0, 0
-        for p, by in reg.items():
-            if v in by and DEFAULT in by:
+        for p in rows:
+            by = reg[p]
+            if DEFAULT in by and len(by[DEFAULT]) == len(by[v]):
                 floor = _floor(by)
                 a = max(float(np.median(by[v])), floor)
                 b = max(float(np.median(by[DEFAULT])), floor)
                 rel.append(math.log(a / b))
                 better += a < b / 1.1
                 worse += a > b * 1.1
-        lines.append(f"| {v} | {avg.get(v, float('nan')):.2f} | "
+        lines.append(f"| {v} | {len(rows)} | {avg.get(v, float('nan')):.2f} | "
+                     f"{avg_default.get(DEFAULT, float('nan')):.2f} | "
                      f"{max(ratios) if ratios else float('nan'):.2f} | "
-                     f"{sum(r > 2 for r in ratios)} | {math.exp(np.mean(rel)):.2f} | "
-                     f"{better} / {worse} ({len(rel)}) |")
+                     f"{sum(r > 2 for r in ratios)} | "
+                     f"{math.exp(np.mean(rel)) if rel else float('nan'):.2f} | "
+                     f"{better} / {worse} |")
     lines.append("")
     return lines
 

@@ -158,18 +158,24 @@ def test_problems_a_method_has_not_run_every_seed_of_are_left_out_of_the_ranks()
 
 def test_report_and_ablation_tables(tmp_path):
     opt = make("branin").optimum
-    finals = {"repurpose.bo": {"branin": [opt + r for r in (0.1, 0.2, 0.3)]},
+    camel = make("six_hump_camel").optimum
+    finals = {"repurpose.bo": {"branin": [opt + r for r in (0.1, 0.2, 0.3)],
+                               "six_hump_camel": [camel + r for r in (0.1, 0.1, 0.1)]},
+              # the variant ran on branin only; there its default ranks 2nd of 3
               "repurpose.bo[warp-y]": {"branin": [opt + r for r in (0.01, 0.02, 0.03)]},
-              "optuna-gp": {"branin": [opt + r for r in (0.05, 0.05, 0.05)]},
-              "random": {"branin": [opt + r for r in (1.0, 1.0, 1.0)]}}
+              "optuna-gp": {"branin": [opt + r for r in (0.05, 0.05, 0.05)],
+                            "six_hump_camel": [camel + r for r in (0.3, 0.3, 0.3)]},
+              "random": {"branin": [opt + r for r in (1.0, 1.0, 1.0)],
+                         "six_hump_camel": [camel + r for r in (1.0, 1.0, 1.0)]}}
     out = tmp_path / "report.md"
     bo.report(_records(finals), markdown=str(out))
     text = out.read_text()
-    assert "| average rank | 2.00 | 3.00 | 1.00 |" in text
+    assert "| average rank | 1.50 | 3.00 | 1.50 |" in text
     assert "worst ratio to the best peer 4.00 on branin (optuna-gp)" in text
     ablation = [line for line in text.splitlines() if line.startswith("| repurpose.bo")]
-    assert ablation[0].startswith("| repurpose.bo | 2.00 | 4.00 | 1 | 1.00 | 0 / 0 (1) |")
-    assert ablation[1].startswith("| repurpose.bo[warp-y] | 1.00 | 0.40 | 0 | 0.10 | 1 / 0 (1) |")
+    assert ablation[0].startswith("| repurpose.bo | 2 | 1.50 | 1.50 | 4.00 | 1 | 1.00 | 0 / 0 |")
+    assert ablation[1].startswith(
+        "| repurpose.bo[warp-y] | 1 | 1.00 | 2.00 | 0.40 | 0 | 0.10 | 1 / 0 |")
 
 
 def test_suite_continues_an_interrupted_results_file(tmp_path, capsys):
