@@ -300,7 +300,11 @@ class GPSurrogate:
                 dvar * scale ** 2)
 
     def _matern_matrix(self, X, gradient):
-        """K(X, observed rows) of the Matern kernel, and with ``gradient`` dK/dX (n, m, d)."""
+        """K(X, observed rows) of the Matern kernel, and with ``gradient`` dK/dX (n, m, d).
+
+        Not :func:`_mixed_gp.matern52` times the variance: the order of the products here
+        is the one earlier versions used, so that suggestions on spaces without categorical
+        parameters stay the same bit for bit (and the benchmark's earlier runs reproduce)."""
         # Matern-5/2: k(r) = s (1 + sqrt5 r + 5/3 r^2) exp(-sqrt5 r), r the length-scaled
         # distance; dk/dx_j = -5/3 s (1 + sqrt5 r) exp(-sqrt5 r) (x_j - x'_j) / l_j^2.
         A, B = X / self._lengthscale, self._X / self._lengthscale
