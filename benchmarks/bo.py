@@ -57,6 +57,7 @@ VARIANTS = {
     "one-round": {"max_rounds": 1},
     "no-warp-y": {"output_warping": False},
     "no-mixed-kernel": {"mixed_kernel": False},
+    "plain-ei": {"plain_ei": True},
     # the optimiser before issue 14
     "before-14": {"output_warping": False, "mixed_kernel": False, "max_rounds": 1},
 }

@@ -36,6 +36,8 @@ try:
 except ImportError:  # run from a checkout without the package installed
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
     from repurpose.bo import BayesianOptimizer, Categorical, Integer
+from repurpose.bo import loop  # noqa: E402
+from repurpose.bo.acquisition import ExpectedImprovement  # noqa: E402
 
 __all__ = ["History", "METHODS", "PEER_MODULES", "INITIAL_DESIGN", "available", "run_method",
            "incumbent_curve", "regret_curve"]
@@ -88,18 +90,29 @@ def _ask_tell(problem, ask, tell):
 
 # ----------------------------------------------------------------------------- ours
 def run_repurpose(problem, seed, **options):
-    """``options``: BayesianOptimizer keywords, and ``max_rounds`` of its acquisition
-    optimiser (set on the private attribute: the ablation of a setting that is not a
-    BayesianOptimizer keyword)."""
+    """``options``: BayesianOptimizer keywords, ``max_rounds`` of its acquisition optimiser
+    (set on the private attribute) and ``plain_ei`` (expected improvement instead of its
+    logarithm): ablations of settings that are not BayesianOptimizer keywords."""
     max_rounds = options.pop("max_rounds", None)
+    plain_ei = options.pop("plain_ei", False)
     opt = BayesianOptimizer(problem.space, seed=seed, **options)
     if max_rounds is not None:
         opt._optimizer.max_rounds = max_rounds
+
     def ask():
         params = opt.ask()
         return params, params
 
-    return _ask_tell(problem, ask, opt.tell)
+    if not plain_ei:
+        return _ask_tell(problem, ask, opt.tell)
+    # EI itself in place of log-EI (the same maximiser in exact arithmetic; the acquisition
+    # optimiser sees another landscape): the optimiser's table, swapped for this run only.
+    saved = loop.ACQUISITIONS["ei"]
+    loop.ACQUISITIONS["ei"] = ExpectedImprovement
+    try:
+        return _ask_tell(problem, ask, opt.tell)
+    finally:
+        loop.ACQUISITIONS["ei"] = saved
 
 
 def run_random(problem, seed):
