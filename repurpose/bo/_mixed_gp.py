@@ -210,7 +210,8 @@ def fit(X, y, ordinal, categorical, prior, noise_floor, n_restarts, rng):
                      [b[1] for b in bounds])
         with np.errstate(all="ignore"):
             res = scipy_minimize(negative_log_posterior, x0, jac=True, method="L-BFGS-B",
-                                 bounds=bounds, args=(kernel, X, y, prior), options={"maxiter": _MAX_ITERS})
+                                 bounds=bounds, args=(kernel, X, y, prior),
+                                 options={"maxiter": _MAX_ITERS})
         if best is None:
             best = x0
         if np.isfinite(res.fun) and res.fun < best_value:
