@@ -58,8 +58,10 @@ VARIANTS = {
     "no-warp-y": {"output_warping": False},
     "no-mixed-kernel": {"mixed_kernel": False},
     "plain-ei": {"plain_ei": True},
+    "no-trust-region": {"trust_region": False},
     # the optimiser before issue 14
-    "before-14": {"output_warping": False, "mixed_kernel": False, "max_rounds": 1},
+    "before-14": {"output_warping": False, "mixed_kernel": False, "trust_region": False,
+                  "max_rounds": 1},
 }
 PEERS = [m for m in METHODS if m not in (DEFAULT, "random")]
 

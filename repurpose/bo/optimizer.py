@@ -65,11 +65,18 @@ class AcquisitionOptimizer:
         self.n_local = n_local
         self.max_rounds = max_rounds
 
-    def candidates(self, rng):
+    def candidates(self, rng, bounds=None):
+        """``n_candidates`` valid encoded rows from scrambled Sobol points; with ``bounds``
+        (lower and upper rows), their real columns are mapped into those bounds."""
         U = sobol_points(self.n_candidates, self.space.n_dims, rng)
-        return np.array([self.space.encode(self.space.from_uniform(u)) for u in U])
+        X = np.array([self.space.encode(self.space.from_uniform(u)) for u in U])
+        if bounds is not None:
+            cols = self.space.real_columns
+            lower, upper = (np.asarray(b, dtype=float)[cols] for b in bounds)
+            X[:, cols] = lower + X[:, cols] * (upper - lower)
+        return X
 
-    def _refine(self, acquisition, x, score):
+    def _refine(self, acquisition, x, score, bounds=None):
         """Local search from ``x``: L-BFGS-B on the real columns, then one sweep of discrete
         moves; while a discrete move improves the score, the real columns are optimised again
         for the new integer/category (a category's best learning rate is rarely the previous
@@ -80,13 +87,15 @@ class AcquisitionOptimizer:
             if len(cols):
                 if analytic is None:
                     analytic = _has_gradient(acquisition, x)
-                x, score = self._gradient_step(acquisition, x, score, cols, analytic)
+                x, score = self._gradient_step(acquisition, x, score, cols, analytic, bounds)
             x, score, moved = self._discrete_step(acquisition, x, score)
             if not moved or not len(cols):
                 break
         return x, score
 
-    def _gradient_step(self, acquisition, x, score, cols, analytic):
+    def _gradient_step(self, acquisition, x, score, cols, analytic, bounds=None):
+        lower, upper = (0.0, 1.0) if bounds is None else (bounds[0][cols], bounds[1][cols])
+
         def row_at(z):
             row = x.copy()
             row[cols] = z
@@ -100,10 +109,11 @@ class AcquisitionOptimizer:
 
         with np.errstate(all="ignore"):
             res = scipy_minimize(negative, x[cols], method="L-BFGS-B", jac=analytic,
-                                 bounds=[(0.0, 1.0)] * len(cols),
+                                 bounds=list(zip(np.broadcast_to(lower, len(cols)),
+                                                 np.broadcast_to(upper, len(cols)))),
                                  options={"maxiter": LBFGS_MAXITER})
         if np.all(np.isfinite(res.x)):
-            trial = row_at(np.clip(res.x, 0.0, 1.0))[0]
+            trial = row_at(np.clip(res.x, lower, upper))[0]
             # Re-scored by evaluate(), the way every candidate is scored.
             trial_score = float(np.asarray(acquisition.evaluate(trial[None]))[0])
             if np.isfinite(trial_score) and trial_score > score:
@@ -134,16 +144,18 @@ class AcquisitionOptimizer:
                 return rows[i], float(scores[i]), True
         return x, score, False
 
-    def local_candidates(self, incumbents, rng, n_per=32, scale=0.05):
+    def local_candidates(self, incumbents, rng, n_per=32, scale=0.05, bounds=None):
         """Gaussian perturbations (sd ``scale`` in the unit cube) of the real columns of each
-        row of ``incumbents``; integer and categorical columns are kept, so rows stay valid."""
+        row of ``incumbents``, clipped to ``bounds`` (lower and upper rows; the unit cube if
+        None); integer and categorical columns are kept, so rows stay valid."""
         cols = self.space.real_columns
         if incumbents is None or len(incumbents) == 0 or not len(cols):
             return np.empty((0, self.space.n_columns))
         rows = np.repeat(np.asarray(incumbents, dtype=float), n_per, axis=0)
+        lower, upper = (0.0, 1.0) if bounds is None else (bounds[0][cols], bounds[1][cols])
         rows[:, cols] = np.clip(rows[:, cols] + scale * rng.standard_normal((len(rows),
                                                                             len(cols))),
-                                0.0, 1.0)
+                                lower, upper)
         return rows
 
     def _starts(self, scores, order, rng):
@@ -162,25 +174,32 @@ class AcquisitionOptimizer:
         more = rng.choice(len(scores), size=n_more, replace=False, p=weights / weights.sum())
         return np.concatenate([order[:1], more])
 
-    def maximize(self, acquisition, rng, exclude=None, incumbents=None):
+    def maximize(self, acquisition, rng, exclude=None, incumbents=None, bounds=None):
         """Return the best encoded row found and its score, avoiding rows within 1e-6 of any
         row of ``exclude`` (points already observed or pending).
 
         ``incumbents`` (encoded rows, best first) add perturbed candidates around them, and
         the first one is also a start of the local search, so the optimiser can refine the
-        neighbourhood of the best point seen, where Sobol points are sparse."""
-        X = self.candidates(rng)
-        X = np.vstack([X, self.local_candidates(incumbents, rng)])
+        neighbourhood of the best point seen, where Sobol points are sparse; it must lie
+        within ``bounds``.
+
+        ``bounds``: a pair of encoded rows, lower and upper, that bound the real columns of
+        the search (a trust region); None searches the whole unit cube."""
+        if bounds is not None:
+            bounds = tuple(np.asarray(b, dtype=float) for b in bounds)
+        X = self.candidates(rng, bounds)
+        X = np.vstack([X, self.local_candidates(incumbents, rng, bounds=bounds)])
         scores = np.asarray(acquisition.evaluate(X), dtype=float)
         scores = np.where(np.isfinite(scores), scores, -np.inf)
         order = np.argsort(-scores)
         results = []
         for i in self._starts(scores, order, rng):
-            results.append(self._refine(acquisition, X[i], scores[i]))
+            results.append(self._refine(acquisition, X[i], scores[i], bounds))
         if incumbents is not None and len(incumbents) and self.n_local > 0:
             x0 = np.asarray(incumbents[0], dtype=float)
             s0 = float(np.asarray(acquisition.evaluate(x0[None]), dtype=float)[0])
-            results.append(self._refine(acquisition, x0, s0 if np.isfinite(s0) else -np.inf))
+            results.append(self._refine(acquisition, x0, s0 if np.isfinite(s0) else -np.inf,
+                                        bounds))
         results.extend((X[i], scores[i]) for i in order[self.n_local:])
         results.sort(key=lambda r: -r[1])
         exclude = np.empty((0, self.space.n_columns)) if exclude is None else exclude
