@@ -10,10 +10,8 @@ improves if it beats the best value before it by more than a thousandth of its s
 
 The length is recomputed from the told values on every suggestion, not kept as state: a
 study resumed from its journal suggests what the uninterrupted one would have. Only the real
-(continuous) columns are bounded, and only on rows with the best trial's categories: rows
-of other categories search the whole range (what suits one optimiser's learning rate need
-not suit another's; boxing them too made the benchmark's mixed spaces worse). Integer
-parameters stay free, as the acquisition optimiser moves them by discrete steps.
+(continuous) columns are bounded; integer and categorical parameters stay free, as the
+acquisition optimiser moves them by discrete steps.
 
 Unlike TuRBO, the box is a cube, not stretched by the surrogate's length-scales, and one box
 is kept, not several.
@@ -66,23 +64,20 @@ def side_length(y, n_initial, n_dims):
     return length
 
 
-def bounds(center, length, real_columns, categorical_columns=()):
-    """Lower and upper bounds (each of the shape of ``center``) of the box of side ``length``
-    around the encoded row ``center``, clipped to the unit cube; ``categorical_columns``
-    hold the centre's categories (the box applies to rows of those categories), the other
-    columns keep ``[0, 1]``.
+def bounds(center, length, n_columns, real_columns):
+    """Lower and upper bounds (each of shape ``(n_columns,)``) of the box of side ``length``
+    around the encoded row ``center``, clipped to the unit cube; columns other than
+    ``real_columns`` keep ``[0, 1]``.
 
     Examples
     --------
-    >>> lower, upper = bounds(np.array([0.9, 0.5, 0.4, 0.0, 1.0]), 0.4, [0, 1], [3, 4])
+    >>> lower, upper = bounds(np.array([0.9, 0.5, 1.0]), 0.4, 3, [0, 1])
     >>> lower.round(2).tolist(), upper.round(2).tolist()
-    ([0.7, 0.3, 0.0, 0.0, 1.0], [1.0, 0.7, 1.0, 0.0, 1.0])
+    ([0.7, 0.3, 0.0], [1.0, 0.7, 1.0])
     """
-    center = np.asarray(center, dtype=float)
-    lower, upper = np.zeros(len(center)), np.ones(len(center))
+    lower, upper = np.zeros(n_columns), np.ones(n_columns)
     cols = np.asarray(real_columns, dtype=int)
+    center = np.asarray(center, dtype=float)
     lower[cols] = np.clip(center[cols] - length / 2.0, 0.0, 1.0)
     upper[cols] = np.clip(center[cols] + length / 2.0, 0.0, 1.0)
-    cat = np.asarray(categorical_columns, dtype=int)
-    lower[cat] = upper[cat] = center[cat]
     return lower, upper

@@ -319,8 +319,7 @@ class BayesianOptimizer:
         if self.trust_region and n_told >= self.n_initial:
             length = _trust_region.side_length(told, self.n_initial, self.space.n_dims)
             bounds = _trust_region.bounds(X[int(np.argmin(told))], length,
-                                          self.space.real_columns,
-                                          self.space.categorical_columns)
+                                          self.space.n_columns, self.space.real_columns)
         out = []
         for _ in range(count):
             j = len(self._pending)

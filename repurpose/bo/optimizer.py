@@ -67,30 +67,13 @@ class AcquisitionOptimizer:
 
     def candidates(self, rng, bounds=None):
         """``n_candidates`` valid encoded rows from scrambled Sobol points; with ``bounds``
-        (see :meth:`maximize`), the real columns of the rows they apply to are mapped into
-        them."""
+        (lower and upper rows), their real columns are mapped into those bounds."""
         U = sobol_points(self.n_candidates, self.space.n_dims, rng)
         X = np.array([self.space.encode(self.space.from_uniform(u)) for u in U])
         if bounds is not None:
-            cols, rows = self.space.real_columns, self._bounded(X, bounds)
-            lower, upper = bounds[0][cols], bounds[1][cols]
-            X[np.ix_(rows, cols)] = lower + X[np.ix_(rows, cols)] * (upper - lower)
-        return X
-
-    def _bounded(self, X, bounds):
-        """Mask of the rows of ``X`` that ``bounds`` apply to: those with the categories the
-        bounds' categorical columns hold (every row if the space has none)."""
-        cat = self.space.categorical_columns
-        return np.all(X[:, cat] == bounds[0][cat], axis=1)
-
-    def _clip(self, X, bounds):
-        """``X`` with the real columns of the rows ``bounds`` apply to clipped into them."""
-        if bounds is None:
-            return X
-        X = X.copy()
-        cols, rows = self.space.real_columns, self._bounded(X, bounds)
-        X[np.ix_(rows, cols)] = np.clip(X[np.ix_(rows, cols)], bounds[0][cols],
-                                        bounds[1][cols])
+            cols = self.space.real_columns
+            lower, upper = (np.asarray(b, dtype=float)[cols] for b in bounds)
+            X[:, cols] = lower + X[:, cols] * (upper - lower)
         return X
 
     def _refine(self, acquisition, x, score, bounds=None):
@@ -105,15 +88,13 @@ class AcquisitionOptimizer:
                 if analytic is None:
                     analytic = _has_gradient(acquisition, x)
                 x, score = self._gradient_step(acquisition, x, score, cols, analytic, bounds)
-            x, score, moved = self._discrete_step(acquisition, x, score, bounds)
+            x, score, moved = self._discrete_step(acquisition, x, score)
             if not moved or not len(cols):
                 break
         return x, score
 
     def _gradient_step(self, acquisition, x, score, cols, analytic, bounds=None):
-        lower, upper = 0.0, 1.0
-        if bounds is not None and self._bounded(x[None], bounds)[0]:
-            lower, upper = bounds[0][cols], bounds[1][cols]
+        lower, upper = (0.0, 1.0) if bounds is None else (bounds[0][cols], bounds[1][cols])
 
         def row_at(z):
             row = x.copy()
@@ -139,10 +120,9 @@ class AcquisitionOptimizer:
                 return trial, trial_score
         return x, score
 
-    def _discrete_step(self, acquisition, x, score, bounds=None):
+    def _discrete_step(self, acquisition, x, score):
         """One sweep of moves over integer (+-1) and categorical (every other category)
-        dimensions; the best move is taken if it improves the score. A move into the
-        categories ``bounds`` apply to brings the real columns into them."""
+        dimensions; the best move is taken if it improves the score."""
         space = self.space
         moves = []
         params = space.decode(x)
@@ -158,7 +138,6 @@ class AcquisitionOptimizer:
             rows = np.array([space.encode(p) for p in moves])
             # Moves keep the real columns as they are (decode/encode rounds them).
             rows[:, space.real_columns] = x[space.real_columns]
-            rows = self._clip(rows, bounds)
             scores = acquisition.evaluate(rows)
             i = int(np.nanargmax(scores)) if np.any(np.isfinite(scores)) else -1
             if i >= 0 and scores[i] > score:
@@ -167,17 +146,17 @@ class AcquisitionOptimizer:
 
     def local_candidates(self, incumbents, rng, n_per=32, scale=0.05, bounds=None):
         """Gaussian perturbations (sd ``scale`` in the unit cube) of the real columns of each
-        row of ``incumbents``, clipped to the unit cube and to ``bounds`` where they apply
-        (see :meth:`maximize`); integer and categorical columns are kept, so rows stay
-        valid."""
+        row of ``incumbents``, clipped to ``bounds`` (lower and upper rows; the unit cube if
+        None); integer and categorical columns are kept, so rows stay valid."""
         cols = self.space.real_columns
         if incumbents is None or len(incumbents) == 0 or not len(cols):
             return np.empty((0, self.space.n_columns))
         rows = np.repeat(np.asarray(incumbents, dtype=float), n_per, axis=0)
+        lower, upper = (0.0, 1.0) if bounds is None else (bounds[0][cols], bounds[1][cols])
         rows[:, cols] = np.clip(rows[:, cols] + scale * rng.standard_normal((len(rows),
                                                                             len(cols))),
-                                0.0, 1.0)
-        return self._clip(rows, bounds)
+                                lower, upper)
+        return rows
 
     def _starts(self, scores, order, rng):
         """Indices of the local-search starts: the best candidate, then ``n_local - 1`` drawn
@@ -204,11 +183,8 @@ class AcquisitionOptimizer:
         neighbourhood of the best point seen, where Sobol points are sparse; it must lie
         within ``bounds``.
 
-        ``bounds``: a pair of encoded rows, lower and upper (a trust region), that bound the
-        real columns of the rows with the categories both hold in their categorical columns
-        (of all rows on a space without categorical parameters); rows of other categories
-        search the whole range, as the best learning rate of one optimiser, say, need not
-        be near another's. None searches the whole unit cube."""
+        ``bounds``: a pair of encoded rows, lower and upper, that bound the real columns of
+        the search (a trust region); None searches the whole unit cube."""
         if bounds is not None:
             bounds = tuple(np.asarray(b, dtype=float) for b in bounds)
         X = self.candidates(rng, bounds)
