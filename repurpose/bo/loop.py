@@ -135,8 +135,8 @@ class BayesianOptimizer:
         Maximise the acquisition within a box around the best trial, of a side that halves
         after ``max(4, n_dims)`` trials in a row without improvement and doubles after 3
         improving ones (TuRBO's rule, Eriksson et al. 2019; :mod:`repurpose.bo._trust_region`),
-        so that a study ends by refining a basin instead of sampling the box's far corners,
-        where the surrogate is least sure. Integer and categorical parameters stay free.
+        so that a study ends by refining a basin instead of sampling the far corners of the
+        space, where the surrogate is least sure. Integer and categorical parameters stay free.
         False: the whole space on every suggestion. See the ablation in
         ``docs/benchmarks/bo.md``.
     state_path : str or path-like, default=None
