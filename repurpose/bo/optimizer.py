@@ -72,9 +72,18 @@ class AcquisitionOptimizer:
         X = np.array([self.space.encode(self.space.from_uniform(u)) for u in U])
         if bounds is not None:
             cols = self.space.real_columns
-            lower, upper = (np.asarray(b, dtype=float)[cols] for b in bounds)
+            lower, upper = self._real_bounds(bounds)
             X[:, cols] = lower + X[:, cols] * (upper - lower)
         return X
+
+    def _real_bounds(self, bounds):
+        """Lower and upper bounds of the real columns: the unit interval if ``bounds`` is
+        None, else those columns of the pair of encoded rows."""
+        if bounds is None:
+            return 0.0, 1.0
+        cols = self.space.real_columns
+        return (np.asarray(bounds[0], dtype=float)[cols],
+                np.asarray(bounds[1], dtype=float)[cols])
 
     def _refine(self, acquisition, x, score, bounds=None):
         """Local search from ``x``: L-BFGS-B on the real columns, then one sweep of discrete
@@ -94,7 +103,7 @@ class AcquisitionOptimizer:
         return x, score
 
     def _gradient_step(self, acquisition, x, score, cols, analytic, bounds=None):
-        lower, upper = (0.0, 1.0) if bounds is None else (bounds[0][cols], bounds[1][cols])
+        lower, upper = self._real_bounds(bounds)
 
         def row_at(z):
             row = x.copy()
@@ -152,7 +161,7 @@ class AcquisitionOptimizer:
         if incumbents is None or len(incumbents) == 0 or not len(cols):
             return np.empty((0, self.space.n_columns))
         rows = np.repeat(np.asarray(incumbents, dtype=float), n_per, axis=0)
-        lower, upper = (0.0, 1.0) if bounds is None else (bounds[0][cols], bounds[1][cols])
+        lower, upper = self._real_bounds(bounds)
         rows[:, cols] = np.clip(rows[:, cols] + scale * rng.standard_normal((len(rows),
                                                                             len(cols))),
                                 lower, upper)
@@ -185,8 +194,6 @@ class AcquisitionOptimizer:
 
         ``bounds``: a pair of encoded rows, lower and upper, that bound the real columns of
         the search (a trust region); None searches the whole unit cube."""
-        if bounds is not None:
-            bounds = tuple(np.asarray(b, dtype=float) for b in bounds)
         X = self.candidates(rng, bounds)
         X = np.vstack([X, self.local_candidates(incumbents, rng, bounds=bounds)])
         scores = np.asarray(acquisition.evaluate(X), dtype=float)
