@@ -41,6 +41,9 @@ setup(
         "scipy",
         "scikit-learn",
         "GPy",
+        # One BLAS thread while the optimiser computes a suggestion (repurpose/bo/_threads.py);
+        # scikit-learn installs it too.
+        "threadpoolctl>=3",
         "tqdm",
         "PyYAML",
         "matplotlib",

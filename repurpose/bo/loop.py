@@ -14,6 +14,7 @@ import numpy as np
 from .._validation import check_choice, check_positive_int, is_number
 from ..exceptions import InvalidParameterError, ModelFileError
 from . import _trust_region
+from ._threads import one_blas_thread
 from .acquisition import ACQUISITIONS
 from .driver import check_objective, run_optimizer
 from .optimizer import AcquisitionOptimizer, sobol_points
@@ -310,6 +311,12 @@ class BayesianOptimizer:
         conditioned on the trials told, the suggestions still pending and the ones before it
         (kriging believer: a pending point counts as observed at the surrogate's mean)."""
         count = 1 if n is None else check_positive_int(n, "n")
+        with one_blas_thread():  # the same suggestions whatever the BLAS thread count
+            out = self._suggest(count)
+        logger.debug("Suggested %s", out)
+        return out[0] if n is None else out
+
+    def _suggest(self, count):
         X, told = self._observed()
         # The surrogate, its best value and pending means: all warped.
         y = warp_outputs(told) if self.output_warping else told
@@ -345,8 +352,7 @@ class BayesianOptimizer:
             params = self.space.decode(x)
             self._pending.append(self.space.encode(params))
             out.append(params)
-        logger.debug("Suggested %s", out)
-        return out[0] if n is None else out
+        return out
 
     def _design_row(self, k, taken):
         if self._design is None:
