@@ -32,7 +32,8 @@ def test_the_same_suggestions_with_one_and_with_two_blas_threads():
     runs = []
     for threads in (1, 2):
         with threadpool_limits(limits=threads, user_api="blas"):
-            runs.append([(t.params, t.value) for t in minimize(_objective, SPACE, 12, seed=0).history])
+            history = minimize(_objective, SPACE, 12, seed=0).history
+        runs.append([(t.params, t.value) for t in history])
     assert runs[0] == runs[1]
 
 
