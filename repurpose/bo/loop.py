@@ -332,7 +332,7 @@ class BayesianOptimizer:
             j = len(self._pending)
             k = n_told + j
             taken = list(X) + list(self._pending)
-            if k < self.n_initial:
+            if k < self.n_initial or n_told == 0:  # nothing told yet to fit a surrogate to
                 x = self._design_row(k, taken)
             else:
                 if model is None:
@@ -355,11 +355,16 @@ class BayesianOptimizer:
         return out
 
     def _design_row(self, k, taken):
+        """The ``k``-th row of the initial design; past its end (more suggestions asked
+        before the first result than it has rows), a uniform random one."""
         if self._design is None:
             U = sobol_points(self.n_initial, self.space.n_dims, self._rng(2 ** 31))
             self._design = [self.space.encode(self.space.from_uniform(u)) for u in U]
-        x = self._design[k]
         rng = self._rng(2 ** 31, k)
+        if k < len(self._design):
+            x = self._design[k]
+        else:
+            x = self.space.encode(self.space.from_uniform(rng.random(self.space.n_dims)))
         for _ in range(100):  # discrete spaces may map two design points to one
             if not self._is_taken(x, taken):
                 break

@@ -117,6 +117,19 @@ def test_batch_ask_gives_distinct_points():
     assert len(rows) == len(first) + len(batch)
 
 
+def test_more_suggestions_than_the_design_before_any_result():
+    # Eight workers starting at once on a five-point design: the three rows past its end
+    # are random (no result to fit a surrogate to yet; this raised DataError before).
+    opt = BayesianOptimizer(SearchSpace({"x": Real(0.0, 1.0)}), seed=0, **FAST)
+    batch = opt.ask(8)
+    assert len({p["x"] for p in batch}) == 8
+    design = BayesianOptimizer(SearchSpace({"x": Real(0.0, 1.0)}), seed=0, **FAST).ask(5)
+    assert batch[:5] == design
+    for p in batch[:7]:
+        opt.tell(p, (p["x"] - 0.3) ** 2)
+    assert len(opt.ask(3)) == 3  # with results: model-based, one still pending
+
+
 def test_batch_ask_distinct_in_small_discrete_space():
     space = SearchSpace({"c": Categorical(["a", "b", "c"]), "n": Integer(0, 1)})
     opt = BayesianOptimizer(space, n_initial=2, seed=0, **FAST)
