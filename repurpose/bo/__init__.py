@@ -13,15 +13,14 @@ from .loop import BayesianOptimizer, OptimizeResult, Trial, minimize
 from .optimizer import AcquisitionOptimizer
 from ._search_cv import BayesSearchCV
 from .space import Categorical, Integer, Real, SearchSpace
-from .surrogate import GPSurrogate, warp_outputs
+from .surrogate import GPSurrogate, fit_choosing_warping, warp_outputs
 from .curves import CurvePrediction, LearningCurveModel
 from .scheduler import (EarlyStoppingResult, HyperbandScheduler, ScheduledTrial,
                         minimize_with_early_stopping)
 
 __all__ = ["Real", "Integer", "Categorical", "SearchSpace", "BayesianOptimizer", "minimize",
-           "OptimizeResult", "Trial", "GPSurrogate", "warp_outputs", "Acquisition",
-           "ExpectedImprovement",
-           "LogExpectedImprovement", "ProbabilityOfImprovement", "UpperConfidenceBound",
+           "OptimizeResult", "Trial", "GPSurrogate", "warp_outputs", "fit_choosing_warping",
+           "Acquisition", "ExpectedImprovement", "LogExpectedImprovement", "ProbabilityOfImprovement", "UpperConfidenceBound",
            "AcquisitionOptimizer", "BayesSearchCV",
            "LearningCurveModel", "CurvePrediction", "HyperbandScheduler",
            "minimize_with_early_stopping", "EarlyStoppingResult", "ScheduledTrial"]

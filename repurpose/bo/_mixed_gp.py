@@ -189,8 +189,9 @@ def posterior(kernel, X, y, noise):
 
 def fit(X, y, ordinal, categorical, prior, noise_floor, n_restarts, rng):
     """Maximum a posteriori hyper-parameters from ``n_restarts`` starts (a fixed one, then
-    random ones from ``rng``); returns ``(kernel, noise)``, the first start's if every
-    start failed."""
+    random ones from ``rng``); returns ``(kernel, noise, value)``, ``value`` the minimised
+    :func:`negative_log_posterior` (the first start's parameters and inf if every start
+    failed)."""
     kernel = MixedKernel(ordinal, categorical)
     bounds = kernel.bounds() + [(np.log(noise_floor), 0.0)]
     best, best_value = None, np.inf
@@ -216,4 +217,4 @@ def fit(X, y, ordinal, categorical, prior, noise_floor, n_restarts, rng):
             best = x0
         if np.isfinite(res.fun) and res.fun < best_value:
             best, best_value = res.x.copy(), float(res.fun)
-    return MixedKernel(ordinal, categorical, best[:-1]), float(np.exp(best[-1]))
+    return MixedKernel(ordinal, categorical, best[:-1]), float(np.exp(best[-1])), best_value

@@ -21,9 +21,13 @@ from .optimizer import AcquisitionOptimizer, sobol_points
 from .space import SearchSpace
 from .state import (STATE, JournalWriter, check_same_settings, journal_header, journal_lock,
                     read_state)
-from .surrogate import GPSurrogate, warp_outputs
+from .surrogate import GPSurrogate, fit_choosing_warping, warp_outputs
 
 logger = logging.getLogger(__name__)
+
+#: With ``output_warping='auto'``, the choice of warped or plain values is made again after
+#: every this many trials (two surrogate fits each time).
+WARPING_BLOCK = 5
 
 __all__ = ["BayesianOptimizer", "minimize", "OptimizeResult", "Trial"]
 
@@ -121,10 +125,15 @@ class BayesianOptimizer:
         Best candidates refined by L-BFGS-B and discrete moves.
     n_restarts : int, default=2
         Starts of the GP hyper-parameter fit.
-    output_warping : bool, default=True
-        Fit the surrogate to the objective values after a Yeo-Johnson power transform
+    output_warping : {'auto', True, False}, default='auto'
+        True: fit the surrogate to the objective values after a Yeo-Johnson power transform
         (:func:`warp_outputs`), which keeps their order but makes skewed values (a few very
-        bad trials) closer to Gaussian. See the ablation in ``docs/benchmarks/bo.md``.
+        bad trials) closer to Gaussian. False: to the values themselves. ``'auto'``: after
+        every 5 trials, fit it both ways to the first ``5 * (n // 5)`` of the ``n`` trials
+        told and keep, for the next 5 suggestions, the values the data find more probable
+        (:func:`fit_choosing_warping`); a function of the trials
+        alone, so a resumed study chooses alike. Warping helps on some problems and hurts
+        on others; see the ablation in ``docs/benchmarks/bo.md``.
     mixed_kernel : bool, default=True
         On a space with categorical and other parameters, the surrogate's kernel is the sum
         of a kernel over the other parameters, one over the categorical ones and their
@@ -165,7 +174,7 @@ class BayesianOptimizer:
     trial_log_level = logging.INFO
 
     def __init__(self, space, acquisition="ei", n_initial=None, seed=None, maximize=False,
-                 n_candidates=1024, n_local=4, n_restarts=2, output_warping=True,
+                 n_candidates=1024, n_local=4, n_restarts=2, output_warping="auto",
                  mixed_kernel=True, trust_region=True, state_path=None):
         if not isinstance(space, SearchSpace):
             raise InvalidParameterError(
@@ -187,10 +196,11 @@ class BayesianOptimizer:
         self.n_candidates = check_positive_int(n_candidates, "n_candidates")
         self.n_local = check_positive_int(n_local, "n_local", minimum=0)
         self.n_restarts = check_positive_int(n_restarts, "n_restarts")
-        if not isinstance(output_warping, (bool, np.bool_)):
+        if not (isinstance(output_warping, (bool, np.bool_)) or output_warping == "auto"):
             raise InvalidParameterError(
-                f"output_warping must be True or False, got {output_warping!r}.")
-        self.output_warping = bool(output_warping)
+                f"output_warping must be 'auto', True or False, got {output_warping!r}.")
+        self.output_warping = output_warping if output_warping == "auto" else bool(
+            output_warping)
         if not isinstance(mixed_kernel, (bool, np.bool_)):
             raise InvalidParameterError(
                 f"mixed_kernel must be True or False, got {mixed_kernel!r}.")
@@ -208,6 +218,7 @@ class BayesianOptimizer:
         self.trials: List[Trial] = []
         self._pending: List[np.ndarray] = []
         self._design = None
+        self._warping = None  # 'auto': (trials it was chosen from, warped?)
         self._optimizer = AcquisitionOptimizer(space, self.n_candidates, self.n_local)
         self._journal = None
         if self.state_path is not None:
@@ -287,14 +298,16 @@ class BayesianOptimizer:
         return opt
 
     # ----------------------------------------------------------------------------- data
-    def _observed(self):
-        """Encoded rows and internal (minimised) targets, failures imputed with the worst
-        finite value so the surrogate steers away from where they happened."""
-        if not self.trials:
+    def _observed(self, count=None):
+        """Encoded rows and internal (minimised) targets of the first ``count`` trials (all
+        if None), failures imputed with the worst finite value among them so the surrogate
+        steers away from where they happened."""
+        trials = self.trials[:count]
+        if not trials:
             return np.empty((0, self.space.n_columns)), np.empty(0)
-        X = np.array([self.space.encode(t.params) for t in self.trials])
+        X = np.array([self.space.encode(t.params) for t in trials])
         sign = -1.0 if self.maximize else 1.0
-        y = np.array([sign * t.value if t.status == "ok" else np.nan for t in self.trials])
+        y = np.array([sign * t.value if t.status == "ok" else np.nan for t in trials])
         finite = np.isfinite(y)
         y[~finite] = np.max(y[finite]) if finite.any() else 0.0
         return X, y
@@ -318,8 +331,6 @@ class BayesianOptimizer:
 
     def _suggest(self, count):
         X, told = self._observed()
-        # The surrogate, its best value and pending means: all warped.
-        y = warp_outputs(told) if self.output_warping else told
         n_told = len(self.trials)
         model = None
         bounds = None
@@ -335,10 +346,8 @@ class BayesianOptimizer:
             if k < self.n_initial or n_told == 0:  # nothing told yet to fit a surrogate to
                 x = self._design_row(k, taken)
             else:
-                if model is None:
-                    categorical = self.space.categorical_columns if self.mixed_kernel else None
-                    model = GPSurrogate(self.n_restarts, seed=self._rng(n_told, 0),
-                                        categorical_columns=categorical).fit(X, y)
+                if model is None:  # the surrogate, its best value and pending means: y's
+                    model, y = self._fit_surrogate(X, told)
                 if self._pending:
                     P = np.array(self._pending)
                     mean, _ = model.predict(P)
@@ -353,6 +362,34 @@ class BayesianOptimizer:
             self._pending.append(self.space.encode(params))
             out.append(params)
         return out
+
+    def _fit_surrogate(self, X, told):
+        """The surrogate for the next suggestions and the targets it was fitted to: ``told``
+        or its warp (or ``told`` standardised, from ``'auto'``'s choice)."""
+        n_told = len(self.trials)
+        categorical = self.space.categorical_columns if self.mixed_kernel else None
+
+        def make(n):
+            return GPSurrogate(self.n_restarts, seed=self._rng(n, 0),
+                               categorical_columns=categorical)
+
+        warp = self.output_warping
+        if warp == "auto":
+            block = WARPING_BLOCK * (n_told // WARPING_BLOCK)
+            block = block if block >= WARPING_BLOCK else n_told  # a design under 5 trials
+            if self._warping is None or self._warping[0] != block:
+                Xb, yb = self._observed(block)
+                chosen, model, targets = fit_choosing_warping(Xb, yb, lambda: make(block))
+                self._warping = (block, chosen)
+                logger.debug("Output warping %s from the first %d trials",
+                             "chosen" if chosen else "declined", block)
+                if block == n_told:  # fitted to the same trials: keep that fit
+                    return model, targets
+            warp = self._warping[1]
+        # Without warping, told itself: the surrogate standardises it, and the acquisition's
+        # optimum does not change under an affine map of the values.
+        y = warp_outputs(told) if warp else told
+        return make(n_told).fit(X, y), y
 
     def _design_row(self, k, taken):
         """The ``k``-th row of the initial design; past its end (more suggestions asked
