@@ -20,7 +20,8 @@ from .scheduler import (EarlyStoppingResult, HyperbandScheduler, ScheduledTrial,
 
 __all__ = ["Real", "Integer", "Categorical", "SearchSpace", "BayesianOptimizer", "minimize",
            "OptimizeResult", "Trial", "GPSurrogate", "warp_outputs", "fit_choosing_warping",
-           "Acquisition", "ExpectedImprovement", "LogExpectedImprovement", "ProbabilityOfImprovement", "UpperConfidenceBound",
+           "Acquisition", "ExpectedImprovement", "LogExpectedImprovement",
+           "ProbabilityOfImprovement", "UpperConfidenceBound",
            "AcquisitionOptimizer", "BayesSearchCV",
            "LearningCurveModel", "CurvePrediction", "HyperbandScheduler",
            "minimize_with_early_stopping", "EarlyStoppingResult", "ScheduledTrial"]

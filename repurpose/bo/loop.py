@@ -131,9 +131,9 @@ class BayesianOptimizer:
         bad trials) closer to Gaussian. False: to the values themselves. ``'auto'``: after
         every 5 trials, fit it both ways to the first ``5 * (n // 5)`` of the ``n`` trials
         told and keep, for the next 5 suggestions, the values the data find more probable
-        (:func:`fit_choosing_warping`); a function of the trials
-        alone, so a resumed study chooses alike. Warping helps on some problems and hurts
-        on others; see the ablation in ``docs/benchmarks/bo.md``.
+        (:func:`fit_choosing_warping`); a function of the trials alone, so a resumed study
+        chooses alike. Warping helps on some problems and hurts on others; see the
+        ablation in ``docs/benchmarks/bo.md``.
     mixed_kernel : bool, default=True
         On a space with categorical and other parameters, the surrogate's kernel is the sum
         of a kernel over the other parameters, one over the categorical ones and their

@@ -11,12 +11,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-from scipy.stats import skew
+from scipy.stats import skew, yeojohnson
 
 from repurpose.bo import (Acquisition, BayesianOptimizer, Categorical, GPSurrogate, Real,
                           SearchSpace, minimize)
 from repurpose.bo.optimizer import AcquisitionOptimizer
-from repurpose.bo.surrogate import fit_choosing_warping, warp_outputs
+from repurpose.bo.surrogate import _yeo_johnson, fit_choosing_warping, warp_outputs
 from repurpose.exceptions import InvalidParameterError
 
 finite = st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False)
@@ -103,12 +103,10 @@ def test_the_choice_follows_the_evidence(kind, warped):
 def test_the_choice_compares_densities_of_the_same_values():
     # With the Jacobian, each side is the density of the standardised values; without it,
     # the warped side would be that of other numbers. Check the sum by a finite difference.
-    from repurpose.bo.surrogate import _yeo_johnson
     z = np.sort(np.random.default_rng(2).standard_normal(15) ** 3)
     z = (z - z.mean()) / z.std()
     w, log_jacobian = _yeo_johnson(z)
     # dw/dz by finite differences with the transform's lambda and scale held fixed
-    from scipy.stats import yeojohnson
     raw, lam = yeojohnson(z)
     h = 1e-6
     slope = (yeojohnson(z + h, lam) - yeojohnson(z - h, lam)) / (2 * h) / raw.std()
