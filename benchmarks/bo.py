@@ -55,6 +55,7 @@ DEFAULT = "repurpose.bo"
 VARIANTS = {
     "default": {},
     "one-round": {"max_rounds": 1},
+    "warp-always": {"output_warping": True},
     "no-warp-y": {"output_warping": False},
     "no-mixed-kernel": {"mixed_kernel": False},
     "plain-ei": {"plain_ei": True},
