@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Builds the virtual environment in which benchmarks/bo_suite.py runs repurpose.bo side by
+# Builds the virtual environment in which benchmarks/bo.py runs repurpose.bo side by
 # side with its peers: Optuna (TPE and GPSampler), scikit-optimize, emukit and HEBO 0.3.6.
 # The peers are not dependencies of the package; they live only in this environment.
 #
 #     benchmarks/make_bo_peers.sh [DIR]          # default DIR: .venv-bo-peers
-#     DIR/bin/python benchmarks/bo_suite.py ...
+#     DIR/bin/python benchmarks/bo.py suite ...
 #
 # torch is the CPU build (Optuna's GPSampler and HEBO need it), from PyTorch's CPU index;
-# set TORCH_INDEX= (empty) where pip finds a CPU wheel by itself (a local wheelhouse).
+# set TORCH_INDEX= (empty) where pip finds a CPU wheel by itself (a local wheelhouse; on
+# this project's machines, which reach PyPI but not download.pytorch.org, it must be set).
 # The toolkit's own pins
 # (constraints.txt: numpy 1.23.5, scipy 1.12.0, GPy, scikit-learn) hold here too, so every
 # method runs on the same numerical stack.

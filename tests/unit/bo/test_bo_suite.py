@@ -188,3 +188,14 @@ def test_suite_continues_an_interrupted_results_file(tmp_path, capsys):
     assert sorted(r["seed"] for r in again) == [0, 1]
     assert "1 runs to do (1 already in" in capsys.readouterr().out
     assert math.isclose(again[0]["incumbent"][-1], first[0]["incumbent"][-1])
+
+
+def test_suite_leaves_out_variants_that_change_nothing_on_a_problem(tmp_path, capsys):
+    # Branin has no categorical parameter, so without the mixed kernel it is the default.
+    assert not bo.APPLIES["no-mixed-kernel"](bo.make("branin"))
+    assert bo.APPLIES["no-mixed-kernel"](bo.make("mixed_nn"))
+    records = bo.suite(["repurpose.bo"], ["no-mixed-kernel"], ["branin"], [0, 1], 1,
+                       str(tmp_path / "runs.jsonl"))
+    assert records == []
+    out = capsys.readouterr().out
+    assert "0 runs to do" in out and "2 runs left out" in out
