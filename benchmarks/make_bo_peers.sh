@@ -7,8 +7,9 @@
 #     DIR/bin/python benchmarks/bo.py suite ...
 #
 # torch is the CPU build (Optuna's GPSampler and HEBO need it), from PyTorch's CPU index;
-# set TORCH_INDEX= (empty) where pip finds a CPU wheel by itself (a local wheelhouse; on
-# this project's machines, which reach PyPI but not download.pytorch.org, it must be set).
+# set TORCH_INDEX= (empty) where pip finds a CPU wheel by itself (a local wheelhouse). Where
+# that index cannot be reached (this project's machines reach PyPI only), the script says so
+# and goes on without it.
 # The toolkit's own pins
 # (constraints.txt: numpy 1.23.5, scipy 1.12.0, GPy, scikit-learn) hold here too, so every
 # method runs on the same numerical stack.
@@ -19,6 +20,20 @@ python3.11 -m venv "$dir"
 "$dir/bin/pip" install -q --upgrade pip
 "$dir/bin/pip" install -q -c "$root/constraints.txt" -e "$root"
 torch_index="${TORCH_INDEX-https://download.pytorch.org/whl/cpu}"
+# pip retries an index it cannot reach for minutes, package by package: look once first.
+if [ -n "$torch_index" ] && ! "$dir/bin/python" - "$torch_index" <<'PY'
+import socket, sys, urllib.parse
+url = urllib.parse.urlparse(sys.argv[1])
+try:
+    socket.create_connection((url.hostname, url.port or 443), timeout=10).close()
+except OSError:
+    sys.exit(1)
+PY
+then
+    echo "make_bo_peers.sh: $torch_index cannot be reached; torch comes from pip's own" \
+         "indexes (TORCH_INDEX= says so without the check)" >&2
+    torch_index=
+fi
 "$dir/bin/pip" install -q -c "$root/constraints.txt" -c "$root/benchmarks/bo_peers.txt" \
     ${torch_index:+--extra-index-url "$torch_index"} torch
 "$dir/bin/pip" install -q -c "$root/constraints.txt" -c "$root/benchmarks/bo_peers.txt" \
