@@ -68,12 +68,6 @@ VARIANTS = {
 #: change: the suite runs them only there, rather than repeat the default's runs under
 #: another name (the ablation table compares each variant on the problems it ran on).
 APPLIES = {"no-mixed-kernel": lambda problem: len(problem.space.categorical_columns) > 0}
-
-
-def _always(problem):
-    return True
-
-
 PEERS = [m for m in METHODS if m not in (DEFAULT, "random")]
 
 
@@ -137,8 +131,9 @@ def suite(methods, variants, problems, seeds, jobs, results_path):
     for method in methods:
         for variant in (variants if method == DEFAULT else ["default"]):
             options = VARIANTS[variant] if method == DEFAULT else {}
+            applies = APPLIES.get(variant) if method == DEFAULT else None
             for problem in problems:
-                if method == DEFAULT and not APPLIES.get(variant, _always)(made[problem]):
+                if applies is not None and not applies(made[problem]):
                     no_op += len(seeds)
                     continue
                 for seed in seeds:
